@@ -1,0 +1,27 @@
+# Set-up is exactly `make demo` and `make test`; both create .venv on first use.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+CATALOG ?=
+DEMO_DIR ?= demo_out
+
+.PHONY: install demo test clean
+
+install: $(VENV)/.installed
+
+# torch first, from the pinned CPU wheel, so nothing pulls a CUDA build; then the project with test extras.
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -e '.[test]'
+	touch $@
+
+demo: install
+	$(BIN)/python -m multimodal_rag.pipelines.demo --out $(DEMO_DIR) $(if $(CATALOG),--catalog $(CATALOG))
+
+test: install
+	$(BIN)/python -m pytest -q -ra
+
+clean:
+	rm -rf $(VENV) $(DEMO_DIR) .pytest_cache

@@ -1,0 +1,1 @@
+"""Ready configs shipped with multimodal-rag (installed as ``multimodal_rag.configs``)."""

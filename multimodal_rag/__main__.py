@@ -1,0 +1,3 @@
+from multimodal_rag.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,145 @@
+"""The ``mmrag`` command (also ``python -m multimodal_rag``)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from dataclasses import replace
+from pathlib import Path
+from typing import Sequence
+
+from multimodal_rag.catalog.images import ImageError, load_image
+from multimodal_rag.catalog.loaders import CatalogError
+from multimodal_rag.config import Config, ConfigError, load_config
+from multimodal_rag.embedders.base import EmbedderError
+from multimodal_rag.store.filters import FilterError
+from multimodal_rag.store.milvus import StoreError
+
+USER_ERRORS = (ConfigError, CatalogError, EmbedderError, StoreError, FilterError, ImageError, FileNotFoundError)
+
+
+def _store_options(parser: argparse.ArgumentParser) -> None:
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--db", help="Milvus Lite folder (default from the config: ./mmrag.db)")
+    where.add_argument("--uri", help="a Milvus server, e.g. http://127.0.0.1:19530")
+    parser.add_argument("--collection", help="collection name (default from the config: products)")
+    parser.add_argument("--config", help="TOML config (default: the shipped configs/default.toml)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a config setting, e.g. --set vectors.image.embedder=efficientnet-lite0:torch")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mmrag", description="Product search and Q&A over Milvus.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log what happens")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    ingest = sub.add_parser("ingest", help="write a catalog (jsonl, csv, parquet) into the collection")
+    ingest.add_argument("catalog", help="catalog file")
+    _store_options(ingest)
+    ingest.add_argument("--prune", action="store_true", help="delete stored products that are not in the file")
+    ingest.add_argument("--errors", default="ingest-errors.jsonl",
+                        help="error report (JSONL: line, id, field, reason); default ./ingest-errors.jsonl")
+    ingest.add_argument("--column", action="append", default=[], metavar="THEIRS=OURS",
+                        help="map a catalog column to ours, e.g. --column name=title")
+    ingest.add_argument("--json", action="store_true", help="print one JSON summary, no progress bar")
+    ingest.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+
+    search = sub.add_parser("search", help="find products for a text, an image, or both")
+    search.add_argument("text", nargs="?", help="query text")
+    search.add_argument("--image", help="query image: a path or URL")
+    search.add_argument("-k", type=int, default=10, help="how many products (default 10)")
+    _store_options(search)
+    search.add_argument("--json", action="store_true", help="print a JSON list, best first")
+    return parser
+
+
+def resolve_config(args: argparse.Namespace) -> Config:
+    config = load_config(args.config, args.overrides)
+    store = config.store
+    if args.db:
+        store = replace(store, db=args.db, uri=None)
+    if args.uri:
+        store = replace(store, uri=args.uri)
+    if args.collection:
+        store = replace(store, collection=args.collection)
+    return replace(config, store=store)
+
+
+def _parse_columns(items: Sequence[str]) -> dict[str, str]:
+    mapping = {}
+    for item in items:
+        theirs, sep, ours = item.partition("=")
+        if not sep or not theirs or not ours:
+            raise ConfigError(f"--column takes THEIRS=OURS, got {item!r}")
+        mapping[theirs] = ours
+    return mapping
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    from multimodal_rag.pipelines.ingest import run_ingest
+
+    config = resolve_config(args)
+    summary = run_ingest(args.catalog, config, prune=args.prune, errors_path=args.errors,
+                         columns=_parse_columns(args.column), progress=not (args.json or args.quiet))
+    if args.json:
+        print(json.dumps(summary.as_dict()))
+        return 0
+    print(f"new {summary.new}, updated {summary.updated}, unchanged {summary.unchanged}, "
+          f"failed {summary.failed}, deleted {summary.deleted} in {summary.seconds:.1f} s "
+          f"({summary.products_per_s:.1f} products/s)")
+    if summary.errors_path:
+        print(f"errors: {summary.failed} row(s) reported in {summary.errors_path}")
+    return 0
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    from multimodal_rag.pipelines.ingest import load_embedders, open_store
+    from multimodal_rag.store.search import ProductSearcher
+
+    if not args.text and not args.image:
+        raise ConfigError("search needs query text, --image, or both")
+    config = resolve_config(args)
+    image = load_image(args.image) if args.image else None
+    embedders = load_embedders(config)
+    with open_store(config, embedders, create=False) as store:
+        hits = ProductSearcher(store, embedders, config.vectors).search(args.text, image, k=args.k)
+    if args.json:
+        print(json.dumps([{"id": h.id, "title": h.fields.get("title"), "score": h.score,
+                           "price": h.fields.get("price"), "currency": h.fields.get("currency"),
+                           "category": h.fields.get("category"), "image": h.fields.get("image"),
+                           "scores": h.scores} for h in hits], ensure_ascii=False))
+        return 0
+    for rank, h in enumerate(hits, start=1):
+        price = h.fields.get("price")
+        price_text = f"{price:,.2f} {h.fields.get('currency') or ''}".strip() if price is not None else "-"
+        print(f"{rank:>2}. {h.score:.4f}  {h.id}  {h.fields.get('title')}  [{price_text}]")
+    return 0
+
+
+COMMANDS = {"ingest": cmd_ingest, "search": cmd_search}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    if not args.verbose:
+        # pymilvus logs every failed RPC with a traceback; our errors already say what went wrong.
+        logging.getLogger("pymilvus").setLevel(logging.CRITICAL)
+        logging.getLogger("grpc._server").setLevel(logging.CRITICAL)  # Milvus Lite's in-process server
+        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    try:
+        return COMMANDS[args.command](args)
+    except USER_ERRORS as exc:
+        print(f"mmrag {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

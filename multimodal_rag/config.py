@@ -1,0 +1,175 @@
+"""Configuration: a TOML file, overridable with ``--set key=value``.
+
+A config names the store, each vector field (embedder spec and source fields), the BM25 sources and the
+ingest settings. ``configs/default.toml`` (shipped as ``multimodal_rag.configs``) runs when none is given.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import sys
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any, Mapping
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+from multimodal_rag.catalog.product import PRODUCT_TEXT_FIELDS
+
+IMAGE_SOURCE = "image"
+TEXT_SOURCES = frozenset(PRODUCT_TEXT_FIELDS)
+
+
+class ConfigError(ValueError):
+    """A config file or override that cannot be used; the message names the key."""
+
+
+@dataclass(frozen=True)
+class VectorFieldConfig:
+    name: str
+    embedder: str
+    sources: tuple[str, ...]
+
+    @property
+    def modality(self) -> str:
+        """"image" when the field embeds the product photo, "text" when it embeds text built from fields."""
+        return "image" if self.sources == (IMAGE_SOURCE,) else "text"
+
+    @property
+    def vector_field(self) -> str:
+        return f"{self.name}_vec"
+
+    @property
+    def hash_field(self) -> str:
+        return f"{self.name}_hash"
+
+
+@dataclass(frozen=True)
+class StoreConfig:
+    db: str = "./mmrag.db"
+    uri: str | None = None
+    token: str | None = None
+    db_name: str | None = None
+    collection: str = "products"
+    index: str = "FLAT"
+    timeout_s: float = 30.0
+
+
+@dataclass(frozen=True)
+class IngestConfig:
+    batch_size: int = 64
+    image_workers: int = 8
+    image_timeout_s: float = 10.0
+    image_retries: int = 2
+    max_image_bytes: int = 20_000_000
+    max_image_pixels: int = 40_000_000
+
+
+@dataclass(frozen=True)
+class Config:
+    store: StoreConfig
+    vectors: tuple[VectorFieldConfig, ...]
+    bm25_sources: tuple[str, ...]
+    ingest: IngestConfig
+    raw: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    def vector(self, name: str) -> VectorFieldConfig:
+        for v in self.vectors:
+            if v.name == name:
+                return v
+        raise KeyError(name)
+
+
+def default_config_text() -> str:
+    return resources.files("multimodal_rag.configs").joinpath("default.toml").read_text()
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> Config:
+    """Read a TOML config (the shipped default when ``path`` is None) and apply ``key=value`` overrides."""
+    if path is None:
+        raw = tomllib.loads(default_config_text())
+    else:
+        p = Path(path)
+        if not p.is_file():
+            raise ConfigError(f"config file not found: {p}")
+        try:
+            raw = tomllib.loads(p.read_text())
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{p}: not valid TOML: {exc}") from exc
+    raw = copy.deepcopy(raw)
+    for item in overrides:
+        apply_override(raw, item)
+    return config_from_dict(raw)
+
+
+def apply_override(raw: dict, item: str) -> None:
+    """Set ``a.b.c=value`` in a nested dict; the value is parsed as TOML/JSON when it can be, else kept as text."""
+    key, sep, value = item.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(f"--set takes key=value, got {item!r}")
+    parts = key.strip().split(".")
+    node = raw
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f"--set {key}: {part!r} is not a table")
+    node[parts[-1]] = _parse_value(value.strip())
+
+
+def _parse_value(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        pass
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def config_from_dict(raw: Mapping[str, Any]) -> Config:
+    store = StoreConfig(**_known(raw.get("store", {}), StoreConfig, "store"))
+    ingest = IngestConfig(**_known(raw.get("ingest", {}), IngestConfig, "ingest"))
+    vectors = []
+    for name, spec in (raw.get("vectors") or {}).items():
+        if not name.isidentifier():
+            raise ConfigError(f"vectors.{name}: a field name must be a plain identifier")
+        if not isinstance(spec, Mapping) or not spec.get("embedder"):
+            raise ConfigError(f"vectors.{name}: needs an `embedder` spec")
+        sources = tuple(spec.get("sources") or ())
+        if not sources:
+            raise ConfigError(f"vectors.{name}: needs `sources` (product fields to embed)")
+        _check_sources(f"vectors.{name}.sources", sources, allow_image=True)
+        vectors.append(VectorFieldConfig(name=name, embedder=str(spec["embedder"]), sources=sources))
+    bm25 = tuple((raw.get("bm25") or {}).get("sources") or ())
+    _check_sources("bm25.sources", bm25, allow_image=False)
+    if not vectors and not bm25:
+        raise ConfigError("the config has no vector field and no bm25 sources: nothing to search")
+    return Config(store=store, vectors=tuple(vectors), bm25_sources=bm25, ingest=ingest, raw=raw)
+
+
+def _check_sources(key: str, sources: tuple[str, ...], *, allow_image: bool) -> None:
+    if IMAGE_SOURCE in sources:
+        if not allow_image:
+            raise ConfigError(f"{key}: BM25 works on text only, not {IMAGE_SOURCE!r}")
+        if len(sources) > 1:
+            raise ConfigError(f"{key}: {IMAGE_SOURCE!r} cannot be mixed with text fields in one vector field")
+        return
+    unknown = [s for s in sources if s not in TEXT_SOURCES]
+    if unknown:
+        raise ConfigError(f"{key}: unknown source field(s) {unknown}; use {sorted(TEXT_SOURCES)} or 'image'")
+
+
+def _known(section: Any, cls: type, name: str) -> dict:
+    if not isinstance(section, Mapping):
+        raise ConfigError(f"[{name}] must be a table")
+    allowed = set(cls.__dataclass_fields__)
+    unknown = set(section) - allowed
+    if unknown:
+        raise ConfigError(f"[{name}] unknown key(s) {sorted(unknown)}; known: {sorted(allowed)}")
+    return dict(section)

@@ -1,0 +1,18 @@
+"""Embedders: a small protocol, a registry of families, specs as strings."""
+
+from multimodal_rag.embedders import image as _image  # noqa: F401  (registers efficientnet-lite0)
+from multimodal_rag.embedders import text as _text  # noqa: F401  (registers sentence-transformers)
+from multimodal_rag.embedders.base import (
+    Embedder,
+    EmbedderError,
+    ImageEmbedder,
+    TextEmbedder,
+    load_embedder,
+    register_embedder,
+    registered_families,
+)
+
+__all__ = [
+    "Embedder", "EmbedderError", "ImageEmbedder", "TextEmbedder", "load_embedder", "register_embedder",
+    "registered_families",
+]

