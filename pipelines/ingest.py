@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Callable, Iterator, Mapping
 
 from multimodal_rag.catalog.images import ImageFetcher
-from multimodal_rag.catalog.loaders import detect_format, load_catalog
+from multimodal_rag.catalog.loaders import CatalogError, detect_format, load_catalog
 from multimodal_rag.config import Config, load_config
 from multimodal_rag.embedders import load_embedder
 from multimodal_rag.embedders.base import Embedder
@@ -130,6 +130,8 @@ def run_ingest(catalog: str | Path, config: Config | None = None, *, collection:
     config = config or load_config()
     started = time.perf_counter()
     catalog = Path(catalog)
+    if not catalog.is_file():
+        raise CatalogError(f"catalog file not found: {catalog}")
     embedders = dict(embedders) if embedders is not None else load_embedders(config)
     store = open_store(config, embedders, collection=collection)
     report = ErrorReport(errors_path)

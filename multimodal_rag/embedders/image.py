@@ -60,8 +60,9 @@ class EfficientNetLite0Embedder(ImageEmbedder):
 
     @property
     def identity(self) -> str:
-        # Both backends give the same vectors (checked at export), so they share one identity.
-        return "efficientnet-lite0"
+        # Both backends give the same vectors (checked at export), so they share one identity; the suffix
+        # names the preprocessing, which changes the vectors as much as the weights do.
+        return "efficientnet-lite0/pad-square-224-imagenet-norm"
 
     def prepare(self, image: Image.Image) -> np.ndarray:
         arr = np.asarray(square_pad_resize(image, IMAGE_SIZE), dtype=np.float32)

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping, Sequence
@@ -62,8 +64,37 @@ class VectorSpec:
         return f"{self.name}_hash"
 
 
+# Milvus Lite runs one in-process server per folder and keeps it (and the folder's lock) until the process
+# exits; we count our own clients per folder and stop the server when the last one closes.
+_LITE_CLIENTS: dict[str, int] = {}
+_LITE_LOCK = threading.Lock()
+
+
+def _lite_path(store: StoreConfig) -> str | None:
+    return None if store.uri else os.path.abspath(Path(store.db).expanduser())
+
+
+def release(store: StoreConfig, client: MilvusClient) -> None:
+    """Close a client from ``connect``; for Milvus Lite, free the folder once no client of ours uses it."""
+    client.close()
+    path = _lite_path(store)
+    if path is None:
+        return
+    with _LITE_LOCK:
+        _LITE_CLIENTS[path] -= 1
+        last = _LITE_CLIENTS[path] == 0
+        if last:
+            del _LITE_CLIENTS[path]
+    if last:
+        from milvus_lite.server_manager import server_manager_instance
+
+        server_manager_instance.release_server(path)
+
+
 def connect(store: StoreConfig) -> MilvusClient:
-    """A MilvusClient for the configured store: a Milvus Lite folder (``db``) or a server (``uri``)."""
+    """A MilvusClient for the configured store: a Milvus Lite folder (``db``) or a server (``uri``).
+
+    Close it with ``release`` so a Lite folder is free for other processes afterwards."""
     kwargs: dict[str, Any] = {"timeout": store.timeout_s}
     if store.uri:
         target = store.uri
@@ -75,7 +106,7 @@ def connect(store: StoreConfig) -> MilvusClient:
         target = str(Path(store.db).expanduser())
         Path(target).parent.mkdir(parents=True, exist_ok=True)
     try:
-        return MilvusClient(uri=target, **kwargs)
+        client = MilvusClient(uri=target, **kwargs)
     except Exception as exc:  # pymilvus wraps Lite's lock error in a generic connection error
         text = _error_chain_text(exc)
         if not store.uri and ("lock" in text.lower() or "open local milvus failed" in text.lower()):
@@ -85,6 +116,11 @@ def connect(store: StoreConfig) -> MilvusClient:
                 "and point every process at it with --uri http://127.0.0.1:PORT") from None
         where = store.uri or target
         raise StoreError(f"cannot open the Milvus store at {where}: {_short(text)}") from None
+    path = _lite_path(store)
+    if path is not None:
+        with _LITE_LOCK:
+            _LITE_CLIENTS[path] = _LITE_CLIENTS.get(path, 0) + 1
+    return client
 
 
 def _error_chain_text(exc: BaseException) -> str:
@@ -105,7 +141,7 @@ class ProductStore:
     """The product collection: schema from the config, checked on open, written and read in batches."""
 
     def __init__(self, client: MilvusClient, collection: str, vectors: Sequence[VectorSpec],
-                 bm25_sources: Sequence[str], index: str = "FLAT"):
+                 bm25_sources: Sequence[str], index: str = "FLAT", *, store_config: StoreConfig | None = None):
         if index.upper() not in INDEX_TYPES:
             raise StoreError(f"store.index {index!r} is not supported; use one of {INDEX_TYPES}")
         self.client = client
@@ -113,6 +149,7 @@ class ProductStore:
         self.vectors = tuple(vectors)
         self.bm25_sources = tuple(bm25_sources)
         self.index = index.upper()
+        self.store_config = store_config
 
     @classmethod
     def open(cls, config: Config, dimensions: Mapping[str, int], identities: Mapping[str, str],
@@ -120,9 +157,14 @@ class ProductStore:
         """Open (and with ``create`` make) the configured collection; fails if it was made with another config."""
         vectors = [VectorSpec(v.name, identities[v.name], int(dimensions[v.name]), v.sources)
                    for v in config.vectors]
-        store = cls(connect(config.store), collection or config.store.collection, vectors,
-                    config.bm25_sources, config.store.index)
-        store.ensure(create=create)
+        client = connect(config.store)
+        try:
+            store = cls(client, collection or config.store.collection, vectors, config.bm25_sources,
+                        config.store.index, store_config=config.store)
+            store.ensure(create=create)
+        except BaseException:
+            release(config.store, client)  # free the Lite folder for the next opener
+            raise
         return store
 
     # -- schema ---------------------------------------------------------------------------------------------
@@ -244,7 +286,10 @@ class ProductStore:
         return len(ids)
 
     def close(self) -> None:
-        self.client.close()
+        if self.store_config is not None:
+            release(self.store_config, self.client)
+        else:
+            self.client.close()
 
     def __enter__(self) -> "ProductStore":
         return self

@@ -1,0 +1,63 @@
+"""Shared fixtures: a made sample catalog, the real Flipkart data, configs on temporary Milvus Lite stores."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+
+import pytest
+
+from multimodal_rag.catalog.sample import make_sample_catalog
+from multimodal_rag.config import load_config
+from multimodal_rag.pipelines.ingest import load_embedders
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+FLIPKART = SHARED_DATA / "flipkart_1050"
+MYNTRA = SHARED_DATA / "myntra_dev"
+
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+logging.getLogger("pymilvus").setLevel(logging.CRITICAL)
+logging.getLogger("grpc._server").setLevel(logging.CRITICAL)
+
+
+def require_shared_data() -> None:
+    if not FLIPKART.is_dir():
+        pytest.fail(f"the shared data is missing: {SHARED_DATA} (CI clones ../shared beside the repo)")
+
+
+@pytest.fixture
+def sample_catalog(tmp_path: Path) -> Path:
+    return make_sample_catalog(tmp_path / "sample")
+
+
+@pytest.fixture
+def make_config(tmp_path: Path):
+    """A config on a fresh Milvus Lite folder; extra ``key=value`` overrides as arguments."""
+
+    def make(*overrides: str, db: str = "store.db"):
+        return load_config(None, [f"store.db={json.dumps(str(tmp_path / db))}", *overrides])
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def default_embedders():
+    return load_embedders(load_config())
+
+
+def flipkart_subset(folder: Path, n: int, *, start: int = 0) -> Path:
+    """The first ``n`` Flipkart products as a catalog in ``folder`` (images referenced by absolute path)."""
+    require_shared_data()
+    folder.mkdir(parents=True, exist_ok=True)
+    out = folder / "flipkart.jsonl"
+    lines = (FLIPKART / "products.jsonl").read_text().splitlines()[start:start + n]
+    rows = []
+    for line in lines:
+        row = json.loads(line)
+        if row.get("image"):
+            row["image"] = str(FLIPKART / row["image"])
+        rows.append(json.dumps(row))
+    out.write_text("\n".join(rows) + "\n")
+    return out
