@@ -29,16 +29,10 @@ class ConfigError(ValueError):
     """A config file or override that cannot be used; the message names the key."""
 
 
-@dataclass(frozen=True)
-class VectorFieldConfig:
-    name: str
-    embedder: str
-    sources: tuple[str, ...]
+class VectorFieldNames:
+    """The Milvus fields behind a configured vector field ``name``: its vector and its content hash."""
 
-    @property
-    def modality(self) -> str:
-        """"image" when the field embeds the product photo, "text" when it embeds text built from fields."""
-        return "image" if self.sources == (IMAGE_SOURCE,) else "text"
+    name: str
 
     @property
     def vector_field(self) -> str:
@@ -47,6 +41,18 @@ class VectorFieldConfig:
     @property
     def hash_field(self) -> str:
         return f"{self.name}_hash"
+
+
+@dataclass(frozen=True)
+class VectorFieldConfig(VectorFieldNames):
+    name: str
+    embedder: str
+    sources: tuple[str, ...]
+
+    @property
+    def modality(self) -> str:
+        """"image" when the field embeds the product photo, "text" when it embeds text built from fields."""
+        return "image" if self.sources == (IMAGE_SOURCE,) else "text"
 
 
 @dataclass(frozen=True)

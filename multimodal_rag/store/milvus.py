@@ -18,7 +18,7 @@ from typing import Any, Iterable, Iterator, Mapping, Sequence
 from pymilvus import DataType, Function, FunctionType, MilvusClient
 from pymilvus.exceptions import MilvusException
 
-from multimodal_rag.config import Config, StoreConfig
+from multimodal_rag.config import Config, StoreConfig, VectorFieldNames
 from multimodal_rag.store.filters import ids_filter
 
 log = logging.getLogger(__name__)
@@ -47,21 +47,13 @@ class StoreError(RuntimeError):
 
 
 @dataclass(frozen=True)
-class VectorSpec:
+class VectorSpec(VectorFieldNames):
     """What a vector field holds: the identity of its embedder, its dimension and its sources."""
 
     name: str
     embedder: str
     dimension: int
     sources: tuple[str, ...]
-
-    @property
-    def vector_field(self) -> str:
-        return f"{self.name}_vec"
-
-    @property
-    def hash_field(self) -> str:
-        return f"{self.name}_hash"
 
 
 # Milvus Lite runs one in-process server per folder and keeps it (and the folder's lock) until the process
