@@ -50,7 +50,10 @@ def build_parser() -> argparse.ArgumentParser:
     search = sub.add_parser("search", help="find products for a text, an image, or both")
     search.add_argument("text", nargs="?", help="query text")
     search.add_argument("--image", help="query image: a path or URL")
-    search.add_argument("-k", type=int, default=10, help="how many products (default 10)")
+    search.add_argument("-k", type=int, help="how many products (default from the config: 10)")
+    search.add_argument("--filter", dest="filters", action="append", default=[], metavar="JSON",
+                        help='filters as data, e.g. \'{"price": {"lt": 500}, "attributes.Color": "Black"}\'')
+    search.add_argument("--raw-filter", help="a raw Milvus expression, used as given (trusted input only)")
     _store_options(search)
     search.add_argument("--json", action="store_true", help="print a JSON list, best first")
     return parser
@@ -95,27 +98,40 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     return 0
 
 
+def _parse_filters(items: Sequence[str]) -> dict:
+    filters: dict = {}
+    for item in items:
+        try:
+            value = json.loads(item)
+        except json.JSONDecodeError as exc:
+            raise FilterError(f"--filter takes a JSON object: {exc}") from None
+        if not isinstance(value, dict):
+            raise FilterError("--filter takes a JSON object of field -> condition")
+        filters.update(value)
+    return filters
+
+
 def cmd_search(args: argparse.Namespace) -> int:
-    from multimodal_rag.pipelines.ingest import load_embedders, open_store
-    from multimodal_rag.store.search import ProductSearcher
+    from multimodal_rag.retrieval import ProductQuery, ProductRetriever
 
     if not args.text and not args.image:
         raise ConfigError("search needs query text, --image, or both")
-    config = resolve_config(args)
-    image = load_image(args.image) if args.image else None
-    embedders = load_embedders(config)
-    with open_store(config, embedders, create=False) as store:
-        hits = ProductSearcher(store, embedders, config.vectors).search(args.text, image, k=args.k)
+    query = ProductQuery(text=args.text, image=args.image, filters=_parse_filters(args.filters),
+                         raw_filter=args.raw_filter, k=args.k)
+    retriever = ProductRetriever.from_config(resolve_config(args))
+    try:
+        docs = retriever.invoke(query)
+    finally:
+        retriever.close()
     if args.json:
-        print(json.dumps([{"id": h.id, "title": h.fields.get("title"), "score": h.score,
-                           "price": h.fields.get("price"), "currency": h.fields.get("currency"),
-                           "category": h.fields.get("category"), "image": h.fields.get("image"),
-                           "scores": h.scores} for h in hits], ensure_ascii=False))
+        keys = ("id", "title", "score", "price", "currency", "brand", "category", "image", "scores", "ranks")
+        print(json.dumps([{k: d.metadata.get(k) for k in keys} for d in docs], ensure_ascii=False))
         return 0
-    for rank, h in enumerate(hits, start=1):
-        price = h.fields.get("price")
-        price_text = f"{price:,.2f} {h.fields.get('currency') or ''}".strip() if price is not None else "-"
-        print(f"{rank:>2}. {h.score:.4f}  {h.id}  {h.fields.get('title')}  [{price_text}]")
+    for d in docs:
+        m = d.metadata
+        price = m.get("price")
+        price_text = f"{price:,.2f} {m.get('currency') or ''}".strip() if price is not None else "-"
+        print(f"{m['rank']:>2}. {m['score']:.4f}  {m['id']}  {m.get('title')}  [{price_text}]")
     return 0
 
 

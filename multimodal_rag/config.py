@@ -77,11 +77,20 @@ class IngestConfig:
 
 
 @dataclass(frozen=True)
+class SearchConfig:
+    fusion: str = "rrf"          # "rrf" or "weighted"
+    rrf_k: int = 60
+    weights: Mapping[str, float] = field(default_factory=dict)  # per field name ("text", "image", "bm25")
+    k: int = 10
+
+
+@dataclass(frozen=True)
 class Config:
     store: StoreConfig
     vectors: tuple[VectorFieldConfig, ...]
     bm25_sources: tuple[str, ...]
     ingest: IngestConfig
+    search: SearchConfig = field(default_factory=SearchConfig)
     raw: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def vector(self, name: str) -> VectorFieldConfig:
@@ -141,6 +150,9 @@ def _parse_value(text: str) -> Any:
 def config_from_dict(raw: Mapping[str, Any]) -> Config:
     store = StoreConfig(**_known(raw.get("store", {}), StoreConfig, "store"))
     ingest = IngestConfig(**_known(raw.get("ingest", {}), IngestConfig, "ingest"))
+    search = SearchConfig(**_known(raw.get("search", {}), SearchConfig, "search"))
+    if search.fusion not in ("rrf", "weighted"):
+        raise ConfigError(f"search.fusion must be 'rrf' or 'weighted', not {search.fusion!r}")
     vectors = []
     for name, spec in (raw.get("vectors") or {}).items():
         if not name.isidentifier():
@@ -156,7 +168,7 @@ def config_from_dict(raw: Mapping[str, Any]) -> Config:
     _check_sources("bm25.sources", bm25, allow_image=False)
     if not vectors and not bm25:
         raise ConfigError("the config has no vector field and no bm25 sources: nothing to search")
-    return Config(store=store, vectors=tuple(vectors), bm25_sources=bm25, ingest=ingest, raw=raw)
+    return Config(store=store, vectors=tuple(vectors), bm25_sources=bm25, ingest=ingest, search=search, raw=raw)
 
 
 def _check_sources(key: str, sources: tuple[str, ...], *, allow_image: bool) -> None:

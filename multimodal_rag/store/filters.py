@@ -91,8 +91,12 @@ def _condition(name: str, op: str, value: Any) -> str:
             raise FilterError(f"{where}: the list is empty")
         if len(values) > MAX_LIST_LENGTH:
             raise FilterError(f"{where}: at most {MAX_LIST_LENGTH} values")
-        items = ", ".join(_literal(kind, v, where) for v in values)
-        return f"{expr} {LIST_OPERATORS[op]} [{items}]"
+        literals = [_literal(kind, v, where) for v in values]
+        if expr.startswith("attributes["):
+            # Milvus Lite takes `in` on plain fields only; spelled out, a JSON key works everywhere.
+            joiner, compare = (" or ", "==") if op == "in" else (" and ", "!=")
+            return joiner.join(f"{expr} {compare} {lit}" for lit in literals)
+        return f"{expr} {LIST_OPERATORS[op]} [{', '.join(literals)}]"
     if op in STRING_ONLY:
         if kind != "string":
             raise FilterError(f"{where}: {op} works on text fields only")

@@ -22,10 +22,14 @@ BM25 = "bm25"
 
 @dataclass
 class Hit:
+    """A product found: its fused score, its stored fields, and each field's own score and rank (1-based)
+    among that field's candidates, for the fields where it was a candidate."""
+
     id: str
     score: float
     fields: dict[str, Any]
     scores: dict[str, float] = field(default_factory=dict)
+    ranks: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -65,28 +69,41 @@ class ProductSearcher:
         return out
 
     def search(self, text: str | None = None, image: Image.Image | None = None, *, k: int = 10,
-               expr: str = "") -> list[Hit]:
+               expr: str = "", explain: bool = True) -> list[Hit]:
+        """The top ``k`` products, best first. With several fields the fusion is Milvus hybrid search;
+        ``explain`` also runs each field's own search so every hit carries its per-field score and rank."""
         if not text and image is None:
             raise ValueError("a query needs text, an image, or both")
         requests = self.requests(text, image, expr)
         if not requests:
             raise ValueError("no configured field can take this query")
-        output = list(SCALAR_FIELDS)
         client, name = self.store.client, self.store.collection
         if len(requests) == 1:
-            r = requests[0]
-            result = client.search(name, data=[r.data], anns_field=r.anns_field, limit=k, filter=r.expr,
-                                   output_fields=output)[0]
-            return [Hit(h["id"], _score(r, h["distance"]), h["entity"], {r.name: _score(r, h["distance"])})
-                    for h in result]
+            [r] = requests
+            hits = [Hit(h["id"], _score(r, h["distance"]), h["entity"]) for h in self._field_search(r, k)]
+            for rank, h in enumerate(hits, start=1):
+                h.scores[r.name], h.ranks[r.name] = h.score, rank
+            return hits
         reqs = [AnnSearchRequest(data=[r.data], anns_field=r.anns_field, param={}, limit=k, expr=r.expr or None)
                 for r in requests]
         if self.fusion == "rrf":
             ranker = RRFRanker(self.rrf_k)
         else:
             ranker = WeightedRanker(*[float(self.weights.get(r.name, 1.0)) for r in requests])
-        result = client.hybrid_search(name, reqs, ranker, limit=k, output_fields=output)[0]
-        return [Hit(h["id"], float(h["distance"]), h["entity"]) for h in result]
+        result = client.hybrid_search(name, reqs, ranker, limit=k, output_fields=list(SCALAR_FIELDS))[0]
+        hits = [Hit(h["id"], float(h["distance"]), h["entity"]) for h in result]
+        if explain:
+            by_id = {h.id: h for h in hits}
+            for r in requests:
+                for rank, found in enumerate(self._field_search(r, k, output=["id"]), start=1):
+                    if found["id"] in by_id:
+                        by_id[found["id"]].scores[r.name] = _score(r, found["distance"])
+                        by_id[found["id"]].ranks[r.name] = rank
+        return hits
+
+    def _field_search(self, r: FieldRequest, k: int, output: Sequence[str] = SCALAR_FIELDS) -> list[dict]:
+        return self.store.client.search(self.store.collection, data=[r.data], anns_field=r.anns_field, limit=k,
+                                        filter=r.expr, output_fields=list(output))[0]
 
 
 def _score(request: FieldRequest, distance: float) -> float:

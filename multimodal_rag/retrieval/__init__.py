@@ -1,0 +1,5 @@
+"""Retrieval: the LangChain retriever over the product collection."""
+
+from multimodal_rag.retrieval.retriever import ProductQuery, ProductRetriever, product_card
+
+__all__ = ["ProductQuery", "ProductRetriever", "product_card"]
