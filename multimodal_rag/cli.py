@@ -147,6 +147,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         logging.getLogger("pymilvus").setLevel(logging.CRITICAL)
         logging.getLogger("grpc._server").setLevel(logging.CRITICAL)  # Milvus Lite's in-process server
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()  # "Loading weights" on every start says nothing to a shop
     try:
         return COMMANDS[args.command](args)
     except USER_ERRORS as exc:
