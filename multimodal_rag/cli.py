@@ -8,10 +8,9 @@ import logging
 import os
 import sys
 from dataclasses import replace
-from pathlib import Path
 from typing import Sequence
 
-from multimodal_rag.catalog.images import ImageError, load_image
+from multimodal_rag.catalog.images import ImageError
 from multimodal_rag.catalog.loaders import CatalogError
 from multimodal_rag.config import Config, ConfigError, load_config
 from multimodal_rag.embedders.base import EmbedderError

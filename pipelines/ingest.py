@@ -11,6 +11,7 @@ Run it with ``mmrag ingest`` or ``python -m multimodal_rag.pipelines.ingest CATA
 from __future__ import annotations
 
 import queue
+import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -178,7 +179,7 @@ def run_ingest(catalog: str | Path, config: Config | None = None, *, collection:
 def main(argv: list[str] | None = None) -> int:
     from multimodal_rag.cli import main as cli_main
 
-    return cli_main(["ingest", *(argv if argv is not None else __import__("sys").argv[1:])])
+    return cli_main(["ingest", *(argv if argv is not None else sys.argv[1:])])
 
 
 if __name__ == "__main__":

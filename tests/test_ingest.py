@@ -13,7 +13,7 @@ import pytest
 
 from multimodal_rag.catalog.sample import COLOURS, draw_product
 from multimodal_rag.pipelines.ingest import open_store, run_ingest
-from multimodal_rag.store.milvus import ProductStore, StoreError, connect
+from multimodal_rag.store.milvus import StoreError, connect
 from multimodal_rag.store.search import ProductSearcher
 from tests.conftest import flipkart_subset
 

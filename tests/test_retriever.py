@@ -6,7 +6,7 @@ import json
 import pytest
 from langchain_core.documents import Document
 
-from multimodal_rag.catalog.sample import COLOURS, KINDS, draw_product, make_sample_catalog, sample_products
+from multimodal_rag.catalog.sample import COLOURS, draw_product, make_sample_catalog, sample_products
 from multimodal_rag.config import load_config
 from multimodal_rag.pipelines.ingest import run_ingest
 from multimodal_rag.retrieval import ProductQuery, ProductRetriever
@@ -117,4 +117,3 @@ async def test_async_matches_sync_and_20_concurrent_calls_succeed(retriever):
     results = await asyncio.gather(*(retriever.ainvoke(ProductQuery(text=q, k=5)) for q in queries))
     assert [ids(r) for r in results] == sync
     assert all(len(r) == 5 for r in results)
-    assert len(KINDS) == 6
