@@ -23,6 +23,7 @@ from multimodal_rag.catalog.product import PRODUCT_TEXT_FIELDS
 
 IMAGE_SOURCE = "image"
 TEXT_SOURCES = frozenset(PRODUCT_TEXT_FIELDS)
+FUSIONS = ("rrf", "weighted")
 
 
 class ConfigError(ValueError):
@@ -93,12 +94,6 @@ class Config:
     search: SearchConfig = field(default_factory=SearchConfig)
     raw: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
-    def vector(self, name: str) -> VectorFieldConfig:
-        for v in self.vectors:
-            if v.name == name:
-                return v
-        raise KeyError(name)
-
 
 def default_config_text() -> str:
     return resources.files("multimodal_rag.configs").joinpath("default.toml").read_text()
@@ -151,8 +146,8 @@ def config_from_dict(raw: Mapping[str, Any]) -> Config:
     store = StoreConfig(**_known(raw.get("store", {}), StoreConfig, "store"))
     ingest = IngestConfig(**_known(raw.get("ingest", {}), IngestConfig, "ingest"))
     search = SearchConfig(**_known(raw.get("search", {}), SearchConfig, "search"))
-    if search.fusion not in ("rrf", "weighted"):
-        raise ConfigError(f"search.fusion must be 'rrf' or 'weighted', not {search.fusion!r}")
+    if search.fusion not in FUSIONS:
+        raise ConfigError(f"search.fusion must be one of {FUSIONS}, not {search.fusion!r}")
     vectors = []
     for name, spec in (raw.get("vectors") or {}).items():
         if not name.isidentifier():

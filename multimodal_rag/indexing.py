@@ -30,8 +30,6 @@ class ErrorReport:
 
     def __init__(self, path: str | Path | None):
         self.path = Path(path) if path else None
-        self.count = 0
-        self._lines: list[dict] = []
         self._rows: set[tuple[int, str]] = set()
         self._lock = threading.Lock()
         self._file = None
@@ -39,8 +37,6 @@ class ErrorReport:
     def add(self, line: int, pid: str, field: str, reason: str) -> None:
         entry = {"line": line, "id": pid, "field": field, "reason": reason}
         with self._lock:
-            self.count += 1
-            self._lines.append(entry)
             self._rows.add((line, pid))
             if self.path is not None:
                 if self._file is None:
@@ -48,10 +44,6 @@ class ErrorReport:
                     self._file = self.path.open("w", encoding="utf-8")
                 self._file.write(json.dumps(entry, ensure_ascii=False) + "\n")
                 self._file.flush()
-
-    @property
-    def entries(self) -> list[dict]:
-        return list(self._lines)
 
     @property
     def rows_failed(self) -> int:
@@ -257,12 +249,13 @@ def build_rows(store: ProductStore, plans: Sequence[ProductPlan],
     """Full entities for every product that changed: new vectors, stored vectors reused, zeros for missing."""
     changed = [p for p in plans if p.status != "unchanged"]
     reuse = {p.product.id for p in changed if p.keep}
-    kept_fields = sorted({store_vector(store, name).vector_field for p in changed for name in p.keep})
+    specs = {spec.name: spec for spec in store.vectors}
+    kept_fields = sorted({specs[name].vector_field for p in changed for name in p.keep})
     kept = store.get(sorted(reuse), kept_fields) if reuse else {}
     rows = []
     for p in changed:
         row = dict(p.row)
-        for spec in store.vectors:
+        for spec in specs.values():
             if spec.name in vectors and p.product.id in vectors[spec.name]:
                 vec = vectors[spec.name][p.product.id]
             elif spec.name in p.keep:
@@ -274,9 +267,3 @@ def build_rows(store: ProductStore, plans: Sequence[ProductPlan],
         rows.append(row)
     return rows
 
-
-def store_vector(store: ProductStore, name: str):
-    for spec in store.vectors:
-        if spec.name == name:
-            return spec
-    raise KeyError(name)

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Callable, Iterator, Mapping
 
 from multimodal_rag.catalog.images import ImageFetcher
-from multimodal_rag.catalog.loaders import CatalogError, detect_format, load_catalog
+from multimodal_rag.catalog.loaders import detect_format, load_catalog
 from multimodal_rag.config import Config, load_config
 from multimodal_rag.embedders import load_embedder
 from multimodal_rag.embedders.base import Embedder
@@ -131,8 +131,7 @@ def run_ingest(catalog: str | Path, config: Config | None = None, *, collection:
     config = config or load_config()
     started = time.perf_counter()
     catalog = Path(catalog)
-    if not catalog.is_file():
-        raise CatalogError(f"catalog file not found: {catalog}")
+    rows = load_catalog(catalog, columns=columns)  # fails now on a missing file, before the store opens
     embedders = dict(embedders) if embedders is not None else load_embedders(config)
     store = open_store(config, embedders, collection=collection)
     report = ErrorReport(errors_path)
@@ -147,7 +146,7 @@ def run_ingest(catalog: str | Path, config: Config | None = None, *, collection:
         with ThreadPoolExecutor(max_workers=max(settings.image_workers, 1),
                                 thread_name_prefix="mmrag-image") as pool:
             planner = ChunkPlanner(config, embedders, store, report, fetcher, pool)
-            products = valid_products(load_catalog(catalog, columns=columns), report, seen)
+            products = valid_products(rows, report, seen)
             plans = (planner.plan(chunk) for chunk in chunked(products, chunk_size))
             for chunk in _prefetch(plans, PREFETCH_CHUNKS):
                 vectors = embed_chunk(config, embedders, chunk.products, settings.batch_size)
@@ -169,7 +168,7 @@ def run_ingest(catalog: str | Path, config: Config | None = None, *, collection:
         report.close()
         store.close()
     summary.failed = report.rows_failed
-    summary.errors_path = str(report.path) if report.count and report.path else None
+    summary.errors_path = str(report.path) if report.rows_failed and report.path else None
     summary.seconds = round(time.perf_counter() - started, 3)
     handled = summary.new + summary.updated + summary.unchanged
     summary.products_per_s = round(handled / summary.seconds, 2) if summary.seconds else 0.0

@@ -82,7 +82,7 @@ def test_bad_rows_are_reported_with_line_and_field(tmp_path):
 
 def test_missing_catalog_and_unknown_format(tmp_path):
     with pytest.raises(CatalogError, match="catalog file not found"):
-        list(load_catalog(tmp_path / "nope.jsonl"))
+        load_catalog(tmp_path / "nope.jsonl")  # at the call, not on first iteration
     (tmp_path / "x.xlsx").write_text("")
     with pytest.raises(CatalogError, match="cannot tell the format"):
-        list(load_catalog(tmp_path / "x.xlsx"))
+        load_catalog(tmp_path / "x.xlsx")

@@ -41,7 +41,7 @@ def detect_format(path: Path) -> str:
 
 def load_catalog(path: str | Path, *, columns: Mapping[str, str] | None = None,
                  fmt: str | None = None) -> Iterator[CatalogRow]:
-    """Stream a catalog file as CatalogRows.
+    """Stream a catalog file as CatalogRows; a missing file or an unknown format fails here, at the call.
 
     ``columns`` maps the file's column names to ours (``{"name": "title", "img": "image"}``); columns that
     are not ours are kept as attributes. Image paths are resolved against the catalog file's folder.
@@ -53,9 +53,11 @@ def load_catalog(path: str | Path, *, columns: Mapping[str, str] | None = None,
     readers = {"jsonl": _read_jsonl, "csv": _read_csv, "parquet": _read_parquet}
     if fmt not in readers:
         raise CatalogError(f"unknown catalog format {fmt!r}; use one of {FORMATS}")
-    mapping = dict(columns or {})
-    base = path.resolve().parent
-    for line, raw in readers[fmt](path):
+    return _rows(readers[fmt](path), dict(columns or {}), path.resolve().parent)
+
+
+def _rows(raws: Iterator[tuple[int, Any]], mapping: Mapping[str, str], base: Path) -> Iterator[CatalogRow]:
+    for line, raw in raws:
         if isinstance(raw, RowError):
             yield CatalogRow(line=line, id="", error=raw)
             continue

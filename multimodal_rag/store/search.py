@@ -12,7 +12,7 @@ from typing import Any, Mapping, Sequence
 from pymilvus import AnnSearchRequest, RRFRanker, WeightedRanker
 from PIL import Image
 
-from multimodal_rag.config import VectorFieldConfig
+from multimodal_rag.config import FUSIONS, VectorFieldConfig
 from multimodal_rag.embedders.base import Embedder, ImageEmbedder, TextEmbedder
 from multimodal_rag.store.filters import combine, quote
 from multimodal_rag.store.milvus import BM25_FIELD, MISSING, SCALAR_FIELDS, ProductStore
@@ -44,8 +44,8 @@ class ProductSearcher:
     def __init__(self, store: ProductStore, embedders: Mapping[str, Embedder],
                  vectors: Sequence[VectorFieldConfig], *, fusion: str = "rrf", rrf_k: int = 60,
                  weights: Mapping[str, float] | None = None):
-        if fusion not in ("rrf", "weighted"):
-            raise ValueError(f"fusion must be 'rrf' or 'weighted', not {fusion!r}")
+        if fusion not in FUSIONS:
+            raise ValueError(f"fusion must be one of {FUSIONS}, not {fusion!r}")
         self.store = store
         self.embedders = embedders
         self.vectors = tuple(vectors)
