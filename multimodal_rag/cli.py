@@ -53,6 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--filter", dest="filters", action="append", default=[], metavar="JSON",
                         help='filters as data, e.g. \'{"price": {"lt": 500}, "attributes.Color": "Black"}\'')
     search.add_argument("--raw-filter", help="a raw Milvus expression, used as given (trusted input only)")
+    search.add_argument("--rerank", metavar="SPEC",
+                        help="reranker: none or cross-encoder:<name-or-path> (default from the config)")
     _store_options(search)
     search.add_argument("--json", action="store_true", help="print a JSON list, best first")
     return parser
@@ -117,20 +119,24 @@ def cmd_search(args: argparse.Namespace) -> int:
         raise ConfigError("search needs query text, --image, or both")
     query = ProductQuery(text=args.text, image=args.image, filters=_parse_filters(args.filters),
                          raw_filter=args.raw_filter, k=args.k)
+    if args.rerank:
+        args.overrides.append(f"reranker.spec={json.dumps(args.rerank)}")
     retriever = ProductRetriever.from_config(resolve_config(args))
     try:
         docs = retriever.invoke(query)
     finally:
         retriever.close()
     if args.json:
-        keys = ("id", "title", "score", "price", "currency", "brand", "category", "image", "scores", "ranks")
+        keys = ("id", "title", "score", "price", "currency", "brand", "category", "image", "scores", "ranks",
+                "rerank_score")
         print(json.dumps([{k: d.metadata.get(k) for k in keys} for d in docs], ensure_ascii=False))
         return 0
     for d in docs:
         m = d.metadata
         price = m.get("price")
         price_text = f"{price:,.2f} {m.get('currency') or ''}".strip() if price is not None else "-"
-        print(f"{m['rank']:>2}. {m['score']:.4f}  {m['id']}  {m.get('title')}  [{price_text}]")
+        score = m.get("rerank_score", m["score"])
+        print(f"{m['rank']:>2}. {score:.4f}  {m['id']}  {m.get('title')}  [{price_text}]")
     return 0
 
 

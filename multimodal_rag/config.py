@@ -86,12 +86,19 @@ class SearchConfig:
 
 
 @dataclass(frozen=True)
+class RerankerConfig:
+    spec: str = "none"           # "none" or "cross-encoder:<name-or-path>"
+    candidates: int = 30         # first-stage products the reranker sees; the best `k` are returned
+
+
+@dataclass(frozen=True)
 class Config:
     store: StoreConfig
     vectors: tuple[VectorFieldConfig, ...]
     bm25_sources: tuple[str, ...]
     ingest: IngestConfig
     search: SearchConfig = field(default_factory=SearchConfig)
+    reranker: RerankerConfig = field(default_factory=RerankerConfig)
     raw: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
 
@@ -148,6 +155,7 @@ def config_from_dict(raw: Mapping[str, Any]) -> Config:
     search = SearchConfig(**_known(raw.get("search", {}), SearchConfig, "search"))
     if search.fusion not in FUSIONS:
         raise ConfigError(f"search.fusion must be one of {FUSIONS}, not {search.fusion!r}")
+    reranker = RerankerConfig(**_known(raw.get("reranker", {}), RerankerConfig, "reranker"))
     vectors = []
     for name, spec in (raw.get("vectors") or {}).items():
         if not name.isidentifier():
@@ -163,7 +171,8 @@ def config_from_dict(raw: Mapping[str, Any]) -> Config:
     _check_sources("bm25.sources", bm25, allow_image=False)
     if not vectors and not bm25:
         raise ConfigError("the config has no vector field and no bm25 sources: nothing to search")
-    return Config(store=store, vectors=tuple(vectors), bm25_sources=bm25, ingest=ingest, search=search, raw=raw)
+    return Config(store=store, vectors=tuple(vectors), bm25_sources=bm25, ingest=ingest, search=search,
+                  reranker=reranker, raw=raw)
 
 
 def _check_sources(key: str, sources: tuple[str, ...], *, allow_image: bool) -> None:

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from multimodal_rag.catalog.images import ImageFetcher, load_image
 from multimodal_rag.config import Config, load_config
+from multimodal_rag.retrieval.rerank import ProductReranker
 from multimodal_rag.store.filters import build_filter, combine
 from multimodal_rag.store.search import Hit, ProductSearcher
 
@@ -76,6 +77,8 @@ class ProductRetriever(BaseRetriever):
     filters: dict[str, Any] | None = None
     explain: bool = True
     fetcher: ImageFetcher = Field(default_factory=ImageFetcher)
+    reranker: ProductReranker | None = None
+    rerank_candidates: int = 30
 
     @classmethod
     def from_config(cls, config: Config | str | None = None, *, collection: str | None = None,
@@ -90,6 +93,9 @@ class ProductRetriever(BaseRetriever):
         s = config.search
         searcher = ProductSearcher(store, embedders, config.vectors, fusion=s.fusion, rrf_k=s.rrf_k,
                                    weights=s.weights)
+        if "reranker" not in kwargs and config.reranker.spec != "none":
+            kwargs["reranker"] = ProductReranker.from_spec(config.reranker.spec)
+        kwargs.setdefault("rerank_candidates", config.reranker.candidates)
         return cls(searcher=searcher, k=kwargs.pop("k", s.k), **kwargs)
 
     def close(self) -> None:
@@ -108,8 +114,12 @@ class ProductRetriever(BaseRetriever):
         k = query.k or self.k
         if k < 1:
             raise ValueError(f"k must be at least 1, got {k}")
-        hits = self.searcher.search(query.text or None, image, k=k, expr=expr, explain=self.explain)
-        return [hit_to_document(h, rank) for rank, h in enumerate(hits, start=1)]
+        first_k = max(k, self.rerank_candidates) if self.reranker is not None else k
+        hits = self.searcher.search(query.text or None, image, k=first_k, expr=expr, explain=self.explain)
+        docs = [hit_to_document(h, rank) for rank, h in enumerate(hits, start=1)]
+        if self.reranker is not None:
+            docs = list(self.reranker.compress_documents(docs, query))[:k]
+        return docs
 
     def _get_relevant_documents(self, query: str | ProductQuery, *,
                                 run_manager: CallbackManagerForRetrieverRun) -> list[Document]:
