@@ -8,16 +8,18 @@ import logging
 import os
 import sys
 from dataclasses import replace
+from pathlib import Path
 from typing import Sequence
 
 from multimodal_rag.catalog.images import ImageError
 from multimodal_rag.catalog.loaders import CatalogError
 from multimodal_rag.config import Config, ConfigError, load_config
 from multimodal_rag.embedders.base import EmbedderError
+from multimodal_rag.eval.tasks import TaskError
 from multimodal_rag.store.filters import FilterError
 from multimodal_rag.store.milvus import StoreError
 
-USER_ERRORS = (ConfigError, CatalogError, EmbedderError, StoreError, FilterError, ImageError, FileNotFoundError)
+USER_ERRORS = (TaskError, ConfigError, CatalogError, EmbedderError, StoreError, FilterError, ImageError, FileNotFoundError)
 
 
 def _store_options(parser: argparse.ArgumentParser) -> None:
@@ -57,6 +59,18 @@ def build_parser() -> argparse.ArgumentParser:
                         help="reranker: none or cross-encoder:<name-or-path> (default from the config)")
     _store_options(search)
     search.add_argument("--json", action="store_true", help="print a JSON list, best first")
+    evaluate = sub.add_parser("eval", help="retrieval quality on benchmark tasks (BEIR layout)")
+    evaluate.add_argument("tasks", nargs="+", metavar="TASK_DIR", help="task folders (task.json, queries, qrels)")
+    evaluate.add_argument("--config", dest="configs", action="append", default=[], metavar="FILE",
+                          help="a config to compare (repeat for several; default: the shipped default)")
+    evaluate.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                          help="override a setting in every config")
+    evaluate.add_argument("--db", default="./mmrag-eval.db", help="Milvus Lite folder for the task collections")
+    evaluate.add_argument("--uri", help="a Milvus server instead of --db")
+    evaluate.add_argument("-k", type=int, default=100, help="products retrieved per query (default 100, for MAP@100)")
+    evaluate.add_argument("--json", dest="json_out", metavar="OUT", help="write the metrics as JSON")
+    evaluate.add_argument("--plot", metavar="OUT.png", help="draw nDCG@10 per task and config (needs matplotlib)")
+    evaluate.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     return parser
 
 
@@ -140,7 +154,31 @@ def cmd_search(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"ingest": cmd_ingest, "search": cmd_search}
+def cmd_eval(args: argparse.Namespace) -> int:
+    from multimodal_rag.eval import evaluate_task, load_task
+    from multimodal_rag.eval.report import plot_results, results_table
+
+    tasks = [load_task(t) for t in args.tasks]  # every task is checked before anything is ingested
+    names = [Path(c).stem for c in args.configs] or ["default"]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"configs need distinct file names to label the columns: {names}")
+    results: dict[str, dict[str, dict]] = {}
+    for name, path in zip(names, args.configs or [None]):
+        config = load_config(path, args.overrides)
+        store = replace(config.store, db=args.db, uri=args.uri)
+        config = replace(config, store=store)
+        results[name] = {t.name: evaluate_task(t, config, k=args.k, progress=not args.quiet) for t in tasks}
+    print(results_table(results))
+    if args.json_out:
+        # One config: {task: metrics} (the documented contract); several: {config: {task: metrics}}.
+        payload = results[names[0]] if len(names) == 1 else results
+        Path(args.json_out).write_text(json.dumps(payload, indent=2))
+    if args.plot:
+        plot_results(results, args.plot)
+    return 0
+
+
+COMMANDS = {"ingest": cmd_ingest, "search": cmd_search, "eval": cmd_eval}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

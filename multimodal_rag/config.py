@@ -9,7 +9,7 @@ from __future__ import annotations
 import copy
 import json
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any, Mapping
@@ -83,6 +83,8 @@ class SearchConfig:
     rrf_k: int = 60
     weights: Mapping[str, float] = field(default_factory=dict)  # per field name ("text", "image", "bm25")
     k: int = 10
+    # Which fields queries are routed to (vector field names and/or "bm25"); empty means every field.
+    fields: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -108,20 +110,39 @@ def default_config_text() -> str:
 
 def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> Config:
     """Read a TOML config (the shipped default when ``path`` is None) and apply ``key=value`` overrides."""
-    if path is None:
-        raw = tomllib.loads(default_config_text())
-    else:
-        p = Path(path)
-        if not p.is_file():
-            raise ConfigError(f"config file not found: {p}")
-        try:
-            raw = tomllib.loads(p.read_text())
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{p}: not valid TOML: {exc}") from exc
-    raw = copy.deepcopy(raw)
+    raw = _read_toml(path, seen=())
     for item in overrides:
         apply_override(raw, item)
     return config_from_dict(raw)
+
+
+def _read_toml(path: str | Path | None, seen: tuple[Path, ...]) -> dict:
+    """A config as a dict; ``extends = "other.toml"`` (relative to the file) is read first and overlaid."""
+    if path is None:
+        return tomllib.loads(default_config_text())
+    p = Path(path).resolve()
+    if p in seen:
+        raise ConfigError(f"{p}: `extends` loops back to itself")
+    if not p.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    try:
+        raw = tomllib.loads(p.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{p}: not valid TOML: {exc}") from exc
+    parent = raw.pop("extends", None)
+    if parent is None:
+        return raw
+    return _overlay(_read_toml(p.parent / parent, seen + (p,)), raw)
+
+
+def _overlay(base: dict, top: Mapping) -> dict:
+    out = copy.deepcopy(base)
+    for key, value in top.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), dict):
+            out[key] = _overlay(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
 
 
 def apply_override(raw: dict, item: str) -> None:
@@ -153,6 +174,7 @@ def config_from_dict(raw: Mapping[str, Any]) -> Config:
     store = StoreConfig(**_known(raw.get("store", {}), StoreConfig, "store"))
     ingest = IngestConfig(**_known(raw.get("ingest", {}), IngestConfig, "ingest"))
     search = SearchConfig(**_known(raw.get("search", {}), SearchConfig, "search"))
+    search = replace(search, fields=tuple(search.fields))
     if search.fusion not in FUSIONS:
         raise ConfigError(f"search.fusion must be one of {FUSIONS}, not {search.fusion!r}")
     reranker = RerankerConfig(**_known(raw.get("reranker", {}), RerankerConfig, "reranker"))
@@ -169,6 +191,10 @@ def config_from_dict(raw: Mapping[str, Any]) -> Config:
         vectors.append(VectorFieldConfig(name=name, embedder=str(spec["embedder"]), sources=sources))
     bm25 = tuple((raw.get("bm25") or {}).get("sources") or ())
     _check_sources("bm25.sources", bm25, allow_image=False)
+    searchable = {v.name for v in vectors} | ({"bm25"} if bm25 else set())
+    unknown = sorted(set(search.fields) - searchable)
+    if unknown:
+        raise ConfigError(f"search.fields: {unknown} are not fields of this config; use {sorted(searchable)}")
     if not vectors and not bm25:
         raise ConfigError("the config has no vector field and no bm25 sources: nothing to search")
     return Config(store=store, vectors=tuple(vectors), bm25_sources=bm25, ingest=ingest, search=search,

@@ -64,8 +64,9 @@ def product_from_row(row: Mapping[str, Any]) -> Product:
     if len(pid) > MAX_ID_LENGTH:
         raise RowError("id", f"longer than {MAX_ID_LENGTH} characters")
     title = _text(row.get("title"))
-    if not title:
-        raise RowError("title", "missing or empty")
+    if not title and not _text(row.get("image")):
+        # An image-only product (a corpus of photos) can still be found by its picture.
+        raise RowError("title", "missing or empty, and no image to find the product by")
     attributes = _attributes(row.get("attributes"))
     for key, value in row.items():
         if key not in KNOWN_COLUMNS and not _is_missing(value):

@@ -92,7 +92,7 @@ class ProductRetriever(BaseRetriever):
         store = open_store(config, embedders, collection=collection, create=False)
         s = config.search
         searcher = ProductSearcher(store, embedders, config.vectors, fusion=s.fusion, rrf_k=s.rrf_k,
-                                   weights=s.weights)
+                                   weights=s.weights, fields=s.fields)
         if "reranker" not in kwargs and config.reranker.spec != "none":
             kwargs["reranker"] = ProductReranker.from_spec(config.reranker.spec)
         kwargs.setdefault("rerank_candidates", config.reranker.candidates)

@@ -20,6 +20,10 @@ from multimodal_rag.store.milvus import BM25_FIELD, MISSING, SCALAR_FIELDS, Prod
 BM25 = "bm25"
 
 
+class UnsupportedQuery(ValueError):
+    """No configured field can take the query (say, a text query on an image-only config)."""
+
+
 @dataclass
 class Hit:
     """A product found: its fused score, its stored fields, and each field's own score and rank (1-based)
@@ -43,7 +47,7 @@ class FieldRequest:
 class ProductSearcher:
     def __init__(self, store: ProductStore, embedders: Mapping[str, Embedder],
                  vectors: Sequence[VectorFieldConfig], *, fusion: str = "rrf", rrf_k: int = 60,
-                 weights: Mapping[str, float] | None = None):
+                 weights: Mapping[str, float] | None = None, fields: Sequence[str] = ()):
         if fusion not in FUSIONS:
             raise ValueError(f"fusion must be one of {FUSIONS}, not {fusion!r}")
         self.store = store
@@ -52,10 +56,16 @@ class ProductSearcher:
         self.fusion = fusion
         self.rrf_k = rrf_k
         self.weights = dict(weights or {})
+        self.fields = frozenset(fields)  # empty: every field
+
+    def _routed(self, name: str) -> bool:
+        return not self.fields or name in self.fields
 
     def requests(self, text: str | None, image: Image.Image | None, expr: str = "") -> list[FieldRequest]:
         out = []
         for v in self.vectors:
+            if not self._routed(v.name):
+                continue
             emb = self.embedders[v.name]
             # Products whose input for this field was missing hold a zero vector: never rank them here.
             field_expr = combine(expr, f"{v.hash_field} != {quote(MISSING)}")
@@ -64,7 +74,7 @@ class ProductSearcher:
                                         emb.encode_texts([text], query=True)[0].tolist(), field_expr))
             if image is not None and isinstance(emb, ImageEmbedder):
                 out.append(FieldRequest(v.name, v.vector_field, emb.encode_images([image])[0].tolist(), field_expr))
-        if text and self.store.bm25_sources:
+        if text and self.store.bm25_sources and self._routed(BM25):
             out.append(FieldRequest(BM25, BM25_FIELD, text, expr))
         return out
 
@@ -76,7 +86,8 @@ class ProductSearcher:
             raise ValueError("a query needs text, an image, or both")
         requests = self.requests(text, image, expr)
         if not requests:
-            raise ValueError("no configured field can take this query")
+            kinds = " and ".join(k for k, v in (("text", text), ("image", image is not None)) if v)
+            raise UnsupportedQuery(f"no configured field can take a {kinds} query")
         client, name = self.store.client, self.store.collection
         if len(requests) == 1:
             [r] = requests

@@ -1,0 +1,58 @@
+"""Run a task's queries through the deployed retrieval path and score them."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import replace
+from pathlib import Path
+from typing import Callable
+
+from multimodal_rag.config import Config
+from multimodal_rag.eval.metrics import evaluate
+from multimodal_rag.eval.tasks import Task
+
+
+def collection_for(task: Task, config: Config) -> str:
+    """One collection per (corpus, config): rerunning an evaluation reuses what is already ingested."""
+    key = json.dumps({"corpus": str(task.corpus), "vectors": [(v.name, v.embedder, v.sources) for v in config.vectors],
+                      "bm25": config.bm25_sources}, sort_keys=True)
+    return "eval_" + hashlib.sha256(key.encode()).hexdigest()[:16]
+
+
+def run_queries(task: Task, retriever, *, k: int, progress: bool = True) -> dict[str, dict[str, float]]:
+    """BEIR run: query id -> {product id: score}, scores decreasing with rank."""
+    from tqdm.auto import tqdm
+
+    from multimodal_rag.retrieval import ProductQuery
+
+    from multimodal_rag.store.search import UnsupportedQuery
+
+    run = {}
+    for q in tqdm(task.queries, desc=f"eval {task.name}", unit="query", disable=not progress, leave=False):
+        try:
+            docs = retriever.invoke(ProductQuery(text=q.text, image=q.image, k=k))
+        except UnsupportedQuery:
+            docs = []  # the config cannot serve this modality: the query finds nothing, as it would for a user
+        # The rank, not the raw score, orders the run: fused and reranked scores need not be comparable.
+        run[q.id] = {d.metadata["id"]: float(len(docs) - i) for i, d in enumerate(docs)}
+    return run
+
+
+def evaluate_task(task: Task, config: Config, *, k: int = 100, progress: bool = True,
+                  on_ingest: Callable[[dict], None] | None = None) -> dict[str, float]:
+    """Ingest the task's corpus with ``config`` (reused when unchanged), run every query, return the metrics."""
+    from multimodal_rag.pipelines.ingest import run_ingest
+    from multimodal_rag.retrieval import ProductRetriever
+
+    config = replace(config, store=replace(config.store, collection=collection_for(task, config)))
+    errors = Path(config.store.db).with_suffix(".errors.jsonl") if not config.store.uri else None
+    summary = run_ingest(task.corpus, config, progress=progress, errors_path=errors)
+    if on_ingest is not None:
+        on_ingest(summary.as_dict())
+    retriever = ProductRetriever.from_config(config, explain=False)
+    try:
+        run = run_queries(task, retriever, k=k, progress=progress)
+    finally:
+        retriever.close()
+    return evaluate(task.qrels, run)
