@@ -20,8 +20,10 @@ $(VENV)/.installed: pyproject.toml
 demo: install
 	$(BIN)/python -m multimodal_rag.pipelines.demo --out $(DEMO_DIR) $(if $(CATALOG),--catalog $(CATALOG))
 
+# The store, ingest and retriever tests run twice: on Milvus Lite in-process and against a Milvus Lite server
+# started on a free loopback port (the remote code path); set MMRAG_TEST_MILVUS_URI to use another server.
 test: install
-	$(BIN)/python -m pytest -q -ra
+	$(BIN)/python tests/with_milvus_server.py $(BIN)/python -m pytest -q -ra
 
 clean:
 	rm -rf $(VENV) $(DEMO_DIR) .pytest_cache

@@ -59,6 +59,12 @@ def build_parser() -> argparse.ArgumentParser:
                         help="reranker: none or cross-encoder:<name-or-path> (default from the config)")
     _store_options(search)
     search.add_argument("--json", action="store_true", help="print a JSON list, best first")
+    db = sub.add_parser("db", help="store utilities")
+    db_sub = db.add_subparsers(dest="db_command", required=True)
+    serve = db_sub.add_parser("serve", help="share a Milvus Lite folder with other processes over 127.0.0.1")
+    serve.add_argument("--db", default="./mmrag.db", help="Milvus Lite folder (default ./mmrag.db)")
+    serve.add_argument("--port", type=int, default=19530, help="port on 127.0.0.1 (default 19530; 0 picks a free one)")
+
     evaluate = sub.add_parser("eval", help="retrieval quality on benchmark tasks (BEIR layout)")
     evaluate.add_argument("tasks", nargs="+", metavar="TASK_DIR", help="task folders (task.json, queries, qrels)")
     evaluate.add_argument("--config", dest="configs", action="append", default=[], metavar="FILE",
@@ -178,7 +184,17 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"ingest": cmd_ingest, "search": cmd_search, "eval": cmd_eval}
+def cmd_db(args: argparse.Namespace) -> int:
+    from multimodal_rag.store.server import serve
+
+    def ready(uri: str) -> None:
+        print(f"serving {args.db} on {uri}; use --uri {uri} (Ctrl-C stops)", flush=True)
+
+    serve(args.db, port=args.port, ready=ready)
+    return 0
+
+
+COMMANDS = {"ingest": cmd_ingest, "search": cmd_search, "eval": cmd_eval, "db": cmd_db}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import sys
 from dataclasses import dataclass, field, replace
 from importlib import resources
@@ -56,11 +57,15 @@ class VectorFieldConfig(VectorFieldNames):
         return "image" if self.sources == (IMAGE_SOURCE,) else "text"
 
 
+# Connection settings a deployment sets in its environment rather than in a file (secrets above all).
+STORE_ENVIRONMENT = {"MMRAG_MILVUS_URI": "uri", "MMRAG_MILVUS_TOKEN": "token", "MMRAG_MILVUS_DB_NAME": "db_name"}
+
+
 @dataclass(frozen=True)
 class StoreConfig:
     db: str = "./mmrag.db"
     uri: str | None = None
-    token: str | None = None
+    token: str | None = field(default=None, repr=False)  # never printed
     db_name: str | None = None
     collection: str = "products"
     index: str = "FLAT"
@@ -109,8 +114,12 @@ def default_config_text() -> str:
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> Config:
-    """Read a TOML config (the shipped default when ``path`` is None) and apply ``key=value`` overrides."""
+    """Read a TOML config (the shipped default when ``path`` is None), then the ``MMRAG_MILVUS_*`` environment
+    variables, then ``key=value`` overrides (the command line wins)."""
     raw = _read_toml(path, seen=())
+    for variable, key in STORE_ENVIRONMENT.items():
+        if os.environ.get(variable):
+            raw.setdefault("store", {})[key] = os.environ[variable]
     for item in overrides:
         apply_override(raw, item)
     return config_from_dict(raw)

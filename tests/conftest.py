@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import uuid
 from pathlib import Path
 
 import pytest
@@ -32,12 +33,34 @@ def sample_catalog(tmp_path: Path) -> Path:
     return make_sample_catalog(tmp_path / "sample")
 
 
+# The server tier: with MMRAG_TEST_MILVUS_URI set (`make test` starts a Milvus Lite server for it), every
+# store, ingest and retriever test runs against Milvus Lite in-process and against that server.
+SERVER_URI = os.environ.get("MMRAG_TEST_MILVUS_URI")
+BACKENDS = ["lite", "server"] if SERVER_URI else ["lite"]
+
+
+def store_overrides(backend: str, folder: Path, name: str) -> list[str]:
+    """Config overrides for a fresh store: a Lite folder, or a collection of its own on the test server."""
+    if backend == "lite":
+        return [f"store.db={json.dumps(str(folder / name))}"]
+    collection = f"t_{name.replace('.', '_')}_{uuid.uuid4().hex[:10]}"
+    return [f"store.uri={json.dumps(SERVER_URI)}", f"store.collection={json.dumps(collection)}"]
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request) -> str:
+    return request.param
+
+
 @pytest.fixture
-def make_config(tmp_path: Path):
-    """A config on a fresh Milvus Lite folder; extra ``key=value`` overrides as arguments."""
+def make_config(tmp_path: Path, backend: str):
+    """A config on a fresh store (Lite folder or server collection); extra ``key=value`` overrides as arguments."""
+    names: dict[str, list[str]] = {}
 
     def make(*overrides: str, db: str = "store.db"):
-        return load_config(None, [f"store.db={json.dumps(str(tmp_path / db))}", *overrides])
+        if db not in names:  # the same name gives the same store within a test
+            names[db] = store_overrides(backend, tmp_path, db)
+        return load_config(None, [*names[db], *overrides])
 
     return make
 

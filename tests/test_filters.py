@@ -4,7 +4,7 @@ import pytest
 from pymilvus import DataType
 
 from multimodal_rag.store.filters import FilterError, build_filter, ids_filter, quote
-from multimodal_rag.store.milvus import connect
+from multimodal_rag.store.milvus import connect, release
 
 
 def test_expressions_are_exact():
@@ -40,9 +40,10 @@ HOSTILE = ['a"b', "a\\b", '" or 1==1 or title == "', 'x\\" or id != "', "ünï �
            "tab\there", "x" * 2000, "') or true or ('"]
 
 
-def test_hostile_values_match_only_themselves_on_milvus_lite(tmp_path, make_config):
+def test_hostile_values_match_only_themselves_on_milvus(tmp_path, make_config):
     config = make_config()
     client = connect(config.store)
+    h = config.store.collection
     schema = client.create_schema(auto_id=False)
     schema.add_field("id", DataType.VARCHAR, is_primary=True, max_length=64)
     schema.add_field("title", DataType.VARCHAR, max_length=4096)
@@ -50,19 +51,19 @@ def test_hostile_values_match_only_themselves_on_milvus_lite(tmp_path, make_conf
     schema.add_field("v", DataType.FLOAT_VECTOR, dim=2)
     index = client.prepare_index_params()
     index.add_index("v", index_type="FLAT", metric_type="IP")
-    client.create_collection("h", schema=schema, index_params=index)
-    client.load_collection("h")
+    client.create_collection(h, schema=schema, index_params=index, consistency_level="Strong")
+    client.load_collection(h)
     rows = [{"id": f"h{i}", "title": v, "attributes": {"Color": v}, "v": [1.0, 0.0]} for i, v in enumerate(HOSTILE)]
     rows.append({"id": "plain", "title": "plain", "attributes": {"Color": "plain"}, "v": [1.0, 0.0]})
-    client.insert("h", rows)
+    client.insert(h, rows)
     for i, value in enumerate(HOSTILE):
         for filters, expected in (({"title": value}, {f"h{i}"}), ({"attributes.Color": value}, {f"h{i}"}),
                                   ({"title": {"in": [value]}}, {f"h{i}"}),
                                   ({"title": {"ne": value}, "id": {"in": [f"h{i}", "plain"]}}, {"plain"})):
-            got = {r["id"] for r in client.query("h", filter=build_filter(filters), output_fields=["id"])}
+            got = {r["id"] for r in client.query(h, filter=build_filter(filters), output_fields=["id"])}
             assert got == expected, (value, filters)
         if not set(value) & set("%_\\"):
-            got = {r["id"] for r in client.query("h", filter=build_filter({"title": {"prefix": value}}),
+            got = {r["id"] for r in client.query(h, filter=build_filter({"title": {"prefix": value}}),
                                                  output_fields=["id"])}
             assert got == {f"h{i}"}
-    client.close()
+    release(config.store, client)

@@ -139,10 +139,10 @@ def test_bad_rows_are_reported_and_never_stop_the_run(tmp_path, sample_catalog, 
 
 
 CRASH_DRIVER = textwrap.dedent("""
-    import sys
+    import json, sys
     from multimodal_rag.config import load_config
     from multimodal_rag.pipelines.ingest import run_ingest
-    config = load_config(None, [f'store.db="{sys.argv[2]}"', "ingest.batch_size=8"])
+    config = load_config(None, json.loads(sys.argv[2]))
     def report(summary):
         print("CHUNK", summary.new, flush=True)
     run_ingest(sys.argv[1], config, progress=False, on_chunk=report)
@@ -152,8 +152,11 @@ CRASH_DRIVER = textwrap.dedent("""
 
 def test_sigkill_mid_ingest_then_rerun_equals_a_clean_ingest(tmp_path, make_config, default_embedders):
     catalog = flipkart_subset(tmp_path / "cat", 160)
-    crashed_db = tmp_path / "crashed.db"
-    proc = subprocess.Popen([sys.executable, "-c", CRASH_DRIVER, str(catalog), str(crashed_db)],
+    crashed = make_config("ingest.batch_size=8", db="crashed.db")
+    store = crashed.store
+    settings = [f"store.{k}={json.dumps(v)}" for k, v in (("db", store.db), ("uri", store.uri),
+                                                          ("collection", store.collection)) if v]
+    proc = subprocess.Popen([sys.executable, "-c", CRASH_DRIVER, str(catalog), json.dumps(settings + ["ingest.batch_size=8"])],
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=ROOT)
     line = proc.stdout.readline()
     assert line.startswith("CHUNK"), line
@@ -161,7 +164,6 @@ def test_sigkill_mid_ingest_then_rerun_equals_a_clean_ingest(tmp_path, make_conf
     proc.wait(timeout=30)
     assert proc.returncode == -signal.SIGKILL
 
-    crashed = make_config("ingest.batch_size=8", db="crashed.db")
     with open_store(crashed, default_embedders, create=False) as store:
         stored_before = store.count()
     assert 32 <= stored_before < 160
@@ -181,7 +183,7 @@ def test_sigkill_mid_ingest_then_rerun_equals_a_clean_ingest(tmp_path, make_conf
         np.testing.assert_allclose(a[pid]["image_vec"], b[pid]["image_vec"], atol=1e-5)
 
 
-def test_store_misuse_fails_at_once_with_advice(tmp_path, sample_catalog, make_config, default_embedders):
+def test_store_misuse_fails_at_once_with_advice(tmp_path, sample_catalog, make_config, default_embedders, backend):
     config = make_config()
     run_ingest(sample_catalog, config, progress=False, embedders=default_embedders)
 
@@ -197,6 +199,8 @@ def test_store_misuse_fails_at_once_with_advice(tmp_path, sample_catalog, make_c
             store.upsert([row])
         assert store.count() == 36
 
+    if backend != "lite":
+        return  # the folder lock is Milvus Lite's own
     holder = subprocess.Popen(
         [sys.executable, "-c", "import sys, time\nfrom pymilvus import MilvusClient\n"
          "c = MilvusClient(sys.argv[1]); print('open', flush=True); time.sleep(60)", config.store.db],
@@ -210,10 +214,11 @@ def test_store_misuse_fails_at_once_with_advice(tmp_path, sample_catalog, make_c
         holder.wait()
 
 
-def test_cli_ingest_json_and_search_json(sample_catalog, tmp_path):
-    db = tmp_path / "cli.db"
+def test_cli_ingest_json_and_search_json(sample_catalog, tmp_path, make_config):
+    store = make_config(db="cli.db").store
+    where = ["--uri", store.uri, "--collection", store.collection] if store.uri else ["--db", store.db]
     env = dict(os.environ, TOKENIZERS_PARALLELISM="false")
-    out = subprocess.run([sys.executable, "-m", "multimodal_rag", "ingest", str(sample_catalog), "--db", str(db),
+    out = subprocess.run([sys.executable, "-m", "multimodal_rag", "ingest", str(sample_catalog), *where,
                           "--json", "--errors", str(tmp_path / "e.jsonl")],
                          capture_output=True, text=True, cwd=tmp_path, env=env, timeout=300)
     assert out.returncode == 0, out.stderr
@@ -222,7 +227,7 @@ def test_cli_ingest_json_and_search_json(sample_catalog, tmp_path):
         {"new": 36, "updated": 0, "unchanged": 0, "failed": 0, "deleted": 0}
     assert summary["seconds"] > 0
     out = subprocess.run([sys.executable, "-m", "multimodal_rag", "search", "Northwind Blue Ceramic Coffee Mug",
-                          "--db", str(db), "-k", "3", "--json"], capture_output=True, text=True, env=env, timeout=300)
+                          *where, "-k", "3", "--json"], capture_output=True, text=True, env=env, timeout=300)
     assert out.returncode == 0, out.stderr
     hits = json.loads(out.stdout)
     assert hits[0]["id"] == "mug-blue" and hits[0]["title"] == "Northwind Blue Ceramic Coffee Mug"
@@ -230,5 +235,5 @@ def test_cli_ingest_json_and_search_json(sample_catalog, tmp_path):
     assert hits[0]["score"] >= hits[1]["score"] >= hits[2]["score"]
 
     bad = subprocess.run([sys.executable, "-m", "multimodal_rag", "ingest", str(tmp_path / "none.jsonl"),
-                          "--db", str(db)], capture_output=True, text=True, env=env, timeout=300)
+                          *where], capture_output=True, text=True, env=env, timeout=300)
     assert bad.returncode == 2 and "catalog file not found" in bad.stderr

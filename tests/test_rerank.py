@@ -1,6 +1,5 @@
 """ProductReranker: a real (tiny, randomly initialised) cross-encoder, an LLM judge on a fake chat model."""
 
-import json
 
 import pytest
 from langchain_classic.retrievers import ContextualCompressionRetriever
@@ -9,6 +8,7 @@ from langchain_core.language_models.fake_chat_models import FakeListChatModel
 
 from multimodal_rag.catalog.sample import make_sample_catalog
 from multimodal_rag.config import load_config
+from tests.conftest import BACKENDS, store_overrides
 from multimodal_rag.embedders.base import EmbedderError
 from multimodal_rag.embedders.text import resolve_model_path
 from multimodal_rag.pipelines.ingest import run_ingest
@@ -30,11 +30,11 @@ def tiny_cross_encoder(tmp_path_factory):
     return str(folder)
 
 
-@pytest.fixture(scope="module")
-def retriever(tmp_path_factory, default_embedders):
+@pytest.fixture(scope="module", params=BACKENDS)
+def retriever(request, tmp_path_factory, default_embedders):
     folder = tmp_path_factory.mktemp("rerank")
     catalog = make_sample_catalog(folder / "sample")
-    config = load_config(None, [f"store.db={json.dumps(str(folder / 'store.db'))}"])
+    config = load_config(None, store_overrides(request.param, folder, "store.db"))
     run_ingest(catalog, config, progress=False, embedders=default_embedders)
     r = ProductRetriever.from_config(config, k=12)
     yield r

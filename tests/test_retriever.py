@@ -1,32 +1,37 @@
 """ProductRetriever on real Milvus Lite with the sample catalog and the real offline models."""
 
 import asyncio
-import json
 
 import pytest
 from langchain_core.documents import Document
 
 from multimodal_rag.catalog.sample import COLOURS, draw_product, make_sample_catalog, sample_products
 from multimodal_rag.config import load_config
+from tests.conftest import BACKENDS, store_overrides
 from multimodal_rag.pipelines.ingest import run_ingest
 from multimodal_rag.retrieval import ProductQuery, ProductRetriever
 from multimodal_rag.store.filters import FilterError
 
 
 @pytest.fixture(scope="module")
-def retriever(tmp_path_factory, default_embedders):
+def sample_folder(tmp_path_factory):
     folder = tmp_path_factory.mktemp("retriever")
-    catalog = make_sample_catalog(folder / "sample")
-    config = load_config(None, [f"store.db={json.dumps(str(folder / 'store.db'))}"])
-    run_ingest(catalog, config, progress=False, embedders=default_embedders)
+    make_sample_catalog(folder / "sample")
+    return folder
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def retriever(request, sample_folder, default_embedders):
+    config = load_config(None, store_overrides(request.param, sample_folder, "store.db"))
+    run_ingest(sample_folder / "sample" / "products.jsonl", config, progress=False, embedders=default_embedders)
     r = ProductRetriever.from_config(config, k=36)
     yield r
     r.close()
 
 
 @pytest.fixture(scope="module")
-def images(retriever, tmp_path_factory):
-    return tmp_path_factory.getbasetemp() / "retriever0" / "sample" / "images"
+def images(sample_folder):
+    return sample_folder / "sample" / "images"
 
 
 def ids(docs):

@@ -106,13 +106,34 @@ def connect(store: StoreConfig) -> MilvusClient:
                 f"the Milvus Lite store {target} is already open in another process (Lite allows one process "
                 f"per folder). Stop that process, or share the store: run `mmrag db serve --db {target}` "
                 "and point every process at it with --uri http://127.0.0.1:PORT") from None
-        where = store.uri or target
-        raise StoreError(f"cannot open the Milvus store at {where}: {_short(text)}") from None
+        where = redact(store.uri) if store.uri else target
+        raise StoreError(f"cannot open the Milvus store at {where}: {_short(redact_text(text, store))}") from None
     path = _lite_path(store)
     if path is not None:
         with _LITE_LOCK:
             _LITE_CLIENTS[path] = _LITE_CLIENTS.get(path, 0) + 1
     return client
+
+
+def redact(uri: str) -> str:
+    """A URI fit to print: credentials in it (``http://user:secret@host``) replaced."""
+    import urllib.parse
+
+    parts = urllib.parse.urlsplit(uri)
+    if parts.username or parts.password:
+        host = parts.hostname or ""
+        netloc = f"***@{host}" + (f":{parts.port}" if parts.port else "")
+        return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
+    return uri
+
+
+def redact_text(text: str, store: StoreConfig) -> str:
+    """``text`` with the store's token and URI credentials taken out."""
+    if store.token:
+        text = text.replace(store.token, "***")
+    if store.uri:
+        text = text.replace(store.uri, redact(store.uri))
+    return text
 
 
 def _error_chain_text(exc: BaseException) -> str:
@@ -268,7 +289,8 @@ class ProductStore:
         try:
             self.client.upsert(self.collection, list(rows))
         except MilvusException as exc:
-            raise StoreError(f"writing {len(rows)} products failed: {_short(str(exc))}") from exc
+            raise StoreError(f"writing {len(rows)} products failed: {_short(str(exc))}. Products already written "
+                             "are complete; once the store is reachable, rerun the same ingest to finish") from exc
         return len(rows)
 
     def delete(self, ids: Iterable[str]) -> int:
