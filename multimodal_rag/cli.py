@@ -65,6 +65,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--db", default="./mmrag.db", help="Milvus Lite folder (default ./mmrag.db)")
     serve.add_argument("--port", type=int, default=19530, help="port on 127.0.0.1 (default 19530; 0 picks a free one)")
 
+    migrate = sub.add_parser("migrate", help="move the collection to a new config (new version behind its alias)")
+    _store_options(migrate)
+    migrate.add_argument("--json", action="store_true", help="print one JSON summary, no progress bar")
+
     evaluate = sub.add_parser("eval", help="retrieval quality on benchmark tasks (BEIR layout)")
     evaluate.add_argument("tasks", nargs="+", metavar="TASK_DIR", help="task folders (task.json, queries, qrels)")
     evaluate.add_argument("--config", dest="configs", action="append", default=[], metavar="FILE",
@@ -184,6 +188,18 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from multimodal_rag.pipelines.migrate import run_migrate
+
+    summary = run_migrate(resolve_config(args), progress=not args.json)
+    if args.json:
+        print(json.dumps(summary.as_dict()))
+        return 0
+    print(f"{summary.alias}: {summary.source} -> {summary.target}, {summary.products} products; reused "
+          f"{summary.reused}, embedded {summary.embedded}, failed {summary.failed}, {summary.seconds:.1f} s")
+    return 0
+
+
 def cmd_db(args: argparse.Namespace) -> int:
     from multimodal_rag.store.server import serve
 
@@ -194,7 +210,8 @@ def cmd_db(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"ingest": cmd_ingest, "search": cmd_search, "eval": cmd_eval, "db": cmd_db}
+COMMANDS = {"ingest": cmd_ingest, "search": cmd_search, "eval": cmd_eval, "db": cmd_db,
+            "migrate": cmd_migrate}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -11,7 +11,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 
@@ -157,7 +157,10 @@ class ChunkPlanner:
     """
 
     def __init__(self, config: Config, embedders: Mapping[str, Embedder], store: ProductStore,
-                 report: ErrorReport, fetcher: ImageFetcher, pool: ThreadPoolExecutor):
+                 report: ErrorReport, fetcher: ImageFetcher, pool: ThreadPoolExecutor,
+                 stored_state: Callable[[list[str]], Mapping[str, dict]] | None = None):
+        """``stored_state(ids)`` gives what is stored per id (hash fields); default: the target store's."""
+        self.stored_state = stored_state or (lambda ids: store.get(ids, store.hash_fields))
         self.config = config
         self.embedders = embedders
         self.store = store
@@ -168,7 +171,7 @@ class ChunkPlanner:
         self.image_fields = [v for v in config.vectors if v.modality == "image"]
 
     def plan(self, chunk: Sequence[tuple[int, Product]]) -> ChunkPlan:
-        stored = self.store.get([p.id for _, p in chunk], self.store.hash_fields)
+        stored = self.stored_state([p.id for _, p in chunk])
         plans = [self._plan_text(line, product, stored.get(product.id)) for line, product in chunk]
         if self.image_fields:
             list(self.pool.map(self._plan_images, plans))
@@ -244,14 +247,15 @@ def embed_chunk(config: Config, embedders: Mapping[str, Embedder], plans: Sequen
     return out
 
 
-def build_rows(store: ProductStore, plans: Sequence[ProductPlan],
-               vectors: Mapping[str, Mapping[str, np.ndarray]]) -> list[dict[str, Any]]:
-    """Full entities for every product that changed: new vectors, stored vectors reused, zeros for missing."""
+def build_rows(store: ProductStore, plans: Sequence[ProductPlan], vectors: Mapping[str, Mapping[str, np.ndarray]],
+               kept_source: ProductStore | None = None) -> list[dict[str, Any]]:
+    """Full entities for every product that changed: new vectors, kept vectors read back from ``kept_source``
+    (default: the target store), zeros for missing inputs."""
     changed = [p for p in plans if p.status != "unchanged"]
     reuse = {p.product.id for p in changed if p.keep}
     specs = {spec.name: spec for spec in store.vectors}
     kept_fields = sorted({specs[name].vector_field for p in changed for name in p.keep})
-    kept = store.get(sorted(reuse), kept_fields) if reuse else {}
+    kept = (kept_source or store).get(sorted(reuse), kept_fields) if reuse else {}
     rows = []
     for p in changed:
         row = dict(p.row)

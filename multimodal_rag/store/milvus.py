@@ -56,6 +56,10 @@ class VectorSpec(VectorFieldNames):
     sources: tuple[str, ...]
 
 
+def vector_specs(config: Config, dimensions: Mapping[str, int], identities: Mapping[str, str]) -> list[VectorSpec]:
+    return [VectorSpec(v.name, identities[v.name], int(dimensions[v.name]), v.sources) for v in config.vectors]
+
+
 # Milvus Lite runs one in-process server per folder and keeps it (and the folder's lock) until the process
 # exits; we count our own clients per folder and stop the server when the last one closes.
 _LITE_CLIENTS: dict[str, int] = {}
@@ -168,8 +172,7 @@ class ProductStore:
     def open(cls, config: Config, dimensions: Mapping[str, int], identities: Mapping[str, str],
              *, collection: str | None = None, create: bool = True) -> "ProductStore":
         """Open (and with ``create`` make) the configured collection; fails if it was made with another config."""
-        vectors = [VectorSpec(v.name, identities[v.name], int(dimensions[v.name]), v.sources)
-                   for v in config.vectors]
+        vectors = vector_specs(config, dimensions, identities)
         client = connect(config.store)
         try:
             store = cls(client, collection or config.store.collection, vectors, config.bm25_sources,
@@ -192,15 +195,19 @@ class ProductStore:
         }
 
     def ensure(self, *, create: bool = True) -> None:
+        """Check the collection (or the alias readers use) against the config; with ``create``, make it as
+        version 1 behind an alias of the configured name, so ``mmrag migrate`` can later switch versions."""
         if self.client.has_collection(self.collection):
             self._check_fingerprint()
         elif create:
-            self._create()
+            self.create_version(1)
+            self.client.create_alias(version_name(self.collection, 1), self.collection)
         else:
             raise StoreError(f"collection {self.collection!r} does not exist; run `mmrag ingest` first")
         self.client.load_collection(self.collection)
 
-    def _check_fingerprint(self) -> None:
+    def stored_fingerprint(self) -> dict:
+        """The config the collection was made with, as recorded in it."""
         properties = self.client.describe_collection(self.collection).get("properties") or {}
         try:
             stored = json.loads(properties.get(FINGERPRINT_PROPERTY, ""))
@@ -209,13 +216,26 @@ class ProductStore:
         if not isinstance(stored, dict) or "mmrag_schema" not in stored:
             raise StoreError(f"collection {self.collection!r} was not made by multimodal-rag; "
                              "choose another name with --collection")
+        return stored
+
+    def physical_name(self) -> str:
+        """The collection behind the configured name: the alias' target, or the name itself."""
+        try:
+            return self.client.describe_alias(self.collection)["collection_name"]
+        except MilvusException:
+            return self.collection
+
+    def _check_fingerprint(self) -> None:
+        stored = self.stored_fingerprint()
         if stored != self.fingerprint:
             raise StoreError(
                 f"collection {self.collection!r} was made with another config: it has "
                 f"{_describe(stored)}, the config asks for {_describe(self.fingerprint)}. Use the config it was "
                 "made with, ingest into a new collection with --collection NAME, or move it with `mmrag migrate`")
 
-    def _create(self) -> None:
+    def create_version(self, version: int) -> str:
+        """Create collection ``<name>__v<version>`` with this store's schema; returns its name."""
+        collection = version_name(self.collection, version)
         schema = self.client.create_schema(auto_id=False, enable_dynamic_field=False)
         schema.add_field("id", DataType.VARCHAR, is_primary=True, max_length=VARCHAR_LIMITS["id"])
         for name in ("title", "description", "category", "brand", "currency", "url", "image"):
@@ -237,8 +257,9 @@ class ProductStore:
             schema.add_function(Function(name="bm25", function_type=FunctionType.BM25,
                                          input_field_names=[BM25_INPUT], output_field_names=[BM25_FIELD]))
             index.add_index(BM25_FIELD, index_type="SPARSE_INVERTED_INDEX", metric_type="BM25")
-        self.client.create_collection(self.collection, schema=schema, index_params=index, consistency_level="Strong",
+        self.client.create_collection(collection, schema=schema, index_params=index, consistency_level="Strong",
                                       properties={FINGERPRINT_PROPERTY: json.dumps(self.fingerprint, sort_keys=True)})
+        return collection
 
     # -- reads ----------------------------------------------------------------------------------------------
 
@@ -310,6 +331,10 @@ class ProductStore:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def version_name(alias: str, version: int) -> str:
+    return f"{alias}__v{version}"
 
 
 def _describe(fp: Mapping) -> str:
