@@ -39,6 +39,7 @@ class SentenceTransformerEmbedder(TextEmbedder):
         self.device = device
         self._model = None
         self._lock = threading.Lock()
+        self.truncated = 0  # texts cut to the model's limit so far
 
     @property
     def model(self):
@@ -75,6 +76,8 @@ class SentenceTransformerEmbedder(TextEmbedder):
         wanted = "query" if query else "document"
         if wanted in (model.prompts or {}):
             prompt_name = wanted
+        lengths = model.tokenizer(list(texts), truncation=False)["input_ids"]
+        self.truncated += sum(len(ids) > model.max_seq_length for ids in lengths)
         vectors = model.encode(list(texts), batch_size=batch_size or self.batch_size, prompt_name=prompt_name,
                                convert_to_numpy=True, normalize_embeddings=True, show_progress_bar=False)
         return l2_normalize(vectors)

@@ -1,0 +1,183 @@
+"""Embedder families on transformers model classes: ``resnet50:``, ``clip:``, ``siglip:``.
+
+Each loads by hub name (on a machine that reaches the hub) or from a local folder holding the model, its
+tokenizer and its image processor. CLIP and SigLIP are dual encoders: text and images land in one space, so a
+text query can search an image field. Weights load lazily on first use, on CUDA (fp16), MPS or CPU.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from typing import Any, Sequence
+
+import numpy as np
+from PIL import Image
+
+from multimodal_rag.embedders.base import (
+    EmbedderError,
+    ImageEmbedder,
+    TextEmbedder,
+    l2_normalize,
+    register_embedder,
+)
+
+
+def pick_device() -> str:
+    """``$MMRAG_DEVICE`` if set, else CUDA, then MPS, then CPU."""
+    import torch
+
+    wanted = os.environ.get("MMRAG_DEVICE")
+    if wanted:
+        return wanted
+    if torch.cuda.is_available():
+        return "cuda"
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return "mps"
+    return "cpu"
+
+
+def _features(output: Any):
+    """transformers 5 returns a ModelOutput from get_*_features; 4.x returned the tensor itself."""
+    return output if hasattr(output, "shape") else output.pooler_output
+
+
+class HFModel:
+    """A transformers model loaded lazily with its tokenizer and/or image processor."""
+
+    def __init__(self, family: str, name: str, model_class: str, *, tokenizer: bool, image_processor: bool):
+        if not name:
+            raise EmbedderError(f"{family} needs a model: {family}:<name-or-path>")
+        self.family, self.name = family, name
+        self.model_class = model_class
+        self.wants = (tokenizer, image_processor)
+        self._loaded = None
+        self._lock = threading.Lock()
+
+    def load(self):
+        with self._lock:
+            if self._loaded is None:
+                try:
+                    import torch
+                    import transformers
+                except ImportError as exc:
+                    raise EmbedderError(f"{self.family} needs the package {exc.name} (pip install {exc.name})") from None
+                device = pick_device()
+                dtype = torch.float16 if device == "cuda" else torch.float32
+                try:
+                    model = getattr(transformers, self.model_class).from_pretrained(self.name, dtype=dtype)
+                    tokenizer = transformers.AutoTokenizer.from_pretrained(self.name) if self.wants[0] else None
+                    processor = transformers.AutoImageProcessor.from_pretrained(self.name) if self.wants[1] else None
+                except ImportError as exc:  # e.g. a model whose code needs sentencepiece or timm
+                    raise EmbedderError(f"{self.family}:{self.name} needs a missing package: {exc}") from None
+                except OSError as exc:
+                    raise EmbedderError(f"cannot load {self.family}:{self.name} (a local folder, or a hub name "
+                                        f"on a machine that reaches the hub): {exc}") from None
+                self._loaded = (model.to(device).eval(), tokenizer, processor, device, dtype)
+            return self._loaded
+
+
+class ResNetEmbedder(ImageEmbedder):
+    """transformers ResNet (e.g. microsoft/resnet-50): globally pooled last stage, 2048-d for ResNet-50."""
+
+    def __init__(self, name: str, *, batch_size: int = 32):
+        self.spec = f"resnet50:{name}"
+        self.hf = HFModel("resnet50", name, "ResNetModel", tokenizer=False, image_processor=True)
+        self.batch_size = batch_size
+
+    @property
+    def dimension(self) -> int:
+        return int(self.hf.load()[0].config.hidden_sizes[-1])
+
+    def prepare(self, image: Image.Image) -> np.ndarray:
+        processor = self.hf.load()[2]
+        return processor(images=image, return_tensors="np")["pixel_values"][0]
+
+    def encode_prepared(self, prepared: Sequence[Any], *, batch_size: int | None = None) -> np.ndarray:
+        import torch
+
+        model, _, _, device, dtype = self.hf.load()
+        out = []
+        step = batch_size or self.batch_size
+        for i in range(0, len(prepared), step):
+            pixels = torch.from_numpy(np.stack(prepared[i:i + step])).to(device, dtype)
+            with torch.inference_mode():
+                pooled = model(pixel_values=pixels).pooler_output
+            out.append(pooled.flatten(1).float().cpu().numpy())
+        return l2_normalize(np.concatenate(out)) if out else np.zeros((0, self.dimension), np.float32)
+
+
+class DualEncoderEmbedder(TextEmbedder, ImageEmbedder):
+    """CLIP or SigLIP: text and images into one space (the model's projection), L2-normalised."""
+
+    modalities = frozenset({"text", "image"})
+
+    def __init__(self, family: str, name: str, model_class: str, *, pad_to_max_length: bool,
+                 batch_size: int = 32):
+        self.spec = f"{family}:{name}"
+        self.hf = HFModel(family, name, model_class, tokenizer=True, image_processor=True)
+        # SigLIP was trained on text padded to its full length (64 tokens); shorter padding changes its vectors.
+        self.pad_to_max_length = pad_to_max_length
+        self.batch_size = batch_size
+        self.truncated = 0  # texts cut to the model's limit so far
+
+    @property
+    def dimension(self) -> int:
+        config = self.hf.load()[0].config
+        return int(getattr(config, "projection_dim", None) or config.text_config.hidden_size)
+
+    @property
+    def max_tokens(self) -> int:
+        return int(self.hf.load()[0].config.text_config.max_position_embeddings)
+
+    def encode_texts(self, texts: Sequence[str], *, query: bool = False,
+                     batch_size: int | None = None) -> np.ndarray:
+        import torch
+
+        model, tokenizer, _, device, _ = self.hf.load()
+        limit = self.max_tokens
+        out = []
+        step = batch_size or self.batch_size
+        for i in range(0, len(texts), step):
+            batch = list(texts[i:i + step])
+            lengths = tokenizer(batch, truncation=False)["input_ids"]
+            self.truncated += sum(len(ids) > limit for ids in lengths)
+            tokens = tokenizer(batch, padding="max_length" if self.pad_to_max_length else True, truncation=True,
+                               max_length=limit, return_tensors="pt")
+            inputs = {k: v.to(device) for k, v in tokens.items() if k in ("input_ids", "attention_mask")}
+            if self.pad_to_max_length:
+                inputs.pop("attention_mask", None)  # SigLIP attends to the padding, as in training
+            with torch.inference_mode():
+                out.append(_features(model.get_text_features(**inputs)).float().cpu().numpy())
+        return l2_normalize(np.concatenate(out)) if out else np.zeros((0, self.dimension), np.float32)
+
+    def prepare(self, image: Image.Image) -> np.ndarray:
+        processor = self.hf.load()[2]
+        return processor(images=image, return_tensors="np")["pixel_values"][0]
+
+    def encode_prepared(self, prepared: Sequence[Any], *, batch_size: int | None = None) -> np.ndarray:
+        import torch
+
+        model, _, _, device, dtype = self.hf.load()
+        out = []
+        step = batch_size or self.batch_size
+        for i in range(0, len(prepared), step):
+            pixels = torch.from_numpy(np.stack(prepared[i:i + step])).to(device, dtype)
+            with torch.inference_mode():
+                out.append(_features(model.get_image_features(pixel_values=pixels)).float().cpu().numpy())
+        return l2_normalize(np.concatenate(out)) if out else np.zeros((0, self.dimension), np.float32)
+
+
+@register_embedder("resnet50")
+def _resnet50(argument: str) -> ResNetEmbedder:
+    return ResNetEmbedder(argument or "microsoft/resnet-50")
+
+
+@register_embedder("clip")
+def _clip(argument: str) -> DualEncoderEmbedder:
+    return DualEncoderEmbedder("clip", argument, "CLIPModel", pad_to_max_length=False)
+
+
+@register_embedder("siglip")
+def _siglip(argument: str) -> DualEncoderEmbedder:
+    return DualEncoderEmbedder("siglip", argument, "SiglipModel", pad_to_max_length=True)
