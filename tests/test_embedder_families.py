@@ -156,3 +156,15 @@ def test_a_text_query_searches_a_dual_encoder_image_field(tiny, sample_catalog, 
     assert any("image" in d.metadata["scores"] for d in text_docs)  # the text went to the image field too
     assert {k for d in text_docs for k in d.metadata["scores"]} == {"text", "bm25", "image"}
     assert image_docs[0].id == "mug-red" and image_docs[0].metadata["ranks"] == {"image": 1}
+
+
+def test_models_list_names_every_family_and_what_loads_offline():
+    import json
+    import subprocess
+
+    out = subprocess.run([sys.executable, "-m", "multimodal_rag", "models", "list", "--json"], capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    rows = {r["family"]: r["offline"] for r in json.loads(out.stdout)}
+    assert rows == {"sentence-transformers": True, "efficientnet-lite0": True, "resnet50": False, "clip": False,
+                    "siglip": False}
