@@ -70,6 +70,7 @@ class StoreConfig:
     collection: str = "products"
     index: str = "FLAT"
     timeout_s: float = 30.0
+    retries: int = 2  # further connection attempts to a server (with backoff) before an error
 
 
 @dataclass(frozen=True)

@@ -126,13 +126,13 @@ def test_server_killed_mid_ingest_then_rerun_loses_and_duplicates_nothing(tmp_pa
 def test_connection_settings_from_environment_and_secrets_never_printed(monkeypatch, secret):
     monkeypatch.setenv("MMRAG_MILVUS_URI", "http://user:pa55@127.0.0.1:9")
     monkeypatch.setenv("MMRAG_MILVUS_TOKEN", secret)
-    config = load_config(None, ["store.timeout_s=2"])
+    config = load_config(None, ["store.timeout_s=2", "store.retries=1"])
     assert config.store.uri == "http://user:pa55@127.0.0.1:9" and config.store.token == secret
     assert secret not in repr(config)
     from multimodal_rag.store.milvus import StoreError, connect
 
     with pytest.raises(StoreError) as info:
         connect(config.store)
-    assert "http://***@127.0.0.1:9" in str(info.value)
+    assert "http://***@127.0.0.1:9 (2 attempt(s))" in str(info.value)
     assert secret not in str(info.value) and "pa55" not in str(info.value)
     assert load_config(None, ['store.uri="http://127.0.0.1:1"']).store.uri == "http://127.0.0.1:1"  # flags win

@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping, Sequence
@@ -101,17 +102,26 @@ def connect(store: StoreConfig) -> MilvusClient:
     else:
         target = str(Path(store.db).expanduser())
         Path(target).parent.mkdir(parents=True, exist_ok=True)
-    try:
-        client = MilvusClient(uri=target, **kwargs)
-    except Exception as exc:  # pymilvus wraps Lite's lock error in a generic connection error
-        text = _error_chain_text(exc)
+    # A server that is starting or restarting refuses for a moment: try again, with backoff, before giving up.
+    attempts = 1 + (max(store.retries, 0) if store.uri else 0)
+    for attempt in range(attempts):
+        try:
+            client = MilvusClient(uri=target, **kwargs)
+            break
+        except Exception as exc:  # pymilvus wraps Lite's lock error in a generic connection error
+            failure = exc
+            if attempt + 1 < attempts:
+                time.sleep(min(0.5 * 2 ** attempt, 5.0))
+    else:
+        text = _error_chain_text(failure)
         if not store.uri and ("lock" in text.lower() or "open local milvus failed" in text.lower()):
             raise StoreError(
                 f"the Milvus Lite store {target} is already open in another process (Lite allows one process "
                 f"per folder). Stop that process, or share the store: run `mmrag db serve --db {target}` "
                 "and point every process at it with --uri http://127.0.0.1:PORT") from None
         where = redact(store.uri) if store.uri else target
-        raise StoreError(f"cannot open the Milvus store at {where}: {_short(redact_text(text, store))}") from None
+        raise StoreError(f"cannot open the Milvus store at {where} ({attempts} attempt(s)): "
+                         f"{_short(redact_text(text, store))}") from None
     path = _lite_path(store)
     if path is not None:
         with _LITE_LOCK:
