@@ -12,7 +12,9 @@ from multimodal_rag.retrieval import ProductQuery, ProductRetriever
 from multimodal_rag.store.milvus import StoreError
 
 
-class CountingText(TextEmbedder):
+class Counting:
+    """Wraps an embedder with the same identity, counting the inputs it encodes."""
+
     def __init__(self, inner):
         self.inner, self.spec, self.calls = inner, inner.spec, 0
 
@@ -24,23 +26,14 @@ class CountingText(TextEmbedder):
     def identity(self):
         return self.inner.identity
 
+
+class CountingText(Counting, TextEmbedder):
     def encode_texts(self, texts, *, query=False, batch_size=None):
         self.calls += len(texts)
         return self.inner.encode_texts(texts, query=query, batch_size=batch_size)
 
 
-class CountingImage(ImageEmbedder):
-    def __init__(self, inner):
-        self.inner, self.spec, self.calls = inner, inner.spec, 0
-
-    @property
-    def dimension(self):
-        return self.inner.dimension
-
-    @property
-    def identity(self):
-        return self.inner.identity
-
+class CountingImage(Counting, ImageEmbedder):
     def prepare(self, image):
         return self.inner.prepare(image)
 

@@ -77,17 +77,14 @@ class HFModel:
             return self._loaded
 
 
-class ResNetEmbedder(ImageEmbedder):
-    """transformers ResNet (e.g. microsoft/resnet-50): globally pooled last stage, 2048-d for ResNet-50."""
+class HFImageEmbedder(ImageEmbedder):
+    """Images through a transformers model: its image processor prepares, ``_image_features`` embeds."""
 
-    def __init__(self, name: str, *, batch_size: int = 32):
-        self.spec = f"resnet50:{name}"
-        self.hf = HFModel("resnet50", name, "ResNetModel", tokenizer=False, image_processor=True)
-        self.batch_size = batch_size
+    hf: HFModel
+    batch_size: int
 
-    @property
-    def dimension(self) -> int:
-        return int(self.hf.load()[0].config.hidden_sizes[-1])
+    def _image_features(self, model, pixels):
+        raise NotImplementedError
 
     def prepare(self, image: Image.Image) -> np.ndarray:
         processor = self.hf.load()[2]
@@ -102,12 +99,27 @@ class ResNetEmbedder(ImageEmbedder):
         for i in range(0, len(prepared), step):
             pixels = torch.from_numpy(np.stack(prepared[i:i + step])).to(device, dtype)
             with torch.inference_mode():
-                pooled = model(pixel_values=pixels).pooler_output
-            out.append(pooled.flatten(1).float().cpu().numpy())
+                out.append(self._image_features(model, pixels).float().cpu().numpy())
         return l2_normalize(np.concatenate(out)) if out else np.zeros((0, self.dimension), np.float32)
 
 
-class DualEncoderEmbedder(TextEmbedder, ImageEmbedder):
+class ResNetEmbedder(HFImageEmbedder):
+    """transformers ResNet (e.g. microsoft/resnet-50): globally pooled last stage, 2048-d for ResNet-50."""
+
+    def __init__(self, name: str, *, batch_size: int = 32):
+        self.spec = f"resnet50:{name}"
+        self.hf = HFModel("resnet50", name, "ResNetModel", tokenizer=False, image_processor=True)
+        self.batch_size = batch_size
+
+    @property
+    def dimension(self) -> int:
+        return int(self.hf.load()[0].config.hidden_sizes[-1])
+
+    def _image_features(self, model, pixels):
+        return model(pixel_values=pixels).pooler_output.flatten(1)
+
+
+class DualEncoderEmbedder(TextEmbedder, HFImageEmbedder):
     """CLIP or SigLIP: text and images into one space (the model's projection), L2-normalised."""
 
     modalities = frozenset({"text", "image"})
@@ -151,21 +163,8 @@ class DualEncoderEmbedder(TextEmbedder, ImageEmbedder):
                 out.append(_features(model.get_text_features(**inputs)).float().cpu().numpy())
         return l2_normalize(np.concatenate(out)) if out else np.zeros((0, self.dimension), np.float32)
 
-    def prepare(self, image: Image.Image) -> np.ndarray:
-        processor = self.hf.load()[2]
-        return processor(images=image, return_tensors="np")["pixel_values"][0]
-
-    def encode_prepared(self, prepared: Sequence[Any], *, batch_size: int | None = None) -> np.ndarray:
-        import torch
-
-        model, _, _, device, dtype = self.hf.load()
-        out = []
-        step = batch_size or self.batch_size
-        for i in range(0, len(prepared), step):
-            pixels = torch.from_numpy(np.stack(prepared[i:i + step])).to(device, dtype)
-            with torch.inference_mode():
-                out.append(_features(model.get_image_features(pixel_values=pixels)).float().cpu().numpy())
-        return l2_normalize(np.concatenate(out)) if out else np.zeros((0, self.dimension), np.float32)
+    def _image_features(self, model, pixels):
+        return _features(model.get_image_features(pixel_values=pixels))
 
 
 @register_embedder("resnet50")
