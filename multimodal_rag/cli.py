@@ -16,10 +16,12 @@ from multimodal_rag.catalog.loaders import CatalogError
 from multimodal_rag.config import Config, ConfigError, load_config
 from multimodal_rag.embedders.base import EmbedderError
 from multimodal_rag.eval.tasks import TaskError
+from multimodal_rag.qa.llm import LLMError
 from multimodal_rag.store.filters import FilterError
 from multimodal_rag.store.milvus import StoreError
 
-USER_ERRORS = (TaskError, ConfigError, CatalogError, EmbedderError, StoreError, FilterError, ImageError, FileNotFoundError)
+USER_ERRORS = (TaskError, ConfigError, CatalogError, EmbedderError, StoreError, FilterError, ImageError, LLMError,
+               FileNotFoundError)
 
 
 def _store_options(parser: argparse.ArgumentParser) -> None:
@@ -30,6 +32,12 @@ def _store_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", help="TOML config (default: the shipped configs/default.toml)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a config setting, e.g. --set vectors.image.embedder=efficientnet-lite0:torch")
+
+
+def _qa_options(parser: argparse.ArgumentParser) -> None:
+    _store_options(parser)
+    parser.add_argument("--llm", help="chat model: smollm2 (offline default), hf:<name-or-path>, openai:<model>, "
+                                      "ollama:<model>")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -56,9 +64,33 @@ def build_parser() -> argparse.ArgumentParser:
                         help='filters as data, e.g. \'{"price": {"lt": 500}, "attributes.Color": "Black"}\'')
     search.add_argument("--raw-filter", help="a raw Milvus expression, used as given (trusted input only)")
     search.add_argument("--rerank", metavar="SPEC",
-                        help="reranker: none or cross-encoder:<name-or-path> (default from the config)")
+                        help="reranker: none, cross-encoder:<name-or-path> or llm:<llm-spec> (default from the config)")
     _store_options(search)
     search.add_argument("--json", action="store_true", help="print a JSON list, best first")
+    ask = sub.add_parser("ask", help="answer one question from the catalog, citing products")
+    ask.add_argument("question")
+    ask.add_argument("--image", help="an image with the question: a path or URL")
+    ask.add_argument("--filter", dest="filters", action="append", default=[], metavar="JSON",
+                     help="filters as data on the products the answer may use (as for search)")
+    _qa_options(ask)
+    ask.add_argument("--json", action="store_true", help="print one JSON object")
+
+    chat = sub.add_parser("chat", help="a conversation about the catalog (follow-ups understood)")
+    _qa_options(chat)
+
+    eval_qa = sub.add_parser("eval-qa", help="QA quality: accuracy, retrieval hit@5, citation accuracy")
+    eval_qa.add_argument("qa", metavar="QA.jsonl", help="questions with accepted answers and product ids")
+    eval_qa.add_argument("--catalog", required=True, help="the catalog the questions are about (ingested first)")
+    eval_qa.add_argument("--config", help="TOML config (default: the shipped configs/default.toml)")
+    eval_qa.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    eval_qa.add_argument("--db", default="./mmrag-eval.db", help="Milvus Lite folder for the catalog collection")
+    eval_qa.add_argument("--uri", help="a Milvus server instead of --db")
+    eval_qa.add_argument("--llm", help="chat model spec (default from the config: smollm2)")
+    eval_qa.add_argument("--limit", type=int, help="only the first N questions")
+    eval_qa.add_argument("--json", dest="json_out", metavar="OUT", help="write the scores as JSON")
+    eval_qa.add_argument("--answers", metavar="OUT.jsonl", help="write every answer with its scores")
+    eval_qa.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+
     db = sub.add_parser("db", help="store utilities")
     db_sub = db.add_subparsers(dest="db_command", required=True)
     serve = db_sub.add_parser("serve", help="share a Milvus Lite folder with other processes over 127.0.0.1")
@@ -193,6 +225,123 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _open_qa(args: argparse.Namespace):
+    from multimodal_rag.qa import ProductQA
+
+    return ProductQA.from_config(resolve_config(args), llm=args.llm)
+
+
+def _product_line(position: int, fields: dict) -> str:
+    from multimodal_rag.qa.lookup import format_price
+
+    price = fields.get("price")
+    price_text = format_price(price, fields.get("currency")) if price is not None else "-"
+    return f"  [{position}] {fields.get('id')}  {fields.get('title')}  ({price_text})"
+
+
+def _show_sources(result) -> None:
+    positions = {d.metadata["id"]: i for i, d in enumerate(result.products, start=1)}
+    if result.cited_ids:
+        print("Cited:")
+        for doc in result.cited:
+            print(_product_line(positions[doc.metadata["id"]], doc.metadata))
+    elif result.products:
+        print("Closest products:")
+        for i, doc in enumerate(result.products[:3], start=1):
+            print(_product_line(i, doc.metadata))
+
+
+def _product_json(doc) -> dict:
+    return {k: doc.metadata.get(k) for k in ("id", "title", "price", "currency", "brand", "category", "image")}
+
+
+def cmd_ask(args: argparse.Namespace) -> int:
+    from multimodal_rag.qa import QAInput
+
+    chain = _open_qa(args)
+    try:
+        result = chain.invoke(QAInput(question=args.question, image=args.image,
+                                      filters=_parse_filters(args.filters) or None))
+    finally:
+        chain.retriever.close()
+    if args.json:
+        print(json.dumps({"question": result.question, "query": result.query, "answer": result.answer,
+                          "cited": [_product_json(d) for d in result.cited],
+                          "products": [_product_json(d) for d in result.products],
+                          "grounding": result.grounding, "written_by": result.written_by}, ensure_ascii=False))
+        return 0
+    print(result.answer)
+    _show_sources(result)
+    return 0
+
+
+def cmd_chat(args: argparse.Namespace) -> int:
+    from multimodal_rag.qa import QAInput
+
+    chain = _open_qa(args)
+    history: list = []
+    print("Ask about the catalog; an empty line or Ctrl-D ends, /reset forgets the conversation.")
+    try:
+        while True:
+            try:
+                question = input("you> ").strip()
+            except EOFError:
+                print()
+                break
+            if not question or question in ("/exit", "/quit"):
+                break
+            if question == "/reset":
+                history.clear()
+                continue
+            result = None
+            print("shop> ", end="", flush=True)
+            for event in chain.stream(QAInput(question=question, history=history)):
+                if "answer" in event:
+                    print(event["answer"], end="", flush=True)
+                result = event.get("result", result)
+            print()
+            _show_sources(result)
+            history.append(result.turn())
+    finally:
+        chain.retriever.close()
+    return 0
+
+
+def cmd_eval_qa(args: argparse.Namespace) -> int:
+    from multimodal_rag.catalog.loaders import load_catalog
+    from multimodal_rag.eval.qa import check_products, evaluate_qa, load_qa
+    from multimodal_rag.eval.runner import ingest_corpus
+    from multimodal_rag.qa import ProductQA
+
+    items = load_qa(args.qa)[: args.limit]
+    check_products(items, {row.id for row in load_catalog(args.catalog) if row.product is not None}, args.qa)
+    config = load_config(args.config, args.overrides)
+    config = replace(config, store=replace(config.store, db=args.db, uri=args.uri))
+    config = ingest_corpus(Path(args.catalog), config, progress=not args.quiet)
+    chain = ProductQA.from_config(config, llm=args.llm)
+    answers = open(args.answers, "w", encoding="utf-8") if args.answers else None
+
+    def record(item, result, scores) -> None:
+        if answers is not None:
+            answers.write(json.dumps({"id": item.id, "question": item.question, "answer": result.answer,
+                                      "accepted": item.answers, "cited": result.cited_ids,
+                                      "retrieved": [d.metadata["id"] for d in result.products],
+                                      "grounding": result.grounding, "written_by": result.written_by,
+                                      **scores}, ensure_ascii=False) + "\n")
+
+    try:
+        scores = evaluate_qa(items, chain, progress=not args.quiet, on_answer=record)
+    finally:
+        chain.retriever.close()
+        if answers is not None:
+            answers.close()
+    for key, value in scores.items():
+        print(f"{key:<22} {value:.3f}" if isinstance(value, float) else f"{key:<22} {value}")
+    if args.json_out:
+        Path(args.json_out).write_text(json.dumps(scores, indent=2))
+    return 0
+
+
 def cmd_migrate(args: argparse.Namespace) -> int:
     from multimodal_rag.pipelines.migrate import run_migrate
 
@@ -242,8 +391,8 @@ def cmd_db(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"ingest": cmd_ingest, "search": cmd_search, "eval": cmd_eval, "db": cmd_db,
-            "migrate": cmd_migrate, "models": cmd_models}
+COMMANDS = {"ingest": cmd_ingest, "search": cmd_search, "ask": cmd_ask, "chat": cmd_chat, "eval": cmd_eval,
+            "eval-qa": cmd_eval_qa, "db": cmd_db, "migrate": cmd_migrate, "models": cmd_models}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -258,6 +407,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from transformers.utils import logging as hf_logging
 
         hf_logging.disable_progress_bar()  # "Loading weights" on every start says nothing to a shop
+        hf_logging.set_verbosity_error()  # over-long texts are truncated and counted by the embedders
     try:
         return COMMANDS[args.command](args)
     except USER_ERRORS as exc:

@@ -25,6 +25,7 @@ from multimodal_rag.catalog.product import PRODUCT_TEXT_FIELDS
 IMAGE_SOURCE = "image"
 TEXT_SOURCES = frozenset(PRODUCT_TEXT_FIELDS)
 FUSIONS = ("rrf", "weighted")
+REWRITES = ("rules", "llm")
 
 
 class ConfigError(ValueError):
@@ -95,8 +96,16 @@ class SearchConfig:
 
 @dataclass(frozen=True)
 class RerankerConfig:
-    spec: str = "none"           # "none" or "cross-encoder:<name-or-path>"
+    spec: str = "none"           # "none", "cross-encoder:<name-or-path>", "llm:<llm-spec>"
     candidates: int = 30         # first-stage products the reranker sees; the best `k` are returned
+
+
+@dataclass(frozen=True)
+class QAConfig:
+    llm: str = "smollm2"         # smollm2 (offline), hf:<name-or-path>, openai:<model>, ollama:<model>
+    context_k: int = 5           # numbered products in the prompt
+    max_new_tokens: int = 96
+    rewrite: str = "rules"       # follow-ups made standalone by "rules" (no model call) or by the "llm"
 
 
 @dataclass(frozen=True)
@@ -107,6 +116,7 @@ class Config:
     ingest: IngestConfig
     search: SearchConfig = field(default_factory=SearchConfig)
     reranker: RerankerConfig = field(default_factory=RerankerConfig)
+    qa: QAConfig = field(default_factory=QAConfig)
     raw: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
 
@@ -188,6 +198,11 @@ def config_from_dict(raw: Mapping[str, Any]) -> Config:
     if search.fusion not in FUSIONS:
         raise ConfigError(f"search.fusion must be one of {FUSIONS}, not {search.fusion!r}")
     reranker = RerankerConfig(**_known(raw.get("reranker", {}), RerankerConfig, "reranker"))
+    qa = QAConfig(**_known(raw.get("qa", {}), QAConfig, "qa"))
+    if qa.rewrite not in REWRITES:
+        raise ConfigError(f"qa.rewrite must be one of {REWRITES}, not {qa.rewrite!r}")
+    if qa.context_k < 1:
+        raise ConfigError(f"qa.context_k must be at least 1, not {qa.context_k}")
     vectors = []
     for name, spec in (raw.get("vectors") or {}).items():
         if not name.isidentifier():
@@ -208,7 +223,7 @@ def config_from_dict(raw: Mapping[str, Any]) -> Config:
     if not vectors and not bm25:
         raise ConfigError("the config has no vector field and no bm25 sources: nothing to search")
     return Config(store=store, vectors=tuple(vectors), bm25_sources=bm25, ingest=ingest, search=search,
-                  reranker=reranker, raw=raw)
+                  reranker=reranker, qa=qa, raw=raw)
 
 
 def _check_sources(key: str, sources: tuple[str, ...], *, allow_image: bool) -> None:

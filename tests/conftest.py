@@ -75,7 +75,7 @@ def flipkart_subset(folder: Path, n: int, *, start: int = 0) -> Path:
     require_shared_data()
     folder.mkdir(parents=True, exist_ok=True)
     out = folder / "flipkart.jsonl"
-    lines = (FLIPKART / "products.jsonl").read_text().splitlines()[start:start + n]
+    lines = (FLIPKART / "products.jsonl").read_text(encoding="utf-8").split("\n")[start:start + n]  # U+2028 inside
     rows = []
     for line in lines:
         row = json.loads(line)

@@ -13,9 +13,9 @@ from multimodal_rag.eval.metrics import evaluate
 from multimodal_rag.eval.tasks import Task
 
 
-def collection_for(task: Task, config: Config) -> str:
+def collection_for(corpus: Path, config: Config) -> str:
     """One collection per (corpus, config): rerunning an evaluation reuses what is already ingested."""
-    key = json.dumps({"corpus": str(task.corpus), "vectors": [(v.name, v.embedder, v.sources) for v in config.vectors],
+    key = json.dumps({"corpus": str(corpus), "vectors": [(v.name, v.embedder, v.sources) for v in config.vectors],
                       "bm25": config.bm25_sources}, sort_keys=True)
     return "eval_" + hashlib.sha256(key.encode()).hexdigest()[:16]
 
@@ -39,17 +39,25 @@ def run_queries(task: Task, retriever, *, k: int, progress: bool = True) -> dict
     return run
 
 
+def ingest_corpus(corpus: Path, config: Config, *, progress: bool = True,
+                  on_ingest: Callable[[dict], None] | None = None) -> Config:
+    """Ingest an evaluation corpus into its own collection (a no-op when unchanged); the config pointing at it."""
+    from multimodal_rag.pipelines.ingest import run_ingest
+
+    config = replace(config, store=replace(config.store, collection=collection_for(corpus, config)))
+    errors = Path(config.store.db).with_suffix(".errors.jsonl") if not config.store.uri else None
+    summary = run_ingest(corpus, config, progress=progress, errors_path=errors)
+    if on_ingest is not None:
+        on_ingest(summary.as_dict())
+    return config
+
+
 def evaluate_task(task: Task, config: Config, *, k: int = 100, progress: bool = True,
                   on_ingest: Callable[[dict], None] | None = None) -> dict[str, float]:
     """Ingest the task's corpus with ``config`` (reused when unchanged), run every query, return the metrics."""
-    from multimodal_rag.pipelines.ingest import run_ingest
     from multimodal_rag.retrieval import ProductRetriever
 
-    config = replace(config, store=replace(config.store, collection=collection_for(task, config)))
-    errors = Path(config.store.db).with_suffix(".errors.jsonl") if not config.store.uri else None
-    summary = run_ingest(task.corpus, config, progress=progress, errors_path=errors)
-    if on_ingest is not None:
-        on_ingest(summary.as_dict())
+    config = ingest_corpus(task.corpus, config, progress=progress, on_ingest=on_ingest)
     retriever = ProductRetriever.from_config(config, explain=False)
     try:
         run = run_queries(task, retriever, k=k, progress=progress)

@@ -54,7 +54,7 @@ def _load_queries(path: Path, folder: Path) -> list[Query]:
     if not path.is_file():
         raise TaskError(f"{path}: missing")
     queries, seen = [], set()
-    for line, text in enumerate(path.read_text().splitlines(), start=1):
+    for line, text in enumerate(path.read_text(encoding="utf-8").split("\n"), start=1):  # not splitlines(): U+2028
         if not text.strip():
             continue
         try:

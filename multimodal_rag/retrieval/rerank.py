@@ -85,13 +85,18 @@ class ProductReranker(BaseDocumentCompressor):
 
     @classmethod
     def from_spec(cls, spec: str | None, **kwargs: Any) -> "ProductReranker":
-        """``none``, ``cross-encoder:<name-or-path>``; an LLM judge is built with ``ProductReranker.llm_judge``."""
+        """``none``, ``cross-encoder:<name-or-path>``, or ``llm:<llm-spec>`` (an LLM judge, e.g. ``llm:smollm2``);
+        ``ProductReranker.llm_judge`` takes any chat model object."""
         if not spec or spec == "none":
             return cls(scorer=None, **kwargs)
         family, _, argument = spec.partition(":")
         if family == "cross-encoder":
             return cls(scorer=CrossEncoderScorer(argument), **kwargs)
-        raise EmbedderError(f"unknown reranker {spec!r}; use none or cross-encoder:<name-or-path>")
+        if family == "llm":
+            from multimodal_rag.qa.llm import load_chat_model
+
+            return cls.llm_judge(load_chat_model(argument or None, max_new_tokens=4), **kwargs)
+        raise EmbedderError(f"unknown reranker {spec!r}; use none, cross-encoder:<name-or-path> or llm:<llm-spec>")
 
     @classmethod
     def llm_judge(cls, llm: BaseChatModel, **kwargs: Any) -> "ProductReranker":

@@ -1,0 +1,77 @@
+"""Follow-up questions made standalone before retrieval.
+
+"is it waterproof?" after a question about a backpack must search for that backpack; "show me a cheaper one" must
+search the same category under its price. Two rewriters: ``rules`` (no model call: references resolved to the
+last cited product, cheaper/pricier turned into price filters) and ``llm`` (a chat model rewrites the question
+from the conversation; for models large enough to do it well).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Sequence
+
+from langchain_core.language_models import BaseChatModel
+
+# "that" is left out: "a mug that is red" is a new question more often than a reference.
+_REFERENCE = re.compile(r"\b(it|its|this|these|those|they|them|one|ones|the same)\b", re.I)
+_CHEAPER = re.compile(r"\b(cheaper|less expensive|lower price|lower-priced|more affordable)\b", re.I)
+_PRICIER = re.compile(r"\b(pricier|more expensive|higher price|more premium)\b", re.I)
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One exchange: the shopper's question, the answer, and the products the answer is about (cited first)."""
+
+    question: str
+    answer: str
+    products: Sequence[Mapping[str, Any]] = ()
+
+
+@dataclass(frozen=True)
+class StandaloneQuery:
+    text: str
+    filters: dict[str, Any] = field(default_factory=dict)
+
+
+def rewrite_with_rules(question: str, history: Sequence[Turn]) -> StandaloneQuery:
+    """Resolve references to the product the conversation is about; a question without one is already standalone."""
+    subject = next((t.products[0] for t in reversed(history) if t.products), None)
+    if subject is None or not _REFERENCE.search(question):
+        return StandaloneQuery(question)
+    title = str(subject.get("title") or "")
+    price, category = subject.get("price"), subject.get("category")
+    for pattern, operator in ((_CHEAPER, "lt"), (_PRICIER, "gt")):
+        if pattern.search(question) and price is not None:
+            filters: dict[str, Any] = {"price": {operator: price}}
+            what = title
+            if category:
+                # The same kind of product, not the same leaf: leaves are often one brand's ("Prestige Pressure
+                # Cookers & Pans"), so the first two levels of the path scope the search.
+                path = [part.strip() for part in str(category).split(">") if part.strip()]
+                filters["category"] = {"prefix": " > ".join(path[:2])}
+                what = path[min(1, len(path) - 1)]
+            return StandaloneQuery(f"{what} {_REFERENCE.sub(' ', pattern.sub(' ', question))}".strip(), filters)
+    resolved = _REFERENCE.sub(lambda m: f"{title}'s" if m.group(1).lower() == "its" else title, question, count=1)
+    return StandaloneQuery(re.sub(r"\s+", " ", resolved).strip())
+
+
+REWRITE_PROMPT = (
+    "Rewrite the shopper's last question so it can be understood without the conversation: name the product it "
+    "refers to. Reply with the rewritten question only.\n\nConversation:\n{history}\n\nLast question: {question}"
+)
+
+
+def rewrite_with_llm(question: str, history: Sequence[Turn], llm: BaseChatModel) -> StandaloneQuery:
+    """The chat model's rewrite; the question as asked when the model returns nothing usable."""
+    if not history:
+        return StandaloneQuery(question)
+    lines = []
+    for turn in history[-3:]:
+        lines.append(f"Shopper: {turn.question}")
+        named = "; ".join(str(p.get("title")) for p in turn.products[:3])
+        lines.append(f"Assistant: {turn.answer}" + (f" (products: {named})" if named else ""))
+    reply = llm.invoke(REWRITE_PROMPT.format(history="\n".join(lines), question=question))
+    lines = [line.strip().strip('"').strip() for line in str(getattr(reply, "content", reply)).split("\n")]
+    return StandaloneQuery(next((line for line in lines if line), question))
