@@ -16,6 +16,7 @@ from multimodal_rag.catalog.loaders import CatalogError
 from multimodal_rag.config import Config, ConfigError, load_config
 from multimodal_rag.embedders.base import EmbedderError
 from multimodal_rag.eval.tasks import TaskError
+from multimodal_rag.pipelines.align import AlignOptions
 from multimodal_rag.qa.llm import LLMError
 from multimodal_rag.store.filters import FilterError
 from multimodal_rag.store.milvus import StoreError
@@ -90,6 +91,28 @@ def build_parser() -> argparse.ArgumentParser:
     eval_qa.add_argument("--json", dest="json_out", metavar="OUT", help="write the scores as JSON")
     eval_qa.add_argument("--answers", metavar="OUT.jsonl", help="write every answer with its scores")
     eval_qa.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+
+    align = sub.add_parser("align", help="train a text-to-image adapter on a catalog (for aligned:DIR)")
+    align.add_argument("catalog", help="catalog whose products pair a text with a photo")
+    align.add_argument("--text", default=AlignOptions.text, help=f"text tower spec (default {AlignOptions.text})")
+    align.add_argument("--image", default=AlignOptions.image, help=f"image tower spec (default {AlignOptions.image})")
+    align.add_argument("--out", default="./mmrag-aligned", help="adapter folder (default ./mmrag-aligned)")
+    align.add_argument("--fields", default=",".join(AlignOptions.fields),
+                       help="product text fields paired with the photo, comma-separated (default title)")
+    align.add_argument("--dim", type=int, default=AlignOptions.dimension, help="shared space size (default 256)")
+    align.add_argument("--epochs", type=int, default=AlignOptions.epochs)
+    align.add_argument("--batch-size", type=int, default=AlignOptions.batch_size)
+    align.add_argument("--lr", type=float, default=AlignOptions.learning_rate)
+    align.add_argument("--patience", type=int, default=AlignOptions.patience,
+                       help="epochs without a better validation Recall@10 before stopping")
+    align.add_argument("--val-fraction", type=float, default=AlignOptions.val_fraction)
+    align.add_argument("--seed", type=int, default=AlignOptions.seed)
+    align.add_argument("--hard-negatives", action="store_true",
+                       help="batches of one category, so negatives are same-category products")
+    align.add_argument("--exclude-task", action="append", default=[], metavar="TASK_DIR",
+                       help="hold out every product relevant to this task's queries (repeatable)")
+    align.add_argument("--json", action="store_true", help="print one JSON summary, no progress")
+    align.add_argument("-q", "--quiet", action="store_true", help="no progress bar or per-epoch lines")
 
     db = sub.add_parser("db", help="store utilities")
     db_sub = db.add_subparsers(dest="db_command", required=True)
@@ -342,6 +365,33 @@ def cmd_eval_qa(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_align(args: argparse.Namespace) -> int:
+    from multimodal_rag.pipelines.align import run_align
+
+    options = AlignOptions(text=args.text, image=args.image,
+                           fields=tuple(f.strip() for f in args.fields.split(",") if f.strip()),
+                           dimension=args.dim, epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr,
+                           patience=args.patience, val_fraction=args.val_fraction, seed=args.seed,
+                           hard_negatives=args.hard_negatives, exclude=tuple(args.exclude_task))
+    quiet = args.json or args.quiet
+
+    def report(row: dict) -> None:
+        if not quiet:
+            print(f"epoch {row['epoch']:>3}  loss {row['loss']:.4f}  val recall@1 {row['recall@1']:.3f}  "
+                  f"recall@10 {row['recall@10']:.3f}", flush=True)
+
+    summary = run_align(args.catalog, args.out, options, progress=not quiet, on_epoch=report)
+    if args.json:
+        print(json.dumps(summary.as_dict()))
+        return 0
+    print(f"{summary.out}: {summary.train} training / {summary.val} validation products ({summary.excluded} held "
+          f"out, {summary.skipped} without a readable image); validation recall@10 {summary.before['recall@10']:.3f} "
+          f"before -> {summary.after['recall@10']:.3f} (epoch {summary.best_epoch}); embedding "
+          f"{summary.embed_seconds:.0f} s, training {summary.train_seconds:.0f} s")
+    print(f"use it: --config configs/aligned.toml --set vectors.image.embedder=aligned:{summary.out}")
+    return 0
+
+
 def cmd_migrate(args: argparse.Namespace) -> int:
     from multimodal_rag.pipelines.migrate import run_migrate
 
@@ -392,7 +442,7 @@ def cmd_db(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"ingest": cmd_ingest, "search": cmd_search, "ask": cmd_ask, "chat": cmd_chat, "eval": cmd_eval,
-            "eval-qa": cmd_eval_qa, "db": cmd_db, "migrate": cmd_migrate, "models": cmd_models}
+            "eval-qa": cmd_eval_qa, "align": cmd_align, "db": cmd_db, "migrate": cmd_migrate, "models": cmd_models}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -82,6 +82,9 @@ class IngestConfig:
     image_retries: int = 2
     max_image_bytes: int = 20_000_000
     max_image_pixels: int = 40_000_000
+    # Reuse vectors computed before for the same content by the same model, across collections (a SQLite file
+    # in the cache folder). `mmrag eval`, `eval-qa` and `align` always use it.
+    embedding_cache: bool = False
 
 
 @dataclass(frozen=True)

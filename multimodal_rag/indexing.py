@@ -20,6 +20,7 @@ from multimodal_rag.catalog.loaders import CatalogRow
 from multimodal_rag.catalog.product import Product
 from multimodal_rag.config import Config, VectorFieldConfig
 from multimodal_rag.embedders.base import Embedder, EmbedderError, ImageEmbedder, TextEmbedder
+from multimodal_rag.embedders.cache import EmbeddingCache
 from multimodal_rag.store.milvus import BM25_INPUT, MISSING, SCALAR_FIELDS, ProductStore, fit_varchar
 
 
@@ -231,8 +232,9 @@ class ChunkPlanner:
 # -- embedding and rows --------------------------------------------------------------------------------------
 
 def embed_chunk(config: Config, embedders: Mapping[str, Embedder], plans: Sequence[ProductPlan],
-                batch_size: int) -> dict[str, dict[str, np.ndarray]]:
-    """Vectors for every (product, field) the plans ask for: field name -> product id -> vector."""
+                batch_size: int, cache: EmbeddingCache | None = None) -> dict[str, dict[str, np.ndarray]]:
+    """Vectors for every (product, field) the plans ask for: field name -> product id -> vector. With a cache,
+    vectors already computed for the same content (by the same embedder) are read instead."""
     out: dict[str, dict[str, np.ndarray]] = {}
     for v in config.vectors:
         todo = [p for p in plans if v.name in p.embed]
@@ -240,9 +242,15 @@ def embed_chunk(config: Config, embedders: Mapping[str, Embedder], plans: Sequen
             continue
         emb = embedders[v.name]
         if v.modality == "image":
-            vectors = emb.encode_prepared([p.prepared.pop(v.name) for p in todo], batch_size=batch_size)
+            inputs = [p.prepared.pop(v.name) for p in todo]
+            encode = lambda items: emb.encode_prepared(items, batch_size=batch_size)  # noqa: E731
         else:
-            vectors = emb.encode_texts([p.product.text(v.sources) for p in todo], batch_size=batch_size)
+            inputs = [p.product.text(v.sources) for p in todo]
+            encode = lambda items: emb.encode_texts(items, batch_size=batch_size)  # noqa: E731
+        if cache is None:
+            vectors = encode(inputs)
+        else:
+            vectors = cache.through([p.hashes[v.name] for p in todo], lambda idx: encode([inputs[i] for i in idx]))
         out[v.name] = {p.product.id: vec for p, vec in zip(todo, vectors)}
     return out
 

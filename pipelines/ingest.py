@@ -24,6 +24,7 @@ from multimodal_rag.catalog.loaders import detect_format, load_catalog
 from multimodal_rag.config import Config, load_config
 from multimodal_rag.embedders import load_embedder
 from multimodal_rag.embedders.base import Embedder
+from multimodal_rag.embedders.cache import EmbeddingCache
 from multimodal_rag.indexing import (
     ChunkPlan,
     ChunkPlanner,
@@ -49,6 +50,7 @@ class IngestSummary:
     seconds: float = 0.0
     products_per_s: float = 0.0
     embedded: dict[str, int] = field(default_factory=dict)
+    cache_hits: int = 0  # of the embedded vectors, how many were read from the embedding cache
     errors_path: str | None = None
 
     def as_dict(self) -> dict:
@@ -140,6 +142,7 @@ def run_ingest(catalog: str | Path, config: Config | None = None, *, collection:
     fetcher = ImageFetcher(timeout_s=settings.image_timeout_s, retries=settings.image_retries,
                            max_bytes=settings.max_image_bytes)
     seen: dict[str, int] = {}
+    cache = EmbeddingCache() if settings.embedding_cache else None
     chunk_size = max(settings.batch_size, 1) * 4
     bar = tqdm(total=count_rows(catalog), unit="product", desc="ingest", disable=not progress, leave=False)
     try:
@@ -149,7 +152,7 @@ def run_ingest(catalog: str | Path, config: Config | None = None, *, collection:
             products = valid_products(rows, report, seen)
             plans = (planner.plan(chunk) for chunk in chunked(products, chunk_size))
             for chunk in _prefetch(plans, PREFETCH_CHUNKS):
-                vectors = embed_chunk(config, embedders, chunk.products, settings.batch_size)
+                vectors = embed_chunk(config, embedders, chunk.products, settings.batch_size, cache)
                 store.upsert(build_rows(store, chunk.products, vectors))
                 for p in chunk.products:
                     setattr(summary, p.status, getattr(summary, p.status) + 1)
@@ -167,6 +170,9 @@ def run_ingest(catalog: str | Path, config: Config | None = None, *, collection:
         bar.close()
         report.close()
         store.close()
+        if cache is not None:
+            summary.cache_hits = cache.hits
+            cache.close()
     summary.failed = report.rows_failed
     summary.errors_path = str(report.path) if report.rows_failed and report.path else None
     summary.seconds = round(time.perf_counter() - started, 3)

@@ -71,7 +71,7 @@ def l2_normalize(vectors: np.ndarray) -> np.ndarray:
 Factory = Callable[[str], Embedder]
 _FACTORIES: dict[str, Factory] = {}
 _INSTANCES: dict[str, Embedder] = {}
-_LOCK = threading.Lock()
+_LOCK = threading.RLock()  # re-entrant: an adapter spec loads the specs of its towers
 
 
 def register_embedder(family: str) -> Callable[[Factory], Factory]:

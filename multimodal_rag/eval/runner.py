@@ -44,7 +44,8 @@ def ingest_corpus(corpus: Path, config: Config, *, progress: bool = True,
     """Ingest an evaluation corpus into its own collection (a no-op when unchanged); the config pointing at it."""
     from multimodal_rag.pipelines.ingest import run_ingest
 
-    config = replace(config, store=replace(config.store, collection=collection_for(corpus, config)))
+    config = replace(config, store=replace(config.store, collection=collection_for(corpus, config)),
+                     ingest=replace(config.ingest, embedding_cache=True))
     errors = Path(config.store.db).with_suffix(".errors.jsonl") if not config.store.uri else None
     summary = run_ingest(corpus, config, progress=progress, errors_path=errors)
     if on_ingest is not None:

@@ -127,15 +127,20 @@ def format_price(price: float, currency: str | None) -> str:
 
 
 def lookup(question: str, products: Sequence[Mapping[str, Any]]) -> tuple[str | None, FieldAnswer | None]:
-    """(asked field, answer): the answer is None when no field is asked or no product is the one named."""
+    """(asked field, answer): the answer is None when no field is asked or no product is the one named.
+
+    Of the products that cover every word, the one whose title covers most wins (a word may match another
+    product through its category or attributes), then the earliest retrieved."""
     field, subject = parse_question(question, products)
     if field is None:
         return None, None
-    for position, product in enumerate(products, start=1):
-        if subject_coverage(subject, product) >= SUBJECT_COVERAGE:
-            return field, FieldAnswer(position, str(product["id"]), product.get("title", ""), field,
-                                      field_value(product, field))
-    return field, None
+    named = [(i, p) for i, p in enumerate(products, start=1) if subject_coverage(subject, p) >= SUBJECT_COVERAGE]
+    if not named:
+        return field, None
+    asked = subject_words(subject)
+    position, product = max(named, key=lambda item: (len(asked & set(words(item[1].get("title") or ""))), -item[0]))
+    return field, FieldAnswer(position, str(product["id"]), product.get("title", ""), field,
+                              field_value(product, field))
 
 
 def numbers(text: str) -> list[float]:
