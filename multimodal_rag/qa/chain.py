@@ -14,6 +14,7 @@ model call. Citations are ``[n]`` markers into the numbered products; a number t
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Any, AsyncIterator, Iterator, Literal, Mapping, Sequence
 
 from langchain_core.documents import Document
@@ -123,6 +124,23 @@ def states_fact(answer: str, positions: Sequence[int], fact: FieldAnswer, produc
     return fact.value is not None and contains_answer(said, fact.value)
 
 
+@dataclass
+class _Plan:
+    """What the chain decided before the model runs: the model's prompt, or an answer it needs no model for."""
+
+    question: str
+    query: str
+    products: list[Document]
+    field: str | None
+    fact: FieldAnswer | None
+    messages: list[BaseMessage] | None = None
+    fixed: tuple[str, list[int], Grounding] | None = None  # (answer, cited positions, grounding)
+
+    @property
+    def stop(self) -> list[str] | None:
+        return ["\n"] if self.fact is not None else None  # a stated fact is one sentence
+
+
 class ProductQA(Runnable[Any, QAResult]):
     """Grounded product Q&A over a retriever and any LangChain chat model."""
 
@@ -173,30 +191,26 @@ class ProductQA(Runnable[Any, QAResult]):
             return query.text
         return ProductQuery(text=query.text, image=qa_input.image, filters=filters or None, k=self.context_k)
 
-    def _plan(self, qa_input: QAInput, query: StandaloneQuery, docs: Sequence[Document]) -> dict[str, Any]:
+    def _plan(self, qa_input: QAInput, query: StandaloneQuery, docs: Sequence[Document]) -> _Plan:
         products = list(docs)[: self.context_k]
         field, fact = lookup(query.text, [d.metadata for d in products])
-        plan: dict[str, Any] = {"question": qa_input.question, "query": query.text, "products": products,
-                                "field": field, "fact": fact, "messages": None, "fixed": None,
-                                "stop": ["\n"] if fact is not None else None}  # a fact is one sentence
+        plan = _Plan(qa_input.question, query.text, products, field, fact)
         if not products:
-            plan["fixed"] = ("The catalog does not have products matching that question.", [], "not_found")
+            plan.fixed = ("The catalog does not have products matching that question.", [], "not_found")
         elif field is not None and fact is None:
             # A field of a named product was asked, and no retrieved product is that product.
-            plan["fixed"] = (f"The catalog does not have that product, so I cannot tell its {field}.", [],
-                             "not_found")
+            plan.fixed = (f"The catalog does not have that product, so I cannot tell its {field}.", [], "not_found")
         elif fact is not None and fact.value is None:
-            plan["fixed"] = (fact_sentence(fact), [fact.position], "not_listed")
+            plan.fixed = (fact_sentence(fact), [fact.position], "not_listed")
         else:
-            plan["messages"] = build_messages(query.text, products, fact)
+            plan.messages = build_messages(query.text, products, fact)
         return plan
 
-    def _finish(self, plan: Mapping[str, Any], generated: str | None) -> QAResult:
-        products: list[Document] = plan["products"]
-        fact: FieldAnswer | None = plan["fact"]
+    def _finish(self, plan: _Plan, generated: str | None) -> QAResult:
+        products, fact = plan.products, plan.fact
         written_by = "chain"
-        if plan["fixed"] is not None:
-            answer, positions, grounding = plan["fixed"]
+        if plan.fixed is not None:
+            answer, positions, grounding = plan.fixed
         else:
             answer, positions = clean_citations(generated or "", len(products))
             grounding, written_by = "llm", "model"
@@ -209,9 +223,9 @@ class ProductQA(Runnable[Any, QAResult]):
                     answer, positions, written_by = fact_sentence(fact), [fact.position], "chain"
             if not answer:
                 answer, written_by = "The catalog does not have an answer to that question.", "chain"
-        return QAResult(question=plan["question"], query=plan["query"], answer=answer,
+        return QAResult(question=plan.question, query=plan.query, answer=answer,
                         cited_ids=[str(products[p - 1].metadata["id"]) for p in positions], products=products,
-                        grounding=grounding, written_by=written_by, field=plan["field"])
+                        grounding=grounding, written_by=written_by, field=plan.field)
 
     # -- Runnable ----------------------------------------------------------------------------------------------
 
@@ -229,13 +243,13 @@ class ProductQA(Runnable[Any, QAResult]):
         query = self._standalone(qa_input)
         docs = self.retriever.invoke(self._retrieval_query(qa_input, query), config=config)
         plan = self._plan(qa_input, query, docs)
-        yield {"query": plan["query"], "products": plan["products"]}
+        yield {"query": plan.query, "products": plan.products}
         generated = None
-        if plan["messages"] is not None:
+        if plan.messages is not None:
             generated = ""
-            for chunk in self.llm.stream(plan["messages"], config=config, stop=plan["stop"]):
+            for chunk in self.llm.stream(plan.messages, config=config, stop=plan.stop):
                 generated += str(chunk.content)
-                if plan["fact"] is None:  # an answer stating a fact is checked before it is shown
+                if plan.fact is None:  # an answer stating a fact is checked before it is shown
                     yield {"answer": str(chunk.content)}
         yield from self._closing(plan, generated)
 
@@ -244,20 +258,20 @@ class ProductQA(Runnable[Any, QAResult]):
         query = self._standalone(qa_input)
         docs = await self.retriever.ainvoke(self._retrieval_query(qa_input, query), config=config)
         plan = self._plan(qa_input, query, docs)
-        yield {"query": plan["query"], "products": plan["products"]}
+        yield {"query": plan.query, "products": plan.products}
         generated = None
-        if plan["messages"] is not None:
+        if plan.messages is not None:
             generated = ""
-            async for chunk in self.llm.astream(plan["messages"], config=config, stop=plan["stop"]):
+            async for chunk in self.llm.astream(plan.messages, config=config, stop=plan.stop):
                 generated += str(chunk.content)
-                if plan["fact"] is None:
+                if plan.fact is None:
                     yield {"answer": str(chunk.content)}
         for event in self._closing(plan, generated):
             yield event
 
-    def _closing(self, plan: Mapping[str, Any], generated: str | None) -> Iterator[dict]:
+    def _closing(self, plan: _Plan, generated: str | None) -> Iterator[dict]:
         result = self._finish(plan, generated)
-        if plan["messages"] is None or plan["fact"] is not None:
+        if plan.messages is None or plan.fact is not None:
             yield {"answer": result.answer}
         yield {"result": result}
 
