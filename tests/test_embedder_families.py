@@ -167,4 +167,4 @@ def test_models_list_names_every_family_and_what_loads_offline():
     assert out.returncode == 0, out.stderr
     rows = {r["family"]: r["offline"] for r in json.loads(out.stdout)}
     assert rows == {"sentence-transformers": True, "efficientnet-lite0": True, "resnet50": False, "clip": False,
-                    "siglip": False}
+                    "siglip": False, "aligned": True}
