@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import threading
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -74,7 +73,6 @@ class AlignedEmbedder(TextEmbedder, ImageEmbedder):
         self.text_tower = self._tower("text")
         self.image_tower = self._tower("image")
         self._digest = hashlib.sha256((self.folder / HEADS_FILE).read_bytes()).hexdigest()[:16]
-        self._lock = threading.Lock()
 
     def _tower(self, side: str):
         saved = self.config[f"{side}_tower"]
