@@ -162,6 +162,12 @@ def resolve_config(args: argparse.Namespace) -> Config:
     return replace(config, store=store)
 
 
+def _eval_config(path: str | None, args: argparse.Namespace) -> Config:
+    """A config for evaluation runs: its own store (``--db`` or ``--uri``), with the run's overrides."""
+    config = load_config(path, args.overrides)
+    return replace(config, store=replace(config.store, db=args.db, uri=args.uri))
+
+
 def _parse_columns(items: Sequence[str]) -> dict[str, str]:
     mapping = {}
     for item in items:
@@ -240,9 +246,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         raise ConfigError(f"configs need distinct file names to label the columns: {names}")
     results: dict[str, dict[str, dict]] = {}
     for name, path in zip(names, args.configs or [None]):
-        config = load_config(path, args.overrides)
-        store = replace(config.store, db=args.db, uri=args.uri)
-        config = replace(config, store=store)
+        config = _eval_config(path, args)
         results[name] = {t.name: evaluate_task(t, config, k=args.k, progress=not args.quiet) for t in tasks}
     print(results_table(results))
     if args.json_out:
@@ -344,8 +348,7 @@ def cmd_eval_qa(args: argparse.Namespace) -> int:
 
     items = load_qa(args.qa)[: args.limit]
     check_products(items, {row.id for row in load_catalog(args.catalog) if row.product is not None}, args.qa)
-    config = load_config(args.config, args.overrides)
-    config = replace(config, store=replace(config.store, db=args.db, uri=args.uri))
+    config = _eval_config(args.config, args)
     config = ingest_corpus(Path(args.catalog), config, progress=not args.quiet)
     chain = ProductQA.from_config(config, llm=args.llm)
     answers = open(args.answers, "w", encoding="utf-8") if args.answers else None
