@@ -46,16 +46,29 @@ class VectorFieldNames:
         return f"{self.name}_hash"
 
 
+FUSION_PARTS = ("image", "text")
+DEFAULT_FUSION_WEIGHTS = (0.5, 0.5)
+
+
 @dataclass(frozen=True)
 class VectorFieldConfig(VectorFieldNames):
     name: str
     embedder: str
     sources: tuple[str, ...]
+    # (image, text) weights of a fused field: the photo's and the text's vectors combined into one.
+    weights: tuple[float, float] = DEFAULT_FUSION_WEIGHTS
 
     @property
     def modality(self) -> str:
-        """"image" when the field embeds the product photo, "text" when it embeds text built from fields."""
-        return "image" if self.sources == (IMAGE_SOURCE,) else "text"
+        """"image" when the field embeds the product photo, "text" when it embeds text built from fields,
+        "fused" when it combines the photo with text (a ``fusion:`` embedder)."""
+        if IMAGE_SOURCE not in self.sources:
+            return "text"
+        return "image" if len(self.sources) == 1 else "fused"
+
+    @property
+    def text_sources(self) -> tuple[str, ...]:
+        return tuple(s for s in self.sources if s != IMAGE_SOURCE)
 
 
 # Connection settings a deployment sets in its environment rather than in a file (secrets above all).
@@ -216,7 +229,9 @@ def config_from_dict(raw: Mapping[str, Any]) -> Config:
         if not sources:
             raise ConfigError(f"vectors.{name}: needs `sources` (product fields to embed)")
         _check_sources(f"vectors.{name}.sources", sources, allow_image=True)
-        vectors.append(VectorFieldConfig(name=name, embedder=str(spec["embedder"]), sources=sources))
+        weights = _fusion_weights(f"vectors.{name}", spec, sources)
+        vectors.append(VectorFieldConfig(name=name, embedder=str(spec["embedder"]), sources=sources,
+                                         weights=weights))
     bm25 = tuple((raw.get("bm25") or {}).get("sources") or ())
     _check_sources("bm25.sources", bm25, allow_image=False)
     searchable = {v.name for v in vectors} | ({"bm25"} if bm25 else set())
@@ -230,15 +245,38 @@ def config_from_dict(raw: Mapping[str, Any]) -> Config:
 
 
 def _check_sources(key: str, sources: tuple[str, ...], *, allow_image: bool) -> None:
-    if IMAGE_SOURCE in sources:
-        if not allow_image:
-            raise ConfigError(f"{key}: BM25 works on text only, not {IMAGE_SOURCE!r}")
-        if len(sources) > 1:
-            raise ConfigError(f"{key}: {IMAGE_SOURCE!r} cannot be mixed with text fields in one vector field")
-        return
-    unknown = [s for s in sources if s not in TEXT_SOURCES]
+    if IMAGE_SOURCE in sources and not allow_image:
+        raise ConfigError(f"{key}: BM25 works on text only, not {IMAGE_SOURCE!r}")
+    unknown = [s for s in sources if s not in TEXT_SOURCES and s != IMAGE_SOURCE]
     if unknown:
         raise ConfigError(f"{key}: unknown source field(s) {unknown}; use {sorted(TEXT_SOURCES)} or 'image'")
+
+
+def _fusion_weights(key: str, spec: Mapping, sources: tuple[str, ...]) -> tuple[float, float]:
+    """``weights = {image = 0.6, text = 0.4}`` of a field whose sources mix the photo and text."""
+    known = {"embedder", "sources", "weights"}
+    if set(spec) - known:
+        raise ConfigError(f"{key}: unknown key(s) {sorted(set(spec) - known)}; known: {sorted(known)}")
+    fused = IMAGE_SOURCE in sources and len(sources) > 1
+    if fused and not str(spec["embedder"]).startswith("fusion:"):
+        raise ConfigError(f"{key}: sources mix {IMAGE_SOURCE!r} with text fields, which takes a "
+                          "`fusion:<dual-encoder-spec>` embedder (say fusion:clip:openai/clip-vit-base-patch32)")
+    if "weights" not in spec:
+        return DEFAULT_FUSION_WEIGHTS
+    if not fused:
+        raise ConfigError(f"{key}.weights: only a field whose sources mix {IMAGE_SOURCE!r} and text is weighted")
+    weights = spec["weights"]
+    if not isinstance(weights, Mapping) or set(weights) - set(FUSION_PARTS):
+        raise ConfigError(f"{key}.weights: a table with keys {list(FUSION_PARTS)}, got {weights!r}")
+    out = []
+    for part in FUSION_PARTS:
+        w = weights.get(part, 0.0)
+        if isinstance(w, bool) or not isinstance(w, (int, float)) or w < 0 or w != w:
+            raise ConfigError(f"{key}.weights.{part}: a number of 0 or more, got {w!r}")
+        out.append(float(w))
+    if sum(out) == 0:
+        raise ConfigError(f"{key}.weights: at least one of {list(FUSION_PARTS)} must be above 0")
+    return out[0], out[1]
 
 
 def _known(section: Any, cls: type, name: str) -> dict:

@@ -21,6 +21,7 @@ from multimodal_rag.catalog.product import Product
 from multimodal_rag.config import Config, VectorFieldConfig
 from multimodal_rag.embedders.base import Embedder, EmbedderError, ImageEmbedder, TextEmbedder
 from multimodal_rag.embedders.cache import EmbeddingCache
+from multimodal_rag.embedders.fusion import FusionEmbedder
 from multimodal_rag.store.milvus import BM25_INPUT, MISSING, SCALAR_FIELDS, ProductStore, fit_varchar
 
 
@@ -113,11 +114,17 @@ def scalar_row(product: Product, bm25_sources: Sequence[str]) -> dict[str, Any]:
 
 
 def check_embedders(config: Config, embedders: Mapping[str, Embedder]) -> None:
-    """Each vector field's embedder must encode the field's modality."""
+    """Each vector field's embedder must encode the field's modality; a fused field takes a ``fusion:`` one."""
     for v in config.vectors:
         emb = embedders[v.name]
-        need = ImageEmbedder if v.modality == "image" else TextEmbedder
-        if not isinstance(emb, need):
+        if v.modality == "fused":
+            ok = isinstance(emb, FusionEmbedder)
+        else:
+            ok = isinstance(emb, ImageEmbedder if v.modality == "image" else TextEmbedder)
+            if isinstance(emb, FusionEmbedder):
+                raise EmbedderError(f"vectors.{v.name}: {v.embedder} combines the photo with text; give the field "
+                                    f"sources with 'image' and text fields, or use the dual encoder itself")
+        if not ok:
             raise EmbedderError(f"vectors.{v.name}: {v.embedder} cannot embed {v.modality} "
                                 f"(sources {list(v.sources)})")
 
@@ -169,7 +176,8 @@ class ChunkPlanner:
         self.fetcher = fetcher
         self.pool = pool
         self.text_fields = [v for v in config.vectors if v.modality == "text"]
-        self.image_fields = [v for v in config.vectors if v.modality == "image"]
+        # Fields that need the photo: image fields, and fused fields (photo and text together).
+        self.image_fields = [v for v in config.vectors if v.modality in ("image", "fused")]
 
     def plan(self, chunk: Sequence[tuple[int, Product]]) -> ChunkPlan:
         stored = self.stored_state([p.id for _, p in chunk])
@@ -208,9 +216,9 @@ class ChunkPlanner:
             except ImageError as exc:
                 self._image_error(plan, str(exc))
         for v in self.image_fields:
-            plan.hashes[v.name] = content_hash(self.embedders[v.name].identity, data) if data else MISSING
+            plan.hashes[v.name] = self._image_hash(plan, v, data)
             self._decide(plan, v)
-        wanted = [v for v in self.image_fields if v.name in plan.embed]
+        wanted = [v for v in self.image_fields if v.name in plan.embed and data]
         if not wanted:
             return
         try:
@@ -221,8 +229,24 @@ class ChunkPlanner:
             self._image_error(plan, str(exc))
             for v in wanted:
                 plan.embed.discard(v.name)
-                plan.hashes[v.name] = MISSING
+                plan.prepared.pop(v.name, None)
+                plan.hashes[v.name] = self._image_hash(plan, v, None)
                 self._decide(plan, v)
+
+    def _image_hash(self, plan: ProductPlan, v: VectorFieldConfig, data: bytes | None) -> str:
+        """The content hash of an image or fused field's input; MISSING when there is nothing to embed, or
+        when the photo failed and a stored vector can stand in until the next run retries it."""
+        identity = self.embedders[v.name].identity
+        if v.modality == "image":
+            return content_hash(identity, data) if data else MISSING
+        text = plan.product.text(v.text_sources)
+        stored = plan.stored.get(v.hash_field) if plan.stored else None
+        if plan.image_failed and stored:
+            return MISSING
+        if not data and not text:
+            return MISSING
+        photo = hashlib.sha256(data).hexdigest() if data else ""
+        return content_hash(identity, f"{photo}\x00{text}")
 
     def _image_error(self, plan: ProductPlan, reason: str) -> None:
         plan.image_failed = True
@@ -244,6 +268,10 @@ def embed_chunk(config: Config, embedders: Mapping[str, Embedder], plans: Sequen
         if v.modality == "image":
             inputs = [p.prepared.pop(v.name) for p in todo]
             encode = lambda items: emb.encode_prepared(items, batch_size=batch_size)  # noqa: E731
+        elif v.modality == "fused":
+            inputs = [(p.product.text(v.text_sources), p.prepared.pop(v.name, None)) for p in todo]
+            encode = lambda items: emb.encode_fused([t for t, _ in items], [i for _, i in items],  # noqa: E731
+                                                    batch_size=batch_size)
         else:
             inputs = [p.product.text(v.sources) for p in todo]
             encode = lambda items: emb.encode_texts(items, batch_size=batch_size)  # noqa: E731

@@ -84,3 +84,34 @@ def flipkart_subset(folder: Path, n: int, *, start: int = 0) -> Path:
         rows.append(json.dumps(row))
     out.write_text("\n".join(rows) + "\n")
     return out
+
+
+@pytest.fixture(scope="session")
+def tiny(tmp_path_factory):
+    """Folders of tiny random CLIP, SigLIP and ResNet models with real tokenizers and image processors."""
+    from multimodal_rag.embedders.text import resolve_model_path
+    from transformers import (AutoTokenizer, CLIPConfig, CLIPImageProcessor, CLIPModel, ConvNextImageProcessor,
+                              ResNetConfig, ResNetModel, SiglipConfig, SiglipImageProcessor, SiglipModel, set_seed)
+
+    set_seed(0)
+    tokenizer = AutoTokenizer.from_pretrained(resolve_model_path("all-MiniLM-L6-v2"))
+    text = dict(vocab_size=tokenizer.vocab_size, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                num_attention_heads=2, max_position_embeddings=24, bos_token_id=101, eos_token_id=102, pad_token_id=0)
+    vision = dict(image_size=32, patch_size=8, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                  num_attention_heads=2)
+    folders = {}
+    for family, model, processor in (
+        ("clip", CLIPModel(CLIPConfig(text_config=text, vision_config=vision, projection_dim=24)),
+         CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32})),
+        ("siglip", SiglipModel(SiglipConfig(text_config=text, vision_config=vision)),
+         SiglipImageProcessor(size={"height": 32, "width": 32})),
+        ("resnet50", ResNetModel(ResNetConfig(embedding_size=16, hidden_sizes=[16, 32, 48, 64], depths=[1, 1, 1, 1]))
+         , ConvNextImageProcessor(size={"shortest_edge": 48}, crop_pct=0.875)),
+    ):
+        folder = tmp_path_factory.mktemp(family)
+        model.save_pretrained(folder)
+        processor.save_pretrained(folder)
+        if family != "resnet50":
+            tokenizer.save_pretrained(folder)
+        folders[family] = str(folder)
+    return folders

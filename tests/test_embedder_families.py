@@ -1,5 +1,6 @@
 """Every model family on a tiny, randomly initialised model of its real architecture, saved to a folder with a
-real tokenizer (MiniLM's WordPiece) and a real image processor; loaded through its spec like a user's model."""
+real tokenizer (MiniLM's WordPiece) and a real image processor; loaded through its spec like a user's model
+(the ``tiny`` fixture in conftest)."""
 
 import io
 import sys
@@ -12,7 +13,6 @@ from PIL import Image
 from multimodal_rag.catalog.images import decode_image
 from multimodal_rag.embedders import EmbedderError, load_embedder
 from multimodal_rag.embedders.hf import DualEncoderEmbedder
-from multimodal_rag.embedders.text import resolve_model_path
 
 TEXTS = ["red running shoes", "a ceramic coffee mug", "steel wrist watch with a leather strap"]
 
@@ -20,35 +20,6 @@ TEXTS = ["red running shoes", "a ceramic coffee mug", "steel wrist watch with a 
 def images():
     rng = np.random.default_rng(0)
     return [Image.fromarray(rng.integers(0, 255, (40 + 7 * i, 50, 3), dtype=np.uint8)) for i in range(3)]
-
-
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    from transformers import (AutoTokenizer, CLIPConfig, CLIPImageProcessor, CLIPModel, ConvNextImageProcessor,
-                              ResNetConfig, ResNetModel, SiglipConfig, SiglipImageProcessor, SiglipModel, set_seed)
-
-    set_seed(0)
-    tokenizer = AutoTokenizer.from_pretrained(resolve_model_path("all-MiniLM-L6-v2"))
-    text = dict(vocab_size=tokenizer.vocab_size, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                num_attention_heads=2, max_position_embeddings=24, bos_token_id=101, eos_token_id=102, pad_token_id=0)
-    vision = dict(image_size=32, patch_size=8, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                  num_attention_heads=2)
-    folders = {}
-    for family, model, processor in (
-        ("clip", CLIPModel(CLIPConfig(text_config=text, vision_config=vision, projection_dim=24)),
-         CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32})),
-        ("siglip", SiglipModel(SiglipConfig(text_config=text, vision_config=vision)),
-         SiglipImageProcessor(size={"height": 32, "width": 32})),
-        ("resnet50", ResNetModel(ResNetConfig(embedding_size=16, hidden_sizes=[16, 32, 48, 64], depths=[1, 1, 1, 1]))
-         , ConvNextImageProcessor(size={"shortest_edge": 48}, crop_pct=0.875)),
-    ):
-        folder = tmp_path_factory.mktemp(family)
-        model.save_pretrained(folder)
-        processor.save_pretrained(folder)
-        if family != "resnet50":
-            tokenizer.save_pretrained(folder)
-        folders[family] = str(folder)
-    return folders
 
 
 @pytest.mark.parametrize("family, dim", [("clip", 24), ("siglip", 32), ("resnet50", 64)])

@@ -1,6 +1,7 @@
 """Embedders: a small protocol, a registry of families, specs as strings."""
 
 from multimodal_rag.embedders import aligned as _aligned  # noqa: F401  (registers aligned:DIR)
+from multimodal_rag.embedders import fusion as _fusion  # noqa: F401  (registers fusion:<dual encoder>)
 from multimodal_rag.embedders import hf as _hf  # noqa: F401  (registers resnet50, clip, siglip)
 from multimodal_rag.embedders import image as _image  # noqa: F401  (registers efficientnet-lite0)
 from multimodal_rag.embedders import text as _text  # noqa: F401  (registers sentence-transformers)

@@ -15,8 +15,9 @@ from multimodal_rag.eval.tasks import Task
 
 def collection_for(corpus: Path, config: Config) -> str:
     """One collection per (corpus, config): rerunning an evaluation reuses what is already ingested."""
-    key = json.dumps({"corpus": str(corpus), "vectors": [(v.name, v.embedder, v.sources) for v in config.vectors],
-                      "bm25": config.bm25_sources}, sort_keys=True)
+    vectors = [(v.name, v.embedder, v.sources) + ((v.weights,) if v.modality == "fused" else ())
+               for v in config.vectors]
+    key = json.dumps({"corpus": str(corpus), "vectors": vectors, "bm25": config.bm25_sources}, sort_keys=True)
     return "eval_" + hashlib.sha256(key.encode()).hexdigest()[:16]
 
 

@@ -1,7 +1,8 @@
 """Searching the product collection: route a query to every field that can take it, fuse in Milvus.
 
 A text query goes to text vector fields, to BM25 and to image fields whose embedder is a dual encoder; an
-image query goes to image fields. Several fields are fused with Milvus hybrid search (RRF or weighted).
+image query goes to image fields; fused fields (``fusion:``) take either, and a text-and-image query as one
+vector combined with the field's weights. Several fields are fused with Milvus hybrid search (RRF or weighted).
 """
 
 from __future__ import annotations
@@ -69,6 +70,10 @@ class ProductSearcher:
             emb = self.embedders[v.name]
             # Products whose input for this field was missing hold a zero vector: never rank them here.
             field_expr = combine(expr, f"{v.hash_field} != {quote(MISSING)}")
+            if v.modality == "fused" and text and image is not None:
+                vector = emb.encode_fused([text], [emb.prepare(image)], query=True)[0]
+                out.append(FieldRequest(v.name, v.vector_field, vector.tolist(), field_expr))
+                continue
             if text and isinstance(emb, TextEmbedder):
                 out.append(FieldRequest(v.name, v.vector_field,
                                         emb.encode_texts([text], query=True)[0].tolist(), field_expr))

@@ -1,0 +1,157 @@
+"""``fusion:<dual encoder>``: a product's photo and text in one vector, on the tiny CLIP (conftest ``tiny``)."""
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from multimodal_rag.config import ConfigError, load_config
+from multimodal_rag.embedders import EmbedderError, load_embedder
+from multimodal_rag.embedders.base import l2_normalize
+from multimodal_rag.pipelines.ingest import load_embedders, open_store, run_ingest
+from multimodal_rag.retrieval import ProductQuery, ProductRetriever
+from multimodal_rag.store.milvus import StoreError
+
+TEXTS = ["red running shoes", "a ceramic coffee mug", "steel wrist watch with a leather strap"]
+
+
+def photos():
+    rng = np.random.default_rng(1)
+    return [Image.fromarray(rng.integers(0, 255, (40, 30 + 9 * i, 3), dtype=np.uint8)) for i in range(3)]
+
+
+def fused_field(tiny, weights='{"image": 0.7, "text": 0.3}', sources='["image", "title"]'):
+    return [f'vectors.fused.embedder="fusion:clip:{tiny["clip"]}"', f"vectors.fused.sources={sources}",
+            f"vectors.fused.weights={weights}", 'search.fields=["fused"]']
+
+
+def test_a_fused_vector_is_the_weighted_sum_of_the_photo_and_the_text(tiny):
+    inner = load_embedder(f"clip:{tiny['clip']}")
+    fusion = load_embedder(f"fusion:clip:{tiny['clip']}").with_weights((0.7, 0.3))
+    assert fusion.inner is inner and fusion.dimension == inner.dimension == 24
+    prepared = [inner.prepare(p) for p in photos()]
+    fused = fusion.encode_fused(TEXTS, prepared)
+    expected = l2_normalize(0.7 * inner.encode_images(photos()) + 0.3 * inner.encode_texts(TEXTS))
+    np.testing.assert_allclose(fused, expected, atol=1e-5)
+    np.testing.assert_allclose(np.linalg.norm(fused, axis=1), 1.0, atol=1e-5)
+    np.testing.assert_allclose(np.concatenate([fusion.encode_fused([t], [p]) for t, p in zip(TEXTS, prepared)]),
+                               fused, atol=1e-5)
+    # the weights matter: the photo pulls harder at 0.7 than at 0.3
+    other = load_embedder(f"fusion:clip:{tiny['clip']}").with_weights((0.3, 0.7)).encode_fused(TEXTS, prepared)
+    images = inner.encode_images(photos())
+    assert all((fused * images).sum(1) > (other * images).sum(1))
+    # a product with one part gets that part alone
+    partial = fusion.encode_fused([TEXTS[0], None, ""], [None, prepared[1], prepared[2]])
+    np.testing.assert_allclose(partial[0], inner.encode_texts([TEXTS[0]])[0], atol=1e-5)
+    np.testing.assert_allclose(partial[1:], images[1:], atol=1e-5)
+    with pytest.raises(ValueError, match=r"items \[1\] have neither text nor an image"):
+        fusion.encode_fused(["x", None], [None, None])
+
+
+def test_the_weights_are_part_of_the_identity(tiny):
+    base = load_embedder(f"fusion:clip:{tiny['clip']}")
+    inner = load_embedder(f"clip:{tiny['clip']}")
+    identities = {base.identity, base.with_weights((0.7, 0.3)).identity, base.with_weights((0.3, 0.7)).identity}
+    assert len(identities) == 3 and all(i.endswith(inner.identity) for i in identities)
+
+
+def test_fusion_takes_only_a_dual_encoder():
+    with pytest.raises(EmbedderError, match="does not put text and images in one space.*clip:, siglip:, aligned:"):
+        load_embedder("fusion:sentence-transformers:all-MiniLM-L6-v2")
+    with pytest.raises(EmbedderError, match="fusion needs a dual encoder"):
+        load_embedder("fusion")
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (['vectors.image.sources=["image", "title"]'], "mix 'image' with text fields, which takes a `fusion:"),
+    (['vectors.image.weights={"image": 1}'], "vectors.image.weights: only a field whose sources mix"),
+    (['vectors.x.embedder="fusion:clip:m"', 'vectors.x.sources=["image", "title"]',
+      'vectors.x.weights={"image": -1}'], r"vectors.x.weights.image: a number of 0 or more, got -1"),
+    (['vectors.x.embedder="fusion:clip:m"', 'vectors.x.sources=["image", "title"]',
+      'vectors.x.weights={"image": 0, "text": 0}'], "at least one of"),
+    (['vectors.x.embedder="fusion:clip:m"', 'vectors.x.sources=["image", "title"]',
+      'vectors.x.weights={"photo": 1}'], r"keys \['image', 'text'\]"),
+    (['vectors.x.embedder="fusion:clip:m"', 'vectors.x.sources=["image", "title"]', 'vectors.x.weight=1'],
+     r"vectors.x: unknown key\(s\) \['weight'\]"),
+])
+def test_config_errors_name_the_field(overrides, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config(None, overrides)
+
+
+def test_a_fusion_embedder_on_a_photo_only_field_is_refused(tiny):
+    config = load_config(None, [f'vectors.image.embedder="fusion:clip:{tiny["clip"]}"'])
+    with pytest.raises(EmbedderError, match="vectors.image: fusion:clip:.* combines the photo with text"):
+        load_embedders(config)
+
+
+def test_ingest_and_search_a_fused_field(tiny, sample_catalog, make_config, tmp_path):
+    config = make_config(*fused_field(tiny))
+    summary = run_ingest(sample_catalog, config, progress=False)
+    assert summary.new == 36 and summary.embedded["fused"] == 36
+    embedders = load_embedders(config)
+    fusion = embedders["fused"]
+    assert fusion.weights == (0.7, 0.3)
+    rows = [json.loads(line) for line in sample_catalog.read_text().split("\n") if line]
+    mug = next(r for r in rows if r["id"] == "mug-blue")
+    photo = Image.open(sample_catalog.parent / mug["image"]).convert("RGB")
+    store = open_store(config, embedders, create=False)
+    try:
+        stored = store.get(["mug-blue"], ["fused_vec"])["mug-blue"]["fused_vec"]
+    finally:
+        store.close()
+    np.testing.assert_allclose(stored, fusion.encode_fused([mug["title"]], [fusion.prepare(photo)])[0], atol=1e-5)
+
+    retriever = ProductRetriever.from_config(config, k=5)
+    try:
+        both = retriever.invoke(ProductQuery(text=mug["title"], image=photo))
+        by_photo = retriever.invoke(ProductQuery(image=photo))
+        by_text = retriever.invoke(ProductQuery(text=mug["title"]))
+    finally:
+        retriever.close()
+    # the query's title and photo, fused with the field's weights, is the stored vector itself
+    assert both[0].id == "mug-blue" and both[0].metadata["score"] == pytest.approx(1.0, abs=1e-4)
+    assert both[0].metadata["ranks"] == {"fused": 1}
+    assert by_photo[0].metadata["ranks"] == {"fused": 1} and by_text[0].metadata["ranks"] == {"fused": 1}
+    assert len(by_photo) == len(by_text) == 5
+
+    # the same store with other weights is another config
+    with pytest.raises(StoreError, match="made with another config"):
+        run_ingest(sample_catalog, make_config(*fused_field(tiny, weights='{"image": 0.3, "text": 0.7}')),
+                   progress=False)
+
+
+def test_a_failed_photo_keeps_the_stored_fused_vector_and_a_missing_one_fuses_the_text(tiny, sample_catalog,
+                                                                                         make_config, tmp_path):
+    config = make_config(*fused_field(tiny))
+    run_ingest(sample_catalog, config, progress=False)
+    rows = [json.loads(line) for line in sample_catalog.read_text().split("\n") if line]
+    for r in rows:
+        if r["id"] == "mug-red":
+            (sample_catalog.parent / r["image"]).write_bytes(b"\x89PNG\r\n\x1a\n not really")
+        if r["id"] == "watch-blue":
+            r["image"] = ""
+    sample_catalog.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    embedders = load_embedders(config)
+    store = open_store(config, embedders, create=False)
+    try:
+        before = store.get(["mug-red", "watch-blue"], ["fused_vec", "fused_hash"])
+    finally:
+        store.close()
+
+    errors = tmp_path / "errors.jsonl"
+    summary = run_ingest(sample_catalog, config, progress=False, errors_path=errors)
+    assert [json.loads(line)["id"] for line in errors.read_text().split("\n") if line] == ["mug-red"]
+    assert summary.embedded == {"text": 0, "image": 0, "fused": 1}  # only the product whose photo was removed
+    store = open_store(config, embedders, create=False)
+    try:
+        after = store.get(["mug-red", "watch-blue"], ["fused_vec", "fused_hash", "image"])
+    finally:
+        store.close()
+    assert after["mug-red"]["fused_hash"] == before["mug-red"]["fused_hash"]
+    np.testing.assert_allclose(after["mug-red"]["fused_vec"], before["mug-red"]["fused_vec"])
+    watch = next(r for r in rows if r["id"] == "watch-blue")
+    np.testing.assert_allclose(after["watch-blue"]["fused_vec"],
+                               embedders["fused"].inner.encode_texts([watch["title"]])[0], atol=1e-5)
+    assert after["watch-blue"]["fused_hash"] != before["watch-blue"]["fused_hash"]
