@@ -55,8 +55,8 @@ class VectorFieldConfig(VectorFieldNames):
     name: str
     embedder: str
     sources: tuple[str, ...]
-    # (image, text) weights of a fused field: the photo's and the text's vectors combined into one.
-    weights: tuple[float, float] = DEFAULT_FUSION_WEIGHTS
+    # (image, text) weights of a field fused by ``fusion:`` (None: not set, DEFAULT_FUSION_WEIGHTS apply).
+    weights: tuple[float, float] | None = None
 
     @property
     def modality(self) -> str:
@@ -252,17 +252,14 @@ def _check_sources(key: str, sources: tuple[str, ...], *, allow_image: bool) -> 
         raise ConfigError(f"{key}: unknown source field(s) {unknown}; use {sorted(TEXT_SOURCES)} or 'image'")
 
 
-def _fusion_weights(key: str, spec: Mapping, sources: tuple[str, ...]) -> tuple[float, float]:
+def _fusion_weights(key: str, spec: Mapping, sources: tuple[str, ...]) -> tuple[float, float] | None:
     """``weights = {image = 0.6, text = 0.4}`` of a field whose sources mix the photo and text."""
     known = {"embedder", "sources", "weights"}
     if set(spec) - known:
         raise ConfigError(f"{key}: unknown key(s) {sorted(set(spec) - known)}; known: {sorted(known)}")
     fused = IMAGE_SOURCE in sources and len(sources) > 1
-    if fused and not str(spec["embedder"]).startswith("fusion:"):
-        raise ConfigError(f"{key}: sources mix {IMAGE_SOURCE!r} with text fields, which takes a "
-                          "`fusion:<dual-encoder-spec>` embedder (say fusion:clip:openai/clip-vit-base-patch32)")
     if "weights" not in spec:
-        return DEFAULT_FUSION_WEIGHTS
+        return None
     if not fused:
         raise ConfigError(f"{key}.weights: only a field whose sources mix {IMAGE_SOURCE!r} and text is weighted")
     weights = spec["weights"]

@@ -19,7 +19,7 @@ from multimodal_rag.catalog.images import ImageError, ImageFetcher, decode_image
 from multimodal_rag.catalog.loaders import CatalogRow
 from multimodal_rag.catalog.product import Product
 from multimodal_rag.config import Config, VectorFieldConfig
-from multimodal_rag.embedders.base import Embedder, EmbedderError, ImageEmbedder, TextEmbedder
+from multimodal_rag.embedders.base import Embedder, EmbedderError, FusedEmbedder, ImageEmbedder, TextEmbedder
 from multimodal_rag.embedders.cache import EmbeddingCache
 from multimodal_rag.embedders.fusion import FusionEmbedder
 from multimodal_rag.store.milvus import BM25_INPUT, MISSING, SCALAR_FIELDS, ProductStore, fit_varchar
@@ -114,17 +114,22 @@ def scalar_row(product: Product, bm25_sources: Sequence[str]) -> dict[str, Any]:
 
 
 def check_embedders(config: Config, embedders: Mapping[str, Embedder]) -> None:
-    """Each vector field's embedder must encode the field's modality; a fused field takes a ``fusion:`` one."""
+    """Each vector field's embedder must encode the field's modality; a field mixing the photo with text takes
+    a fused embedder (``fusion:``, ``gme:``), and weights only mean something to ``fusion:``."""
     for v in config.vectors:
         emb = embedders[v.name]
         if v.modality == "fused":
-            ok = isinstance(emb, FusionEmbedder)
-        else:
-            ok = isinstance(emb, ImageEmbedder if v.modality == "image" else TextEmbedder)
-            if isinstance(emb, FusionEmbedder):
-                raise EmbedderError(f"vectors.{v.name}: {v.embedder} combines the photo with text; give the field "
-                                    f"sources with 'image' and text fields, or use the dual encoder itself")
-        if not ok:
+            if not isinstance(emb, FusedEmbedder):
+                raise EmbedderError(f"vectors.{v.name}: {v.embedder} cannot embed a photo and text together "
+                                    f"(sources {list(v.sources)}); use fusion:<dual-encoder-spec> or gme:<model>")
+            if v.weights is not None and not isinstance(emb, FusionEmbedder):
+                raise EmbedderError(f"vectors.{v.name}.weights: {v.embedder} fuses the photo and text inside the "
+                                    "model; weights apply to fusion: fields")
+            continue
+        if isinstance(emb, FusionEmbedder):
+            raise EmbedderError(f"vectors.{v.name}: {v.embedder} combines the photo with text; give the field "
+                                f"sources with 'image' and text fields, or use the dual encoder itself")
+        if not isinstance(emb, ImageEmbedder if v.modality == "image" else TextEmbedder):
             raise EmbedderError(f"vectors.{v.name}: {v.embedder} cannot embed {v.modality} "
                                 f"(sources {list(v.sources)})")
 

@@ -58,11 +58,11 @@ class IngestSummary:
 
 
 def load_embedders(config: Config) -> dict[str, Embedder]:
-    """Each vector field's embedder; a fused field's carries the field's weights."""
+    """Each vector field's embedder; a ``fusion:`` field's carries the field's weights."""
     embedders = {v.name: load_embedder(v.embedder) for v in config.vectors}
     check_embedders(config, embedders)
     for v in config.vectors:
-        if v.modality == "fused":
+        if v.weights is not None:
             embedders[v.name] = embedders[v.name].with_weights(v.weights)
     return embedders
 

@@ -64,7 +64,6 @@ def test_fusion_takes_only_a_dual_encoder():
 
 
 @pytest.mark.parametrize("overrides, message", [
-    (['vectors.image.sources=["image", "title"]'], "mix 'image' with text fields, which takes a `fusion:"),
     (['vectors.image.weights={"image": 1}'], "vectors.image.weights: only a field whose sources mix"),
     (['vectors.x.embedder="fusion:clip:m"', 'vectors.x.sources=["image", "title"]',
       'vectors.x.weights={"image": -1}'], r"vectors.x.weights.image: a number of 0 or more, got -1"),
@@ -83,6 +82,13 @@ def test_config_errors_name_the_field(overrides, message):
 def test_a_fusion_embedder_on_a_photo_only_field_is_refused(tiny):
     config = load_config(None, [f'vectors.image.embedder="fusion:clip:{tiny["clip"]}"'])
     with pytest.raises(EmbedderError, match="vectors.image: fusion:clip:.* combines the photo with text"):
+        load_embedders(config)
+
+
+def test_a_field_mixing_the_photo_and_text_needs_a_fused_embedder(tiny):
+    config = load_config(None, [f'vectors.image.embedder="clip:{tiny["clip"]}"', 'vectors.image.sources=["image", "title"]'])
+    with pytest.raises(EmbedderError, match=r"vectors.image: clip:.* cannot embed a photo and text together "
+                                            r"\(sources \['image', 'title'\]\); use fusion:<dual-encoder-spec> or gme:"):
         load_embedders(config)
 
 

@@ -62,6 +62,19 @@ class ImageEmbedder(Embedder):
         return self.encode_prepared([self.prepare(img) for img in images], batch_size=batch_size)
 
 
+class FusedEmbedder(TextEmbedder, ImageEmbedder):
+    """Texts and images into one space, and a product's photo and text together into one vector of it
+    (``fusion:`` combines a dual encoder's two vectors; ``gme:`` reads both in one model pass)."""
+
+    modalities = frozenset({"text", "image"})
+
+    @abstractmethod
+    def encode_fused(self, texts: Sequence[str | None], prepared: Sequence[Any | None], *, query: bool = False,
+                     batch_size: int | None = None) -> np.ndarray:
+        """One L2-normalised vector per item from its text and its prepared photo; either may be missing
+        (None or empty), not both."""
+
+
 def l2_normalize(vectors: np.ndarray) -> np.ndarray:
     vectors = np.asarray(vectors, dtype=np.float32)
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)

@@ -19,6 +19,7 @@ from PIL import Image
 from multimodal_rag.config import DEFAULT_FUSION_WEIGHTS
 from multimodal_rag.embedders.base import (
     EmbedderError,
+    FusedEmbedder,
     ImageEmbedder,
     TextEmbedder,
     l2_normalize,
@@ -27,10 +28,8 @@ from multimodal_rag.embedders.base import (
 )
 
 
-class FusionEmbedder(TextEmbedder, ImageEmbedder):
+class FusionEmbedder(FusedEmbedder):
     """A dual encoder's photo and text vectors of a product, combined with fixed weights."""
-
-    modalities = frozenset({"text", "image"})
 
     def __init__(self, inner_spec: str, weights: tuple[float, float] = DEFAULT_FUSION_WEIGHTS,
                  inner: TextEmbedder | None = None):
@@ -75,7 +74,6 @@ class FusionEmbedder(TextEmbedder, ImageEmbedder):
 
     def encode_fused(self, texts: Sequence[str | None], prepared: Sequence[Any | None], *, query: bool = False,
                      batch_size: int | None = None) -> np.ndarray:
-        """One vector per item from its text and its prepared photo (either may be None or empty, not both)."""
         if len(texts) != len(prepared):
             raise ValueError(f"{len(texts)} texts but {len(prepared)} images")
         text_vecs = np.zeros((len(texts), self.dimension), np.float32)
