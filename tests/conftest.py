@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from multimodal_rag.catalog.sample import make_sample_catalog
+from multimodal_rag.catalog.sample import make_sample_catalog, sample_products
 from multimodal_rag.config import load_config
 from multimodal_rag.pipelines.ingest import load_embedders
 
@@ -88,7 +88,8 @@ def flipkart_subset(folder: Path, n: int, *, start: int = 0) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny(tmp_path_factory):
-    """Folders of tiny random CLIP, SigLIP and ResNet models with real tokenizers and image processors."""
+    """Folders of tiny random CLIP, SigLIP, ResNet and GME (Qwen2-VL) models with real tokenizers and image
+    processors (GME's: a byte-level BPE with Qwen2-VL's special tokens, trained here; Qwen2-VL's processor)."""
     from multimodal_rag.embedders.text import resolve_model_path
     from transformers import (AutoTokenizer, CLIPConfig, CLIPImageProcessor, CLIPModel, ConvNextImageProcessor,
                               ResNetConfig, ResNetModel, SiglipConfig, SiglipImageProcessor, SiglipModel, set_seed)
@@ -114,4 +115,36 @@ def tiny(tmp_path_factory):
         if family != "resnet50":
             tokenizer.save_pretrained(folder)
         folders[family] = str(folder)
+    folders["gme"] = tiny_gme(tmp_path_factory.mktemp("gme"))
     return folders
+
+
+def tiny_gme(folder: Path) -> str:
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import Qwen2TokenizerFast, Qwen2VLConfig, Qwen2VLForConditionalGeneration
+    from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
+
+    specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|vision_start|>", "<|vision_end|>",
+                "<|image_pad|>", "<|video_pad|>"]
+    bpe = Tokenizer(models.BPE())
+    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    bpe.decoder = decoders.ByteLevel()
+    corpus = [row["title"] + ". " + row["description"] for row in sample_products()]
+    bpe.train_from_iterator(corpus + ["system user assistant You are a helpful assistant."], trainers.BpeTrainer(
+        vocab_size=400, special_tokens=specials, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    tokenizer = Qwen2TokenizerFast(tokenizer_object=bpe, eos_token="<|endoftext|>", pad_token="<|endoftext|>",
+                                   unk_token=None, bos_token=None)
+    ids = {t: bpe.token_to_id(t) for t in specials}
+    config = Qwen2VLConfig(
+        text_config=dict(vocab_size=bpe.get_vocab_size(), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                         num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=4096,
+                         rope_scaling={"type": "mrope", "mrope_section": [2, 3, 3]}, bos_token_id=None,
+                         eos_token_id=ids["<|endoftext|>"], pad_token_id=ids["<|endoftext|>"]),
+        vision_config=dict(depth=1, embed_dim=32, hidden_size=32, num_heads=2, mlp_ratio=2, patch_size=14,
+                           spatial_merge_size=2, temporal_patch_size=2, in_chans=3),
+        image_token_id=ids["<|image_pad|>"], video_token_id=ids["<|video_pad|>"],
+        vision_start_token_id=ids["<|vision_start|>"], vision_end_token_id=ids["<|vision_end|>"])
+    Qwen2VLForConditionalGeneration(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    Qwen2VLImageProcessorPil().save_pretrained(folder)
+    return str(folder)

@@ -82,7 +82,7 @@ def every_kind_of_image():
     }
 
 
-@pytest.mark.parametrize("spec", ["efficientnet-lite0", "clip", "resnet50"])
+@pytest.mark.parametrize("spec", ["efficientnet-lite0", "clip", "resnet50", "gme"])
 def test_every_common_kind_of_image_embeds(tiny, spec):
     emb = load_embedder(spec if spec == "efficientnet-lite0" else f"{spec}:{tiny[spec]}")
     kinds = every_kind_of_image()
@@ -138,4 +138,4 @@ def test_models_list_names_every_family_and_what_loads_offline():
     assert out.returncode == 0, out.stderr
     rows = {r["family"]: r["offline"] for r in json.loads(out.stdout)}
     assert rows == {"sentence-transformers": True, "efficientnet-lite0": True, "resnet50": False, "clip": False,
-                    "siglip": False, "aligned": True}
+                    "siglip": False, "aligned": True, "fusion": True, "gme": False}

@@ -45,12 +45,14 @@ def _features(output: Any):
 class HFModel:
     """A transformers model loaded lazily with its tokenizer and/or image processor."""
 
-    def __init__(self, family: str, name: str, model_class: str, *, tokenizer: bool, image_processor: bool):
+    def __init__(self, family: str, name: str, model_class: str, *, tokenizer: bool, image_processor: bool,
+                 image_processor_kwargs: dict | None = None):
         if not name:
             raise EmbedderError(f"{family} needs a model: {family}:<name-or-path>")
         self.family, self.name = family, name
         self.model_class = model_class
         self.wants = (tokenizer, image_processor)
+        self.image_processor_kwargs = dict(image_processor_kwargs or {})
         self._loaded = None
         self._lock = threading.Lock()
 
@@ -67,7 +69,8 @@ class HFModel:
                 try:
                     model = getattr(transformers, self.model_class).from_pretrained(self.name, dtype=dtype)
                     tokenizer = transformers.AutoTokenizer.from_pretrained(self.name) if self.wants[0] else None
-                    processor = transformers.AutoImageProcessor.from_pretrained(self.name) if self.wants[1] else None
+                    processor = (transformers.AutoImageProcessor.from_pretrained(self.name, **self.image_processor_kwargs)
+                                 if self.wants[1] else None)
                 except ImportError as exc:  # e.g. a model whose code needs sentencepiece or timm
                     raise EmbedderError(f"{self.family}:{self.name} needs a missing package: {exc}") from None
                 except OSError as exc:
