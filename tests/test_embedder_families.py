@@ -12,7 +12,7 @@ from PIL import Image
 
 from multimodal_rag.catalog.images import decode_image
 from multimodal_rag.embedders import EmbedderError, load_embedder
-from multimodal_rag.embedders.hf import DualEncoderEmbedder
+from multimodal_rag.embedders.hf import DualEncoderEmbedder, ResNetEmbedder
 
 TEXTS = ["red running shoes", "a ceramic coffee mug", "steel wrist watch with a leather strap"]
 
@@ -139,3 +139,47 @@ def test_models_list_names_every_family_and_what_loads_offline():
     rows = {r["family"]: r["offline"] for r in json.loads(out.stdout)}
     assert rows == {"sentence-transformers": True, "efficientnet-lite0": True, "resnet50": False, "clip": False,
                     "siglip": False, "aligned": True, "fusion": True, "gme": False}
+
+
+def _fresh(family, folder):
+    """A new embedder for the folder (load_embedder keeps one per spec for the process)."""
+    if family == "resnet50":
+        return ResNetEmbedder(folder)
+    return DualEncoderEmbedder(family, folder, "CLIPModel" if family == "clip" else "SiglipModel",
+                               pad_to_max_length=family == "siglip")
+
+
+@pytest.mark.parametrize("family", ["clip", "siglip", "resnet50"])
+def test_the_image_tower_runs_in_onnx_runtime_on_cpu_with_torchs_vectors(tiny, family, tmp_path, monkeypatch):
+    monkeypatch.setenv("MMRAG_CACHE_DIR", str(tmp_path))
+    pics = images() + [decode_image(data) for data in every_kind_of_image().values()]
+    onnx = _fresh(family, tiny[family])
+    vectors = onnx.encode_images(pics)
+    assert onnx.backend == "onnx"
+    [exported] = (tmp_path / "onnx").glob(f"{family}-image-*.onnx")
+    monkeypatch.setenv("MMRAG_ONNX", "0")
+    eager = _fresh(family, tiny[family])
+    np.testing.assert_allclose(eager.encode_images(pics), vectors, atol=1e-5)
+    assert eager.backend == "torch"
+    # exported once: a later process reads the cached file and does not export again
+    monkeypatch.setenv("MMRAG_ONNX", "1")
+    monkeypatch.setattr(torch.onnx, "export", lambda *a, **k: pytest.fail("exported twice"))
+    again = _fresh(family, tiny[family])
+    np.testing.assert_allclose(again.encode_images(pics[:2]), vectors[:2], atol=1e-6)
+    assert again.backend == "onnx" and list((tmp_path / "onnx").glob("*.onnx")) == [exported]
+
+
+def test_a_model_that_does_not_export_stays_on_torch_with_a_warning(tiny, tmp_path, monkeypatch, caplog):
+    monkeypatch.setenv("MMRAG_CACHE_DIR", str(tmp_path))
+
+    def refuse(*args, **kwargs):
+        raise RuntimeError("unsupported operator")
+
+    monkeypatch.setattr(torch.onnx, "export", refuse)
+    emb = _fresh("resnet50", tiny["resnet50"])
+    with caplog.at_level("WARNING", logger="multimodal_rag.embedders.hf"):
+        vectors = emb.encode_images(images())
+    assert emb.backend == "torch" and vectors.shape == (3, 64)
+    assert "ONNX export of resnet50:" in caplog.text and "unsupported operator" in caplog.text
+    assert "stays on torch" in caplog.text
+    assert not list((tmp_path / "onnx").glob("*"))  # nothing half-written is left

@@ -44,5 +44,5 @@ def test_a_resized_product_photo_finds_its_own_photo_first():
 
 def test_unknown_family_names_the_known_ones():
     with pytest.raises(EmbedderError, match="unknown embedder 'nope:x'; known families: aligned, clip, "
-                                            "efficientnet-lite0, resnet50, sentence-transformers, siglip"):
+                                            "efficientnet-lite0, fusion, gme, resnet50, sentence-transformers, siglip"):
         load_embedder("nope:x")

@@ -86,9 +86,11 @@ def test_a_fusion_embedder_on_a_photo_only_field_is_refused(tiny):
 
 
 def test_a_field_mixing_the_photo_and_text_needs_a_fused_embedder(tiny):
-    config = load_config(None, [f'vectors.image.embedder="clip:{tiny["clip"]}"', 'vectors.image.sources=["image", "title"]'])
+    config = load_config(None, [f'vectors.image.embedder="clip:{tiny["clip"]}"',
+                                'vectors.image.sources=["image", "title"]'])
     with pytest.raises(EmbedderError, match=r"vectors.image: clip:.* cannot embed a photo and text together "
-                                            r"\(sources \['image', 'title'\]\); use fusion:<dual-encoder-spec> or gme:"):
+                                            r"\(sources \['image', 'title'\]\); use fusion:<dual-encoder-spec> "
+                                            r"or gme:"):
         load_embedders(config)
 
 

@@ -34,7 +34,8 @@ class FusionEmbedder(FusedEmbedder):
     def __init__(self, inner_spec: str, weights: tuple[float, float] = DEFAULT_FUSION_WEIGHTS,
                  inner: TextEmbedder | None = None):
         if not inner_spec:
-            raise EmbedderError("fusion needs a dual encoder: fusion:<spec>, say fusion:clip:openai/clip-vit-base-patch32")
+            raise EmbedderError("fusion needs a dual encoder: fusion:<spec>, "
+                                "say fusion:clip:openai/clip-vit-base-patch32")
         self.spec = f"fusion:{inner_spec}"
         self.inner = inner if inner is not None else load_embedder(inner_spec)
         if not (isinstance(self.inner, TextEmbedder) and isinstance(self.inner, ImageEmbedder)):

@@ -2,18 +2,25 @@
 
 Each loads by hub name (on a machine that reaches the hub) or from a local folder holding the model, its
 tokenizer and its image processor. CLIP and SigLIP are dual encoders: text and images land in one space, so a
-text query can search an image field. Weights load lazily on first use, on CUDA (fp16), MPS or CPU.
+text query can search an image field. Weights load lazily on first use, on CUDA (fp16), MPS or CPU. On CPU the
+image tower runs in ONNX Runtime (exported once into the cache and checked against torch; ``MMRAG_ONNX=0`` keeps
+torch, and a model that does not export stays on torch with a warning).
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import logging
 import os
 import threading
+from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 from PIL import Image
 
+from multimodal_rag.cache import cache_dir
 from multimodal_rag.embedders.base import (
     EmbedderError,
     ImageEmbedder,
@@ -21,6 +28,9 @@ from multimodal_rag.embedders.base import (
     l2_normalize,
     register_embedder,
 )
+from multimodal_rag.embedders.onnx import Runner, onnx_runner
+
+log = logging.getLogger(__name__)
 
 
 def pick_device() -> str:
@@ -69,8 +79,8 @@ class HFModel:
                 try:
                     model = getattr(transformers, self.model_class).from_pretrained(self.name, dtype=dtype)
                     tokenizer = transformers.AutoTokenizer.from_pretrained(self.name) if self.wants[0] else None
-                    processor = (transformers.AutoImageProcessor.from_pretrained(self.name, **self.image_processor_kwargs)
-                                 if self.wants[1] else None)
+                    processor = (transformers.AutoImageProcessor.from_pretrained(
+                        self.name, **self.image_processor_kwargs) if self.wants[1] else None)
                 except ImportError as exc:  # e.g. a model whose code needs sentencepiece or timm
                     raise EmbedderError(f"{self.family}:{self.name} needs a missing package: {exc}") from None
                 except OSError as exc:
@@ -79,12 +89,31 @@ class HFModel:
                 self._loaded = (model.to(device).eval(), tokenizer, processor, device, dtype)
             return self._loaded
 
+    def files_key(self) -> str:
+        """Changes when the model's config or weight files change: names exports derived from it."""
+        config = self.load()[0].config
+        parts = [self.family, self.name, json.dumps(config.to_dict(), sort_keys=True, default=str),
+                 str(getattr(config, "_commit_hash", "") or "")]
+        folder = Path(self.name)
+        if folder.is_dir():
+            for f in sorted([*folder.glob("*.safetensors"), *folder.glob("*.bin")]):
+                stat = f.stat()
+                parts.append(f"{f.name}:{stat.st_size}:{stat.st_mtime_ns}")
+        return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
+
+
+def onnx_wanted(device: str) -> bool:
+    return device == "cpu" and os.environ.get("MMRAG_ONNX", "1") != "0"
+
 
 class HFImageEmbedder(ImageEmbedder):
     """Images through a transformers model: its image processor prepares, ``_image_features`` embeds."""
 
     hf: HFModel
     batch_size: int
+    _runner: Runner | None = None
+    _runner_lock = threading.Lock()  # one export at a time, process-wide
+    backend: str | None = None  # "onnx" or "torch", known after the first batch
 
     def _image_features(self, model, pixels):
         raise NotImplementedError
@@ -94,16 +123,46 @@ class HFImageEmbedder(ImageEmbedder):
         return processor(images=image, return_tensors="np")["pixel_values"][0]
 
     def encode_prepared(self, prepared: Sequence[Any], *, batch_size: int | None = None) -> np.ndarray:
+        if not len(prepared):
+            return np.zeros((0, self.dimension), np.float32)
+        run = self._get_runner(np.shape(prepared[0]))
+        step = batch_size or self.batch_size
+        out = [run(np.stack(prepared[i:i + step])) for i in range(0, len(prepared), step)]
+        return l2_normalize(np.concatenate(out))
+
+    def _get_runner(self, item_shape: tuple[int, ...]) -> Runner:
+        with self._runner_lock:
+            if self._runner is None:
+                self._runner, self.backend = self._make_runner(item_shape)
+            return self._runner
+
+    def _make_runner(self, item_shape: tuple[int, ...]) -> tuple[Runner, str]:
         import torch
 
         model, _, _, device, dtype = self.hf.load()
-        out = []
-        step = batch_size or self.batch_size
-        for i in range(0, len(prepared), step):
-            pixels = torch.from_numpy(np.stack(prepared[i:i + step])).to(device, dtype)
+        features = self._image_features
+
+        class ImageTower(torch.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.model = model
+
+            def forward(self, pixel_values):
+                return features(self.model, pixel_values)
+
+        tower = ImageTower().eval()
+        if onnx_wanted(device):
+            path = cache_dir("onnx") / f"{self.hf.family}-image-{self.hf.files_key()}.onnx"
+            try:
+                return onnx_runner(tower, (2, *item_shape), path, self.spec), "onnx"
+            except EmbedderError as exc:
+                log.warning("%s; %s stays on torch", exc, self.spec)
+
+        def run(batch: np.ndarray) -> np.ndarray:
             with torch.inference_mode():
-                out.append(self._image_features(model, pixels).float().cpu().numpy())
-        return l2_normalize(np.concatenate(out)) if out else np.zeros((0, self.dimension), np.float32)
+                return tower(torch.from_numpy(batch).to(device, dtype)).float().cpu().numpy()
+
+        return run, "torch"
 
 
 class ResNetEmbedder(HFImageEmbedder):

@@ -10,10 +10,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import io
-import logging
-import os
 import threading
-import warnings
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -22,15 +19,13 @@ from PIL import Image
 
 from multimodal_rag.cache import cache_dir
 from multimodal_rag.embedders.base import EmbedderError, ImageEmbedder, l2_normalize, register_embedder
-
-log = logging.getLogger(__name__)
+from multimodal_rag.embedders.onnx import onnx_runner
 
 IMAGE_SIZE = 224
 # This PyTorch port expects ImageNet mean/std inputs: on the sample catalog a re-drawn product photo ranks its
 # own product first with them and 6th with the TF reference's (x - 127) / 128.
 MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32) * 255
 STD = np.array([0.229, 0.224, 0.225], dtype=np.float32) * 255
-EXPORT_TOLERANCE = 1e-4
 
 
 def square_pad_resize(image: Image.Image, size: int, fill=(255, 255, 255)) -> Image.Image:
@@ -136,51 +131,13 @@ def _torch_runner(module):
 
 
 def _onnx_runner(module):
-    try:
-        import onnxruntime as ort
-    except ImportError:
-        raise EmbedderError("the ONNX backend needs onnxruntime (pip install onnxruntime), "
-                            "or use efficientnet-lite0:torch") from None
     weights = _weights_path()
     digest = hashlib.sha256(f"{weights.name}:{weights.stat().st_size}".encode()).hexdigest()[:12]
-    path = cache_dir("onnx") / f"efficientnet-lite0-{digest}.onnx"
-    if not path.exists():
-        _export_checked(module, path)
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = int(os.environ.get("MMRAG_ORT_THREADS", "0"))
-    options.enable_cpu_mem_arena = False  # the arena keeps the peak batch's activations for the process' life
-    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-
-    def run(batch: np.ndarray) -> np.ndarray:
-        return session.run(None, {"pixel_values": np.ascontiguousarray(batch, dtype=np.float32)})[0]
-
-    return run
-
-
-def _export_checked(module, path: Path) -> None:
-    """Export to ONNX beside a temp name, check outputs against torch, then move into place atomically."""
-    import onnxruntime as ort
-    import torch
-
-    tmp = path.with_suffix(f".{os.getpid()}.tmp")
-    sample = torch.from_numpy(np.random.default_rng(0).standard_normal((2, 3, IMAGE_SIZE, IMAGE_SIZE),
-                                                                       dtype=np.float32))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(module, (sample,), str(tmp), input_names=["pixel_values"], output_names=["features"],
-                          dynamic_axes={"pixel_values": {0: "batch"}, "features": {0: "batch"}},
-                          opset_version=17, dynamo=False)
-    with torch.inference_mode():
-        expected = module(sample).numpy()
-    got = ort.InferenceSession(str(tmp), providers=["CPUExecutionProvider"]).run(
-        None, {"pixel_values": sample.numpy()})[0]
-    diff = float(np.abs(got - expected).max())
-    if diff > EXPORT_TOLERANCE:
-        tmp.unlink(missing_ok=True)
-        raise EmbedderError(f"ONNX export of efficientnet-lite0 differs from torch by {diff:.2e}; "
-                            "use efficientnet-lite0:torch")
-    os.replace(tmp, path)
-    log.info("exported efficientnet-lite0 to %s (max diff to torch %.1e)", path, diff)
+    try:
+        path = cache_dir("onnx") / f"efficientnet-lite0-{digest}.onnx"
+        return onnx_runner(module, (2, 3, IMAGE_SIZE, IMAGE_SIZE), path, "efficientnet-lite0")
+    except EmbedderError as exc:
+        raise EmbedderError(f"{exc}; use efficientnet-lite0:torch") from None
 
 
 @register_embedder("efficientnet-lite0")
