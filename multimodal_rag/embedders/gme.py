@@ -66,7 +66,8 @@ class GMEEmbedder(FusedEmbedder):
 
     @property
     def identity(self) -> str:
-        return f"{self.spec}|query:{self.query_instruction}|pixels:{MIN_IMAGE_TOKENS}-{MAX_IMAGE_TOKENS}"
+        # What stored (document-side) vectors depend on: not the query instruction, which only queries see.
+        return f"{self.spec}|document:{DOCUMENT_INSTRUCTION}|pixels:{MIN_IMAGE_TOKENS}-{MAX_IMAGE_TOKENS}"
 
     def prepare(self, image: Image.Image) -> tuple[np.ndarray, np.ndarray]:
         """The photo's patches and its (time, height, width) grid, from the model's image processor."""
