@@ -149,9 +149,21 @@ def _fresh(family, folder):
                                pad_to_max_length=family == "siglip")
 
 
-@pytest.mark.parametrize("family", ["clip", "siglip", "resnet50"])
-def test_the_image_tower_runs_in_onnx_runtime_on_cpu_with_torchs_vectors(tiny, family, tmp_path, monkeypatch):
+def test_resnet_runs_in_onnx_runtime_on_cpu_and_vision_transformers_in_torch(tiny, tmp_path, monkeypatch):
     monkeypatch.setenv("MMRAG_CACHE_DIR", str(tmp_path))
+    monkeypatch.delenv("MMRAG_ONNX", raising=False)
+    backends = {}
+    for family in ("resnet50", "clip", "siglip"):
+        emb = _fresh(family, tiny[family])
+        emb.encode_images(images()[:1])
+        backends[family] = emb.backend
+    assert backends == {"resnet50": "onnx", "clip": "torch", "siglip": "torch"}
+
+
+@pytest.mark.parametrize("family", ["clip", "siglip", "resnet50"])
+def test_the_image_tower_in_onnx_runtime_gives_torchs_vectors(tiny, family, tmp_path, monkeypatch):
+    monkeypatch.setenv("MMRAG_CACHE_DIR", str(tmp_path))
+    monkeypatch.setenv("MMRAG_ONNX", "1")
     pics = images() + [decode_image(data) for data in every_kind_of_image().values()]
     onnx = _fresh(family, tiny[family])
     vectors = onnx.encode_images(pics)
@@ -171,6 +183,7 @@ def test_the_image_tower_runs_in_onnx_runtime_on_cpu_with_torchs_vectors(tiny, f
 
 def test_a_model_that_does_not_export_stays_on_torch_with_a_warning(tiny, tmp_path, monkeypatch, caplog):
     monkeypatch.setenv("MMRAG_CACHE_DIR", str(tmp_path))
+    monkeypatch.delenv("MMRAG_ONNX", raising=False)
 
     def refuse(*args, **kwargs):
         raise RuntimeError("unsupported operator")
