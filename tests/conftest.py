@@ -65,6 +65,17 @@ def make_config(tmp_path: Path, backend: str):
     return make
 
 
+def read_stored(config, ids, fields) -> dict[str, dict]:
+    """What the config's collection holds for ``ids`` (the given fields), read through a store opened and closed."""
+    from multimodal_rag.pipelines.ingest import open_store
+
+    store = open_store(config, load_embedders(config), create=False)
+    try:
+        return store.get(ids, fields)
+    finally:
+        store.close()
+
+
 @pytest.fixture(scope="session")
 def default_embedders():
     return load_embedders(load_config())

@@ -54,10 +54,11 @@ def test_dual_encoder_space_agrees_with_the_models_own_similarity(tiny, family):
     with torch.no_grad():
         out = model(input_ids=tokens["input_ids"], pixel_values=pixels,
                     **({} if family == "siglip" else {"attention_mask": tokens["attention_mask"]}))
-    logit = float(out.logits_per_text[0, 0])
-    if family == "siglip":
-        logit -= float(model.logit_bias)
-    assert logit / float(model.logit_scale.exp()) == pytest.approx(ours, abs=1e-4)
+        logit = float(out.logits_per_text[0, 0])
+        if family == "siglip":
+            logit -= float(model.logit_bias)
+        scale = float(model.logit_scale.exp())
+    assert logit / scale == pytest.approx(ours, abs=1e-4)
 
 
 def _bytes(img, fmt="PNG", **kw):

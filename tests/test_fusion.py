@@ -9,9 +9,10 @@ from PIL import Image
 from multimodal_rag.config import ConfigError, load_config
 from multimodal_rag.embedders import EmbedderError, load_embedder
 from multimodal_rag.embedders.base import l2_normalize
-from multimodal_rag.pipelines.ingest import load_embedders, open_store, run_ingest
+from multimodal_rag.pipelines.ingest import load_embedders, run_ingest
 from multimodal_rag.retrieval import ProductQuery, ProductRetriever
 from multimodal_rag.store.milvus import StoreError
+from tests.conftest import read_stored
 
 TEXTS = ["red running shoes", "a ceramic coffee mug", "steel wrist watch with a leather strap"]
 
@@ -104,11 +105,7 @@ def test_ingest_and_search_a_fused_field(tiny, sample_catalog, make_config, tmp_
     rows = [json.loads(line) for line in sample_catalog.read_text().split("\n") if line]
     mug = next(r for r in rows if r["id"] == "mug-blue")
     photo = Image.open(sample_catalog.parent / mug["image"]).convert("RGB")
-    store = open_store(config, embedders, create=False)
-    try:
-        stored = store.get(["mug-blue"], ["fused_vec"])["mug-blue"]["fused_vec"]
-    finally:
-        store.close()
+    stored = read_stored(config, ["mug-blue"], ["fused_vec"])["mug-blue"]["fused_vec"]
     np.testing.assert_allclose(stored, fusion.encode_fused([mug["title"]], [fusion.prepare(photo)])[0], atol=1e-5)
 
     retriever = ProductRetriever.from_config(config, k=5)
@@ -141,25 +138,16 @@ def test_a_failed_photo_keeps_the_stored_fused_vector_and_a_missing_one_fuses_th
         if r["id"] == "watch-blue":
             r["image"] = ""
     sample_catalog.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    embedders = load_embedders(config)
-    store = open_store(config, embedders, create=False)
-    try:
-        before = store.get(["mug-red", "watch-blue"], ["fused_vec", "fused_hash"])
-    finally:
-        store.close()
+    before = read_stored(config, ["mug-red", "watch-blue"], ["fused_vec", "fused_hash"])
 
     errors = tmp_path / "errors.jsonl"
     summary = run_ingest(sample_catalog, config, progress=False, errors_path=errors)
     assert [json.loads(line)["id"] for line in errors.read_text().split("\n") if line] == ["mug-red"]
     assert summary.embedded == {"text": 0, "image": 0, "fused": 1}  # only the product whose photo was removed
-    store = open_store(config, embedders, create=False)
-    try:
-        after = store.get(["mug-red", "watch-blue"], ["fused_vec", "fused_hash", "image"])
-    finally:
-        store.close()
+    after = read_stored(config, ["mug-red", "watch-blue"], ["fused_vec", "fused_hash", "image"])
     assert after["mug-red"]["fused_hash"] == before["mug-red"]["fused_hash"]
     np.testing.assert_allclose(after["mug-red"]["fused_vec"], before["mug-red"]["fused_vec"])
     watch = next(r for r in rows if r["id"] == "watch-blue")
     np.testing.assert_allclose(after["watch-blue"]["fused_vec"],
-                               embedders["fused"].inner.encode_texts([watch["title"]])[0], atol=1e-5)
+                               load_embedders(config)["fused"].inner.encode_texts([watch["title"]])[0], atol=1e-5)
     assert after["watch-blue"]["fused_hash"] != before["watch-blue"]["fused_hash"]

@@ -10,7 +10,8 @@ from PIL import Image
 
 from multimodal_rag.embedders import EmbedderError, load_embedder
 from multimodal_rag.embedders.gme import DOCUMENT_INSTRUCTION, GMEEmbedder
-from multimodal_rag.pipelines.ingest import load_embedders, open_store, run_ingest
+from multimodal_rag.pipelines.ingest import load_embedders, run_ingest
+from tests.conftest import read_stored
 
 TEXTS = ["Acme Red Running Shoes", "a ceramic coffee mug", "steel wrist watch with a leather strap"]
 
@@ -106,11 +107,7 @@ def test_a_photo_and_title_field_in_milvus(tiny, sample_catalog, make_config):
     embedders = load_embedders(config)
     row = next(json.loads(line) for line in sample_catalog.read_text().split("\n") if '"mug-blue"' in line)
     photo = Image.open(sample_catalog.parent / row["image"]).convert("RGB")
-    store = open_store(config, embedders, create=False)
-    try:
-        stored = store.get(["mug-blue"], ["fused_vec"])["mug-blue"]["fused_vec"]
-    finally:
-        store.close()
+    stored = read_stored(config, ["mug-blue"], ["fused_vec"])["mug-blue"]["fused_vec"]
     gme = embedders["fused"]
     np.testing.assert_allclose(stored, gme.encode_fused([row["title"]], [gme.prepare(photo)])[0], atol=1e-5)
 
