@@ -146,6 +146,8 @@ class ProductPlan:
     embed: set[str] = field(default_factory=set)  # vector fields to (re)compute
     keep: set[str] = field(default_factory=set)   # vector fields whose stored vector is reused
     prepared: dict[str, Any] = field(default_factory=dict)  # image field -> embedder-prepared input
+    # fusion: field -> cache keys of its (text, photo) parts under the dual encoder, None for an absent part
+    parts: dict[str, tuple[str | None, str | None]] = field(default_factory=dict)
     image_failed: bool = False
 
     @property
@@ -245,6 +247,11 @@ class ChunkPlanner:
         if v.modality == "image":
             return content_hash(identity, data) if data else MISSING
         text = plan.product.text(v.text_sources)
+        emb = self.embedders[v.name]
+        if isinstance(emb, FusionEmbedder):  # the same keys a text or image field of the dual encoder has
+            inner = emb.inner.identity
+            plan.parts[v.name] = (content_hash(inner, text) if text else None,
+                                  content_hash(inner, data) if data else None)
         stored = plan.stored.get(v.hash_field) if plan.stored else None
         if plan.image_failed and stored:
             return MISSING
@@ -275,6 +282,11 @@ def embed_chunk(config: Config, embedders: Mapping[str, Embedder], plans: Sequen
             encode = lambda items: emb.encode_prepared(items, batch_size=batch_size)  # noqa: E731
         elif v.modality == "fused":
             inputs = [(p.product.text(v.text_sources), p.prepared.pop(v.name, None)) for p in todo]
+            if cache is not None and isinstance(emb, FusionEmbedder):
+                out[v.name] = dict(zip([p.product.id for p in todo],
+                                       fuse_through_cache(emb, cache, [p.parts[v.name] for p in todo], inputs,
+                                                          batch_size)))
+                continue
             encode = lambda items: emb.encode_fused([t for t, _ in items], [i for _, i in items],  # noqa: E731
                                                     batch_size=batch_size)
         else:
@@ -286,6 +298,26 @@ def embed_chunk(config: Config, embedders: Mapping[str, Embedder], plans: Sequen
             vectors = cache.through([p.hashes[v.name] for p in todo], lambda idx: encode([inputs[i] for i in idx]))
         out[v.name] = {p.product.id: vec for p, vec in zip(todo, vectors)}
     return out
+
+
+def fuse_through_cache(emb: FusionEmbedder, cache: EmbeddingCache, parts: Sequence[tuple[str | None, str | None]],
+                       inputs: Sequence[tuple[str, Any]], batch_size: int) -> np.ndarray:
+    """Fused vectors whose text and photo parts go through the cache under the dual encoder's own keys, so new
+    weights, or a text or image field of the same dual encoder, reuse them: only the weighted sum is new."""
+    n = len(inputs)
+    text_vecs = np.zeros((n, emb.dimension), np.float32)
+    image_vecs = np.zeros((n, emb.dimension), np.float32)
+    with_text = [i for i in range(n) if parts[i][0] is not None]
+    with_image = [i for i in range(n) if parts[i][1] is not None and inputs[i][1] is not None]
+    if with_text:
+        text_vecs[with_text] = cache.through(
+            [parts[i][0] for i in with_text],
+            lambda idx: emb.inner.encode_texts([inputs[with_text[j]][0] for j in idx], batch_size=batch_size))
+    if with_image:
+        image_vecs[with_image] = cache.through(
+            [parts[i][1] for i in with_image],
+            lambda idx: emb.inner.encode_prepared([inputs[with_image[j]][1] for j in idx], batch_size=batch_size))
+    return emb.combine(text_vecs, image_vecs, with_text, with_image)
 
 
 def build_rows(store: ProductStore, plans: Sequence[ProductPlan], vectors: Mapping[str, Mapping[str, np.ndarray]],

@@ -151,3 +151,27 @@ def test_a_failed_photo_keeps_the_stored_fused_vector_and_a_missing_one_fuses_th
     np.testing.assert_allclose(after["watch-blue"]["fused_vec"],
                                load_embedders(config)["fused"].inner.encode_texts([watch["title"]])[0], atol=1e-5)
     assert after["watch-blue"]["fused_hash"] != before["watch-blue"]["fused_hash"]
+
+
+def test_the_fused_parts_come_from_the_cache_so_new_weights_compute_nothing(tiny, sample_catalog, tmp_path,
+                                                                             monkeypatch):
+    monkeypatch.setenv("MMRAG_CACHE_DIR", str(tmp_path / "cache"))
+
+    def config(collection, weights):
+        return load_config(None, [f"store.db={json.dumps(str(tmp_path / 'c.db'))}",
+                                  f"store.collection={json.dumps(collection)}", "ingest.embedding_cache=true",
+                                  f'vectors.image.embedder="clip:{tiny["clip"]}"',
+                                  *fused_field(tiny, weights=weights)])
+
+    first = run_ingest(sample_catalog, config("first", '{"image": 0.7, "text": 0.3}'), progress=False)
+    # the image field of the same dual encoder computed the photos; the fused field read them
+    assert first.embedded == {"text": 36, "image": 36, "fused": 36} and first.cache_hits == 36
+    other = config("second", '{"image": 0.3, "text": 0.7}')
+    second = run_ingest(sample_catalog, other, progress=False)
+    assert second.embedded == {"text": 36, "image": 36, "fused": 36} and second.cache_hits == 36 * 4
+    stored = read_stored(other, ["mug-blue"], ["fused_vec"])["mug-blue"]["fused_vec"]
+    fusion = load_embedders(other)["fused"]
+    assert fusion.weights == (0.3, 0.7)
+    row = next(json.loads(line) for line in sample_catalog.read_text().split("\n") if '"mug-blue"' in line)
+    photo = Image.open(sample_catalog.parent / row["image"]).convert("RGB")
+    np.testing.assert_allclose(stored, fusion.encode_fused([row["title"]], [fusion.prepare(photo)])[0], atol=1e-5)

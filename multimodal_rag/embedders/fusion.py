@@ -77,25 +77,29 @@ class FusionEmbedder(FusedEmbedder):
                      batch_size: int | None = None) -> np.ndarray:
         if len(texts) != len(prepared):
             raise ValueError(f"{len(texts)} texts but {len(prepared)} images")
-        text_vecs = np.zeros((len(texts), self.dimension), np.float32)
-        image_vecs = np.zeros((len(texts), self.dimension), np.float32)
         with_text = [i for i, t in enumerate(texts) if t]
         with_image = [i for i, p in enumerate(prepared) if p is not None]
         empty = sorted(set(range(len(texts))) - set(with_text) - set(with_image))
         if empty:
             raise ValueError(f"items {empty} have neither text nor an image to fuse")
+        text_vecs = np.zeros((len(texts), self.dimension), np.float32)
+        image_vecs = np.zeros((len(texts), self.dimension), np.float32)
         if with_text:
             text_vecs[with_text] = self.inner.encode_texts([texts[i] for i in with_text], query=query,
                                                            batch_size=batch_size)
         if with_image:
             image_vecs[with_image] = self.inner.encode_prepared([prepared[i] for i in with_image],
                                                                 batch_size=batch_size)
-        # Weights apply where both parts exist; an item with one part is that part alone.
-        both = np.zeros(len(texts), bool)
+        return self.combine(text_vecs, image_vecs, with_text, with_image)
+
+    def combine(self, text_vecs: np.ndarray, image_vecs: np.ndarray, with_text: Sequence[int],
+                with_image: Sequence[int]) -> np.ndarray:
+        """The fused vectors from the parts (rows outside ``with_text`` / ``with_image`` are absent parts).
+        Weights apply where both parts exist; an item with one part is that part alone."""
+        both = np.zeros(len(text_vecs), bool)
         both[sorted(set(with_text) & set(with_image))] = True
         image_weight, text_weight = np.where(both, self.weights[0], 1.0), np.where(both, self.weights[1], 1.0)
-        out = image_weight[:, None] * image_vecs + text_weight[:, None] * text_vecs
-        return l2_normalize(out)
+        return l2_normalize(image_weight[:, None] * image_vecs + text_weight[:, None] * text_vecs)
 
 
 @register_embedder("fusion")
