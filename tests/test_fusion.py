@@ -175,3 +175,14 @@ def test_the_fused_parts_come_from_the_cache_so_new_weights_compute_nothing(tiny
     row = next(json.loads(line) for line in sample_catalog.read_text().split("\n") if '"mug-blue"' in line)
     photo = Image.open(sample_catalog.parent / row["image"]).convert("RGB")
     np.testing.assert_allclose(stored, fusion.encode_fused([row["title"]], [fusion.prepare(photo)])[0], atol=1e-5)
+
+
+def test_every_shipped_config_loads_and_the_fused_ones_say_what_they_fuse():
+    from pathlib import Path
+
+    configs = {p.name: load_config(p) for p in sorted((Path(__file__).parents[1] / "configs").glob("*.toml"))}
+    assert {"default.toml", "fused.toml", "fused-only.toml"} <= set(configs)
+    fused = {v.name: v for v in configs["fused.toml"].vectors}["fused"]
+    assert (fused.modality, fused.sources, fused.weights) == ("fused", ("image", "title"), (0.5, 0.5))
+    assert fused.embedder == "fusion:aligned:./mmrag-aligned"
+    assert configs["fused-only.toml"].search.fields == ("fused",)
