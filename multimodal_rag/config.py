@@ -108,6 +108,9 @@ class SearchConfig:
     k: int = 10
     # Which fields queries are routed to (vector field names and/or "bm25"); empty means every field.
     fields: tuple[str, ...] = ()
+    # Query photos are shrunk to this longer side (pixels) before embedding; "auto": to the catalog photos'
+    # median side when the catalog holds thumbnails smaller than a model's 224-pixel input; 0: never.
+    query_photo_side: int | str = "auto"
 
 
 @dataclass(frozen=True)
@@ -213,6 +216,9 @@ def config_from_dict(raw: Mapping[str, Any]) -> Config:
     search = replace(search, fields=tuple(search.fields))
     if search.fusion not in FUSIONS:
         raise ConfigError(f"search.fusion must be one of {FUSIONS}, not {search.fusion!r}")
+    side = search.query_photo_side
+    if side != "auto" and (isinstance(side, bool) or not isinstance(side, int) or side < 0):
+        raise ConfigError(f'search.query_photo_side must be "auto" or a number of pixels (0: off), not {side!r}')
     reranker = RerankerConfig(**_known(raw.get("reranker", {}), RerankerConfig, "reranker"))
     qa = QAConfig(**_known(raw.get("qa", {}), QAConfig, "qa"))
     if qa.rewrite not in REWRITES:

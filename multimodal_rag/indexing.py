@@ -15,7 +15,7 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 
-from multimodal_rag.catalog.images import ImageError, ImageFetcher, decode_image
+from multimodal_rag.catalog.images import ImageError, ImageFetcher, decode_image, photo_long_side
 from multimodal_rag.catalog.loaders import CatalogRow
 from multimodal_rag.catalog.product import Product
 from multimodal_rag.config import Config, VectorFieldConfig
@@ -149,6 +149,7 @@ class ProductPlan:
     # fusion: field -> cache keys of its (text, photo) parts under the dual encoder, None for an absent part
     parts: dict[str, tuple[str | None, str | None]] = field(default_factory=dict)
     image_failed: bool = False
+    photo_side: int | None = None  # the longer side of the product photo in pixels, when fetched
 
     @property
     def status(self) -> str:
@@ -220,6 +221,7 @@ class ChunkPlanner:
         if product.image:
             try:
                 data = self.fetcher.fetch(product.image)
+                plan.photo_side = photo_long_side(data)
             except ImageError as exc:
                 self._image_error(plan, str(exc))
         for v in self.image_fields:

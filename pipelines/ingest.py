@@ -11,6 +11,7 @@ Run it with ``mmrag ingest`` or ``python -m multimodal_rag.pipelines.ingest CATA
 from __future__ import annotations
 
 import queue
+import statistics
 import sys
 import threading
 import time
@@ -146,6 +147,7 @@ def run_ingest(catalog: str | Path, config: Config | None = None, *, collection:
     fetcher = ImageFetcher(timeout_s=settings.image_timeout_s, retries=settings.image_retries,
                            max_bytes=settings.max_image_bytes)
     seen: dict[str, int] = {}
+    photo_sides: list[int] = []
     cache = EmbeddingCache() if settings.embedding_cache else None
     chunk_size = max(settings.batch_size, 1) * 4
     bar = tqdm(total=count_rows(catalog), unit="product", desc="ingest", disable=not progress, leave=False)
@@ -160,6 +162,8 @@ def run_ingest(catalog: str | Path, config: Config | None = None, *, collection:
                 store.upsert(build_rows(store, chunk.products, vectors))
                 for p in chunk.products:
                     setattr(summary, p.status, getattr(summary, p.status) + 1)
+                    if p.photo_side:
+                        photo_sides.append(p.photo_side)
                 for name, by_id in vectors.items():
                     summary.embedded[name] += len(by_id)
                 summary.failed = report.rows_failed
@@ -170,6 +174,8 @@ def run_ingest(catalog: str | Path, config: Config | None = None, *, collection:
         if prune:
             stale = [pid for pid in store.iter_ids() if pid not in seen]
             summary.deleted = store.delete(stale)
+        if photo_sides:
+            store.record_photo_side(int(statistics.median(photo_sides)))
     finally:
         bar.close()
         report.close()

@@ -19,7 +19,7 @@ from multimodal_rag.catalog.images import ImageFetcher, load_image
 from multimodal_rag.config import Config, load_config
 from multimodal_rag.retrieval.rerank import ProductReranker
 from multimodal_rag.store.filters import build_filter, combine
-from multimodal_rag.store.search import Hit, ProductSearcher
+from multimodal_rag.store.search import Hit, ProductSearcher, resolve_query_photo_side
 
 CARD_ATTRIBUTES = 8
 CARD_DESCRIPTION_CHARS = 300
@@ -91,8 +91,9 @@ class ProductRetriever(BaseRetriever):
         embedders = load_embedders(config)
         store = open_store(config, embedders, collection=collection, create=False)
         s = config.search
+        side = resolve_query_photo_side(s.query_photo_side, store.photo_side)
         searcher = ProductSearcher(store, embedders, config.vectors, fusion=s.fusion, rrf_k=s.rrf_k,
-                                   weights=s.weights, fields=s.fields)
+                                   weights=s.weights, fields=s.fields, query_photo_side=side)
         if "reranker" not in kwargs and config.reranker.spec != "none":
             kwargs["reranker"] = ProductReranker.from_spec(config.reranker.spec)
         kwargs.setdefault("rerank_candidates", config.reranker.candidates)

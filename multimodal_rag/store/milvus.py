@@ -27,6 +27,9 @@ log = logging.getLogger(__name__)
 SCHEMA_VERSION = 1
 # Collection property holding the config a collection was made with (Lite keeps no description).
 FINGERPRINT_PROPERTY = "mmrag.fingerprint"
+# The median longer side (pixels) of the catalog's photos, recorded by each ingest that fetched photos; search
+# shrinks query photos to it when the catalog holds thumbnails (see ProductSearcher).
+PHOTO_SIDE_PROPERTY = "mmrag.photo_side"
 # VARCHAR limits are in bytes; longer values are cut on a character boundary when rows are built.
 VARCHAR_LIMITS = {
     "id": 256, "title": 2048, "description": 65_535, "category": 1024, "brand": 512, "currency": 16,
@@ -227,6 +230,16 @@ class ProductStore:
             raise StoreError(f"collection {self.collection!r} was not made by multimodal-rag; "
                              "choose another name with --collection")
         return stored
+
+    @property
+    def photo_side(self) -> int | None:
+        """The catalog photos' median longer side, as the last ingest that fetched photos recorded it."""
+        properties = self.client.describe_collection(self.collection).get("properties") or {}
+        value = properties.get(PHOTO_SIDE_PROPERTY)
+        return int(value) if value and str(value).isdigit() else None
+
+    def record_photo_side(self, side: int) -> None:
+        self.client.alter_collection_properties(self.physical_name(), properties={PHOTO_SIDE_PROPERTY: str(int(side))})
 
     def physical_name(self) -> str:
         """The collection behind the configured name: the alias' target, or the name itself."""
