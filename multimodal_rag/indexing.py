@@ -245,11 +245,10 @@ class ChunkPlanner:
     def _image_hash(self, plan: ProductPlan, v: VectorFieldConfig, data: bytes | None) -> str:
         """The content hash of an image or fused field's input; MISSING when there is nothing to embed, or
         when the photo failed and a stored vector can stand in until the next run retries it."""
-        identity = self.embedders[v.name].identity
-        if v.modality == "image":
-            return content_hash(identity, data) if data else MISSING
-        text = plan.product.text(v.text_sources)
         emb = self.embedders[v.name]
+        if v.modality == "image":
+            return content_hash(emb.identity, data) if data else MISSING
+        text = plan.product.text(v.text_sources)
         if isinstance(emb, FusionEmbedder):  # the same keys a text or image field of the dual encoder has
             inner = emb.inner.identity
             plan.parts[v.name] = (content_hash(inner, text) if text else None,
@@ -260,7 +259,7 @@ class ChunkPlanner:
         if not data and not text:
             return MISSING
         photo = hashlib.sha256(data).hexdigest() if data else ""
-        return content_hash(identity, f"{photo}\x00{text}")
+        return content_hash(emb.identity, f"{photo}\x00{text}")
 
     def _image_error(self, plan: ProductPlan, reason: str) -> None:
         plan.image_failed = True

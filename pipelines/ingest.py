@@ -11,7 +11,6 @@ Run it with ``mmrag ingest`` or ``python -m multimodal_rag.pipelines.ingest CATA
 from __future__ import annotations
 
 import queue
-import statistics
 import sys
 import threading
 import time
@@ -174,8 +173,7 @@ def run_ingest(catalog: str | Path, config: Config | None = None, *, collection:
         if prune:
             stale = [pid for pid in store.iter_ids() if pid not in seen]
             summary.deleted = store.delete(stale)
-        if photo_sides:
-            store.record_photo_side(int(statistics.median(photo_sides)))
+        store.record_photo_sides(photo_sides)
     finally:
         bar.close()
         report.close()

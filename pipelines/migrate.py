@@ -114,6 +114,7 @@ def run_migrate(config: Config, *, progress: bool = True,
             # What the old version stores stands in for "already stored": equal hashes mean the vector is copied.
             planner = ChunkPlanner(config, embedders, target, report, fetcher, pool,
                                    stored_state=lambda ids: source.get(ids, donor_hashes))
+            photo_sides: list[int] = []
             for batch in _stored_rows(source):
                 chunk = []
                 for row in batch:
@@ -127,6 +128,8 @@ def run_migrate(config: Config, *, progress: bool = True,
                 for p in plans:
                     for name in p.keep:
                         summary.reused[name] += 1
+                    if p.photo_side:
+                        photo_sides.append(p.photo_side)
                 for name, by_id in vectors.items():
                     summary.embedded[name] += len(by_id)
                 summary.products += len(plans)
@@ -137,6 +140,7 @@ def run_migrate(config: Config, *, progress: bool = True,
         if written != summary.products:
             raise StoreError(f"{target.collection} holds {written} products, {summary.products} were written; "
                              f"the alias {alias!r} still points at {summary.source}")
+        target.record_photo_sides(photo_sides or ([source.photo_side] if source.photo_side else []))
         client.alter_alias(target.collection, alias)  # readers switch here, between two of their calls
     finally:
         release(config.store, client)

@@ -83,6 +83,7 @@ def test_adding_a_field_embeds_only_it_and_readers_never_stop(sample_catalog, ma
 
     with open_store(new, default_embedders | {"title": default_embedders["text"]}, create=False) as store:
         assert store.physical_name() == summary.target and store.count() == 36
+        assert store.photo_side == 256  # the catalog photos' size moves with the products
         moved = store.get(["mug-red", "lamp-blue"], ["text_vec", "image_vec", "title_vec"])
     for pid in before:
         assert np.array_equal(moved[pid]["text_vec"], before[pid]["text_vec"])

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import statistics
 import threading
 import time
 from dataclasses import dataclass
@@ -238,8 +239,11 @@ class ProductStore:
         value = properties.get(PHOTO_SIDE_PROPERTY)
         return int(value) if value and str(value).isdigit() else None
 
-    def record_photo_side(self, side: int) -> None:
-        self.client.alter_collection_properties(self.physical_name(), properties={PHOTO_SIDE_PROPERTY: str(int(side))})
+    def record_photo_sides(self, sides: Sequence[int]) -> None:
+        """Record the median of the photo sides a run saw (nothing when it saw none)."""
+        if sides:
+            self.client.alter_collection_properties(
+                self.physical_name(), properties={PHOTO_SIDE_PROPERTY: str(int(statistics.median(sides)))})
 
     def physical_name(self) -> str:
         """The collection behind the configured name: the alias' target, or the name itself."""

@@ -2,7 +2,7 @@
 
 A query photo larger than the catalog's thumbnails is first shrunk to their size (``query_photo_side``): a CNN
 compares a sharp 224-pixel photo with an upscaled 60x80 thumbnail of the same item poorly (measured on Myntra's
-image2product: nDCG@10 0.088 as is, 0.806 shrunk to 60x80 first).
+image2product: nDCG@10 0.089 as is, 0.550 shrunk to the thumbnails' 80-pixel side first).
 
 A text query goes to text vector fields, to BM25 and to image fields whose embedder is a dual encoder; an
 image query goes to image fields; fused fields (``fusion:``) take either, and a text-and-image query as one
