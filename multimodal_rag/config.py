@@ -61,7 +61,7 @@ class VectorFieldConfig(VectorFieldNames):
     @property
     def modality(self) -> str:
         """"image" when the field embeds the product photo, "text" when it embeds text built from fields,
-        "fused" when it combines the photo with text (a ``fusion:`` embedder)."""
+        "fused" when it combines the photo with text (a ``fusion:`` or ``gme:`` embedder)."""
         if IMAGE_SOURCE not in self.sources:
             return "text"
         return "image" if len(self.sources) == 1 else "fused"
