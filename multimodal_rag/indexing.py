@@ -305,20 +305,19 @@ def fuse_through_cache(emb: FusionEmbedder, cache: EmbeddingCache, parts: Sequen
                        inputs: Sequence[tuple[str, Any]], batch_size: int) -> np.ndarray:
     """Fused vectors whose text and photo parts go through the cache under the dual encoder's own keys, so new
     weights, or a text or image field of the same dual encoder, reuse them: only the weighted sum is new."""
-    n = len(inputs)
-    text_vecs = np.zeros((n, emb.dimension), np.float32)
-    image_vecs = np.zeros((n, emb.dimension), np.float32)
-    with_text = [i for i in range(n) if parts[i][0] is not None]
-    with_image = [i for i in range(n) if parts[i][1] is not None and inputs[i][1] is not None]
-    if with_text:
-        text_vecs[with_text] = cache.through(
-            [parts[i][0] for i in with_text],
-            lambda idx: emb.inner.encode_texts([inputs[with_text[j]][0] for j in idx], batch_size=batch_size))
-    if with_image:
-        image_vecs[with_image] = cache.through(
-            [parts[i][1] for i in with_image],
-            lambda idx: emb.inner.encode_prepared([inputs[with_image[j]][1] for j in idx], batch_size=batch_size))
-    return emb.combine(text_vecs, image_vecs, with_text, with_image)
+    texts, prepared = [t for t, _ in inputs], [i for _, i in inputs]
+
+    def text_vectors(idx: list[int]) -> np.ndarray:
+        return cache.through([parts[i][0] for i in idx],
+                             lambda missing: emb.inner.encode_texts([texts[idx[j]] for j in missing],
+                                                                    batch_size=batch_size))
+
+    def image_vectors(idx: list[int]) -> np.ndarray:
+        return cache.through([parts[i][1] for i in idx],
+                             lambda missing: emb.inner.encode_prepared([prepared[idx[j]] for j in missing],
+                                                                       batch_size=batch_size))
+
+    return emb.fuse(texts, prepared, text_vectors, image_vectors)
 
 
 def build_rows(store: ProductStore, plans: Sequence[ProductPlan], vectors: Mapping[str, Mapping[str, np.ndarray]],

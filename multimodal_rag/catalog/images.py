@@ -102,6 +102,13 @@ def photo_long_side(data: bytes) -> int | None:
         return None
 
 
+def pad_centred(image: Image.Image, size: tuple[int, int], fill=(255, 255, 255)) -> Image.Image:
+    """The image in the middle of a ``size`` canvas of ``fill`` (white, as the margins of product photos)."""
+    canvas = Image.new("RGB", size, fill)
+    canvas.paste(image, ((size[0] - image.width) // 2, (size[1] - image.height) // 2))
+    return canvas
+
+
 def fit_within(image: Image.Image, side: int) -> Image.Image:
     """The image shrunk (never enlarged) so its longer side is at most ``side``, aspect kept."""
     w, h = image.size

@@ -11,7 +11,7 @@ binds them with ``with_weights``, and they are part of the identity, so changing
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 from PIL import Image
@@ -75,6 +75,17 @@ class FusionEmbedder(FusedEmbedder):
 
     def encode_fused(self, texts: Sequence[str | None], prepared: Sequence[Any | None], *, query: bool = False,
                      batch_size: int | None = None) -> np.ndarray:
+        return self.fuse(
+            texts, prepared,
+            lambda idx: self.inner.encode_texts([texts[i] for i in idx], query=query, batch_size=batch_size),
+            lambda idx: self.inner.encode_prepared([prepared[i] for i in idx], batch_size=batch_size))
+
+    def fuse(self, texts: Sequence[str | None], prepared: Sequence[Any | None],
+             text_vectors: Callable[[list[int]], np.ndarray],
+             image_vectors: Callable[[list[int]], np.ndarray]) -> np.ndarray:
+        """Fused vectors for items of text and/or prepared photo, the parts' vectors coming from
+        ``text_vectors(positions)`` and ``image_vectors(positions)`` (the dual encoder, or a cache in front of it).
+        Weights apply where both parts exist; an item with one part is that part alone."""
         if len(texts) != len(prepared):
             raise ValueError(f"{len(texts)} texts but {len(prepared)} images")
         with_text = [i for i, t in enumerate(texts) if t]
@@ -85,18 +96,10 @@ class FusionEmbedder(FusedEmbedder):
         text_vecs = np.zeros((len(texts), self.dimension), np.float32)
         image_vecs = np.zeros((len(texts), self.dimension), np.float32)
         if with_text:
-            text_vecs[with_text] = self.inner.encode_texts([texts[i] for i in with_text], query=query,
-                                                           batch_size=batch_size)
+            text_vecs[with_text] = text_vectors(with_text)
         if with_image:
-            image_vecs[with_image] = self.inner.encode_prepared([prepared[i] for i in with_image],
-                                                                batch_size=batch_size)
-        return self.combine(text_vecs, image_vecs, with_text, with_image)
-
-    def combine(self, text_vecs: np.ndarray, image_vecs: np.ndarray, with_text: Sequence[int],
-                with_image: Sequence[int]) -> np.ndarray:
-        """The fused vectors from the parts (rows outside ``with_text`` / ``with_image`` are absent parts).
-        Weights apply where both parts exist; an item with one part is that part alone."""
-        both = np.zeros(len(text_vecs), bool)
+            image_vecs[with_image] = image_vectors(with_image)
+        both = np.zeros(len(texts), bool)
         both[sorted(set(with_text) & set(with_image))] = True
         image_weight, text_weight = np.where(both, self.weights[0], 1.0), np.where(both, self.weights[1], 1.0)
         return l2_normalize(image_weight[:, None] * image_vecs + text_weight[:, None] * text_vecs)

@@ -17,6 +17,7 @@ from typing import Any, Sequence
 import numpy as np
 from PIL import Image
 
+from multimodal_rag.catalog.images import pad_centred
 from multimodal_rag.embedders.base import FusedEmbedder, register_embedder
 from multimodal_rag.embedders.hf import HFModel
 
@@ -34,10 +35,7 @@ def pad_to_aspect(image: Image.Image, limit: float = MAX_ASPECT, fill=(255, 255,
     w, h = image.size
     if max(w, h) <= limit * min(w, h):
         return image
-    size = (w, math.ceil(w / limit)) if w > h else (math.ceil(h / limit), h)
-    canvas = Image.new("RGB", size, fill)
-    canvas.paste(image, ((size[0] - w) // 2, (size[1] - h) // 2))
-    return canvas
+    return pad_centred(image, (w, math.ceil(w / limit)) if w > h else (math.ceil(h / limit), h), fill)
 
 
 def gme_prompt(instruction: str, text: str, image_tokens: int) -> str:

@@ -18,6 +18,7 @@ import numpy as np
 from PIL import Image
 
 from multimodal_rag.cache import cache_dir
+from multimodal_rag.catalog.images import pad_centred
 from multimodal_rag.embedders.base import EmbedderError, ImageEmbedder, l2_normalize, register_embedder
 from multimodal_rag.embedders.onnx import onnx_runner
 
@@ -30,12 +31,9 @@ STD = np.array([0.229, 0.224, 0.225], dtype=np.float32) * 255
 
 def square_pad_resize(image: Image.Image, size: int, fill=(255, 255, 255)) -> Image.Image:
     """Fit the whole product into a square (white margins, as on product photos), then resize."""
-    w, h = image.size
-    side = max(w, h)
-    if w != h:
-        canvas = Image.new("RGB", (side, side), fill)
-        canvas.paste(image, ((side - w) // 2, (side - h) // 2))
-        image = canvas
+    side = max(image.size)
+    if image.width != image.height:
+        image = pad_centred(image, (side, side), fill)
     return image.resize((size, size), Image.Resampling.BILINEAR)
 
 
