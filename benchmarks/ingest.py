@@ -23,13 +23,14 @@ DATA = ROOT.parent / "shared" / "data"
 PIPELINE = """
 import json, sys, time, resource
 from multimodal_rag.config import load_config
-from multimodal_rag.pipelines.ingest import load_embedders, run_ingest
+from multimodal_rag.embedders.fields import load_embedders
+from multimodal_rag.ingestion import ingest
 config = load_config(None, [f'store.db="{sys.argv[2]}"'])
 embedders = load_embedders(config)
 for e in embedders.values():
     e.dimension  # load weights before the clock starts
     getattr(e, "_get_runner", lambda: None)()
-summary = run_ingest(sys.argv[1], config, progress=False, embedders=embedders, errors_path=sys.argv[3])
+summary = ingest(sys.argv[1], config, progress=False, embedders=embedders, errors_path=sys.argv[3])
 print(json.dumps({"summary": summary.as_dict(),
                   "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
@@ -55,7 +56,7 @@ def bare_embedders(catalog: Path) -> tuple[int, float, float]:
     from multimodal_rag.catalog.loaders import load_catalog
     from multimodal_rag.config import load_config
     from multimodal_rag.indexing import chunked
-    from multimodal_rag.pipelines.ingest import load_embedders
+    from multimodal_rag.embedders.fields import load_embedders
 
     config = load_config()
     embedders = load_embedders(config)

@@ -112,7 +112,8 @@ def main() -> int:
 
     from multimodal_rag.catalog.images import load_image
     from multimodal_rag.config import load_config
-    from multimodal_rag.pipelines.ingest import load_embedders, run_ingest
+    from multimodal_rag.embedders.fields import load_embedders
+    from multimodal_rag.ingestion import ingest
     from multimodal_rag.retrieval import ProductQuery, ProductReranker, ProductRetriever
 
     texts, image_paths = load_queries(args.queries)
@@ -125,7 +126,7 @@ def main() -> int:
         for n in args.sizes:
             config = load_config(None, [f"store.db={json.dumps(str(folder / f'myntra-{n}.db'))}"])
             embedders = load_embedders(config)
-            summary = run_ingest(subset(n, Path(tmp)), config, progress=False, embedders=embedders)
+            summary = ingest(subset(n, Path(tmp)), config, progress=False, embedders=embedders)
             print(f"ingested {n}: {summary.as_dict()}", file=sys.stderr)
             retriever = ProductRetriever.from_config(config, k=10)
             cases = {

@@ -11,23 +11,16 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Sequence
 
-from multimodal_rag.catalog.images import ImageError
-from multimodal_rag.catalog.loaders import CatalogError
-from multimodal_rag.config import Config, ConfigError, load_config
-from multimodal_rag.embedders.base import EmbedderError
-from multimodal_rag.eval.tasks import TaskError
-from multimodal_rag.pipelines.align import AlignOptions
-from multimodal_rag.qa.llm import LLMError
+from multimodal_rag import __version__
+from multimodal_rag.config import Config, ConfigError, load_config, resolve_config
+from multimodal_rag.embedders.alignment import AlignOptions
+from multimodal_rag.errors import USER_ERRORS
 from multimodal_rag.store.filters import FilterError
-from multimodal_rag.store.milvus import StoreError
-
-USER_ERRORS = (TaskError, ConfigError, CatalogError, EmbedderError, StoreError, FilterError, ImageError, LLMError,
-               FileNotFoundError)
 
 
 def _store_options(parser: argparse.ArgumentParser) -> None:
     where = parser.add_mutually_exclusive_group()
-    where.add_argument("--db", help="Milvus Lite folder (default from the config: ./mmrag.db)")
+    where.add_argument("--db", help="Milvus Lite file, ending in .db (default from the config: ./mmrag.db)")
     where.add_argument("--uri", help="a Milvus server, e.g. http://127.0.0.1:19530")
     parser.add_argument("--collection", help="collection name (default from the config: products)")
     parser.add_argument("--config", help="TOML config (default: the shipped configs/default.toml)")
@@ -43,7 +36,8 @@ def _qa_options(parser: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mmrag", description="Product search and Q&A over Milvus.")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log what happens")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log what happens; tracebacks on errors")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     ingest = sub.add_parser("ingest", help="write a catalog (jsonl, csv, parquet) into the collection")
@@ -109,10 +103,25 @@ def build_parser() -> argparse.ArgumentParser:
     align.add_argument("--seed", type=int, default=AlignOptions.seed)
     align.add_argument("--hard-negatives", action="store_true",
                        help="batches of one category, so negatives are same-category products")
+    align.add_argument("--no-words", action="store_true", help="the text head reads the tower's vector only")
+    align.add_argument("--no-colours", action="store_true", help="the image head reads the tower's vector only")
+    align.add_argument("--min-word-count", type=int, default=AlignOptions.min_word_count,
+                       help="a word the text head reads must be in this many training texts")
     align.add_argument("--exclude-task", action="append", default=[], metavar="TASK_DIR",
                        help="hold out every product relevant to this task's queries (repeatable)")
     align.add_argument("--json", action="store_true", help="print one JSON summary, no progress")
     align.add_argument("-q", "--quiet", action="store_true", help="no progress bar or per-epoch lines")
+
+    serve_app = sub.add_parser("serve", help="the REST API and the web shop assistant (FastAPI)")
+    _qa_options(serve_app)
+    serve_app.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    serve_app.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    serve_app.add_argument("--api-key", default=os.environ.get("MMRAG_API_KEY"),
+                           help="every /api call must send Authorization: Bearer KEY (default: $MMRAG_API_KEY)")
+    serve_app.add_argument("--cors-origin", action="append", default=[], metavar="ORIGIN",
+                           help="allow browser calls from this origin (repeatable; default: none)")
+    serve_app.add_argument("--image-root", action="append", default=[], metavar="DIR",
+                           help="also serve product photos from inside this folder (the catalog's own are served)")
 
     db = sub.add_parser("db", help="store utilities")
     db_sub = db.add_subparsers(dest="db_command", required=True)
@@ -150,16 +159,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def resolve_config(args: argparse.Namespace) -> Config:
-    config = load_config(args.config, args.overrides)
-    store = config.store
-    if args.db:
-        store = replace(store, db=args.db, uri=None)
-    if args.uri:
-        store = replace(store, uri=args.uri)
-    if args.collection:
-        store = replace(store, collection=args.collection)
-    return replace(config, store=store)
+def config_from_args(args: argparse.Namespace) -> Config:
+    return resolve_config(load_config(args.config, args.overrides), db=args.db, uri=args.uri,
+                          collection=args.collection)
 
 
 def _eval_config(path: str | None, args: argparse.Namespace) -> Config:
@@ -179,11 +181,11 @@ def _parse_columns(items: Sequence[str]) -> dict[str, str]:
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
-    from multimodal_rag.pipelines.ingest import run_ingest
+    from multimodal_rag.ingestion import ingest
 
-    config = resolve_config(args)
-    summary = run_ingest(args.catalog, config, prune=args.prune, errors_path=args.errors,
-                         columns=_parse_columns(args.column), progress=not (args.json or args.quiet))
+    config = config_from_args(args)
+    summary = ingest(args.catalog, config, prune=args.prune, errors_path=args.errors,
+                     columns=_parse_columns(args.column), progress=not (args.json or args.quiet))
     if args.json:
         print(json.dumps(summary.as_dict()))
         return 0
@@ -210,6 +212,7 @@ def _parse_filters(items: Sequence[str]) -> dict:
 
 def cmd_search(args: argparse.Namespace) -> int:
     from multimodal_rag.retrieval import ProductQuery, ProductRetriever
+    from multimodal_rag.retrieval.retriever import search_result
 
     if not args.text and not args.image:
         raise ConfigError("search needs query text, --image, or both")
@@ -217,16 +220,17 @@ def cmd_search(args: argparse.Namespace) -> int:
                          raw_filter=args.raw_filter, k=args.k)
     if args.rerank:
         args.overrides.append(f"reranker.spec={json.dumps(args.rerank)}")
-    retriever = ProductRetriever.from_config(resolve_config(args))
+    retriever = ProductRetriever.from_config(config_from_args(args))
     try:
         docs = retriever.invoke(query)
     finally:
         retriever.close()
     if args.json:
-        keys = ("id", "title", "score", "price", "currency", "brand", "category", "image", "scores", "ranks",
-                "rerank_score")
-        print(json.dumps([{k: d.metadata.get(k) for k in keys} for d in docs], ensure_ascii=False))
+        print(json.dumps([search_result(d) for d in docs], ensure_ascii=False))
         return 0
+    understood = docs[0].metadata.get("understood") if docs else None
+    if understood and understood.get("text"):
+        print(f"understood: {understood['text']}")
     for d in docs:
         m = d.metadata
         price = m.get("price")
@@ -261,7 +265,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 def _open_qa(args: argparse.Namespace):
     from multimodal_rag.qa import ProductQA
 
-    return ProductQA.from_config(resolve_config(args), llm=args.llm)
+    return ProductQA.from_config(config_from_args(args), llm=args.llm)
 
 
 def _product_line(position: int, fields: dict) -> str:
@@ -284,10 +288,6 @@ def _show_sources(result) -> None:
             print(_product_line(i, doc.metadata))
 
 
-def _product_json(doc) -> dict:
-    return {k: doc.metadata.get(k) for k in ("id", "title", "price", "currency", "brand", "category", "image")}
-
-
 def cmd_ask(args: argparse.Namespace) -> int:
     from multimodal_rag.qa import QAInput
 
@@ -298,10 +298,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
     finally:
         chain.retriever.close()
     if args.json:
-        print(json.dumps({"question": result.question, "query": result.query, "answer": result.answer,
-                          "cited": [_product_json(d) for d in result.cited],
-                          "products": [_product_json(d) for d in result.products],
-                          "grounding": result.grounding, "written_by": result.written_by}, ensure_ascii=False))
+        print(json.dumps(result.as_dict(), ensure_ascii=False))
         return 0
     print(result.answer)
     _show_sources(result)
@@ -342,12 +339,13 @@ def cmd_chat(args: argparse.Namespace) -> int:
 
 def cmd_eval_qa(args: argparse.Namespace) -> int:
     from multimodal_rag.catalog.loaders import load_catalog
-    from multimodal_rag.eval.qa import check_products, evaluate_qa, load_qa
+    from multimodal_rag.eval.qa import catalog_values, check_products, evaluate_qa, load_qa
     from multimodal_rag.eval.runner import ingest_corpus
     from multimodal_rag.qa import ProductQA
 
     items = load_qa(args.qa)[: args.limit]
-    check_products(items, {row.id for row in load_catalog(args.catalog) if row.product is not None}, args.qa)
+    catalog = {row.id: _row_fields(row.product) for row in load_catalog(args.catalog) if row.product is not None}
+    check_products(items, set(catalog), args.qa)
     config = _eval_config(args.config, args)
     config = ingest_corpus(Path(args.catalog), config, progress=not args.quiet)
     chain = ProductQA.from_config(config, llm=args.llm)
@@ -355,14 +353,16 @@ def cmd_eval_qa(args: argparse.Namespace) -> int:
 
     def record(item, result, scores) -> None:
         if answers is not None:
-            answers.write(json.dumps({"id": item.id, "question": item.question, "answer": result.answer,
-                                      "accepted": item.answers, "cited": result.cited_ids,
+            answers.write(json.dumps({"id": item.id, "question": item.question, "history": list(item.history),
+                                      "answer": result.answer, "accepted": item.answers, "expect": item.expect,
+                                      "cited": result.cited_ids,
                                       "retrieved": [d.metadata["id"] for d in result.products],
                                       "grounding": result.grounding, "written_by": result.written_by,
                                       **scores}, ensure_ascii=False) + "\n")
 
     try:
-        scores = evaluate_qa(items, chain, progress=not args.quiet, on_answer=record)
+        scores = evaluate_qa(items, chain, progress=not args.quiet, on_answer=record,
+                             values=catalog_values(args.catalog), catalog=catalog)
     finally:
         chain.retriever.close()
         if answers is not None:
@@ -374,14 +374,21 @@ def cmd_eval_qa(args: argparse.Namespace) -> int:
     return 0
 
 
+def _row_fields(product) -> dict:
+    from dataclasses import asdict
+
+    return asdict(product)
+
+
 def cmd_align(args: argparse.Namespace) -> int:
-    from multimodal_rag.pipelines.align import run_align
+    from multimodal_rag.embedders.alignment import align
 
     options = AlignOptions(text=args.text, image=args.image,
                            fields=tuple(f.strip() for f in args.fields.split(",") if f.strip()),
                            dimension=args.dim, epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr,
                            patience=args.patience, val_fraction=args.val_fraction, seed=args.seed,
-                           hard_negatives=args.hard_negatives, exclude=tuple(args.exclude_task))
+                           hard_negatives=args.hard_negatives, exclude=tuple(args.exclude_task),
+                           words=not args.no_words, colours=not args.no_colours, min_word_count=args.min_word_count)
     quiet = args.json or args.quiet
 
     def report(row: dict) -> None:
@@ -389,7 +396,7 @@ def cmd_align(args: argparse.Namespace) -> int:
             print(f"epoch {row['epoch']:>3}  loss {row['loss']:.4f}  val recall@1 {row['recall@1']:.3f}  "
                   f"recall@10 {row['recall@10']:.3f}", flush=True)
 
-    summary = run_align(args.catalog, args.out, options, progress=not quiet, on_epoch=report)
+    summary = align(args.catalog, args.out, options, progress=not quiet, on_epoch=report)
     if args.json:
         print(json.dumps(summary.as_dict()))
         return 0
@@ -402,9 +409,9 @@ def cmd_align(args: argparse.Namespace) -> int:
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
-    from multimodal_rag.pipelines.migrate import run_migrate
+    from multimodal_rag.store.migrate import migrate
 
-    summary = run_migrate(resolve_config(args), progress=not args.json)
+    summary = migrate(config_from_args(args), progress=not args.json)
     if args.json:
         print(json.dumps(summary.as_dict()))
         return 0
@@ -466,6 +473,35 @@ def _models_pick(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    import socket
+
+    try:
+        import uvicorn
+
+        from multimodal_rag.server.app import create_app
+    except ImportError as exc:
+        raise ConfigError(f"mmrag serve needs the serve extra ({exc.name} is missing): "
+                          "pip install 'multimodal-rag[serve]'") from None
+    from multimodal_rag.server.state import loopback
+
+    if not loopback(args.host) and not args.api_key:
+        print(f"mmrag serve: warning: listening on {args.host} without an API key: anyone who can reach this "
+              "address can use the API; set --api-key (or MMRAG_API_KEY)", file=sys.stderr)
+    with socket.socket(socket.AF_INET6 if ":" in args.host else socket.AF_INET) as probe:
+        try:
+            probe.bind((args.host, args.port))
+        except OSError as exc:
+            raise ConfigError(f"cannot listen on {args.host}:{args.port} ({exc.strerror}); another program uses "
+                              f"the port: choose another with --port, e.g. --port {args.port + 1}") from None
+    app = create_app(config_from_args(args), api_key=args.api_key, cors_origins=args.cors_origin, llm=args.llm,
+                     image_roots=args.image_root)
+    print(f"serving the shop assistant on http://{args.host}:{args.port}/ (API docs at /docs; Ctrl-C stops)",
+          flush=True)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="info" if args.verbose else "warning")
+    return 0
+
+
 def cmd_db(args: argparse.Namespace) -> int:
     from multimodal_rag.store.server import serve
 
@@ -477,7 +513,8 @@ def cmd_db(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"ingest": cmd_ingest, "search": cmd_search, "ask": cmd_ask, "chat": cmd_chat, "eval": cmd_eval,
-            "eval-qa": cmd_eval_qa, "align": cmd_align, "db": cmd_db, "migrate": cmd_migrate, "models": cmd_models}
+            "eval-qa": cmd_eval_qa, "align": cmd_align, "db": cmd_db, "migrate": cmd_migrate, "models": cmd_models,
+            "serve": cmd_serve}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -496,11 +533,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return COMMANDS[args.command](args)
     except USER_ERRORS as exc:
+        if args.verbose:
+            raise
         print(f"mmrag {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # a bug or an environment fault: one line, the traceback with --verbose
+        if args.verbose:
+            raise
+        print(f"mmrag {args.command}: unexpected error: {type(exc).__name__}: {str(exc)[:300]} "
+              "(run again with --verbose for the traceback)", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -20,12 +20,14 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
+from multimodal_rag.catalog.photos import FITS, parse_photo_crop, parse_photo_size
 from multimodal_rag.catalog.product import PRODUCT_TEXT_FIELDS
 
 IMAGE_SOURCE = "image"
 TEXT_SOURCES = frozenset(PRODUCT_TEXT_FIELDS)
 FUSIONS = ("rrf", "weighted")
 REWRITES = ("rules", "llm")
+UNDERSTAND = ("boost", "filter", "off")
 
 
 class ConfigError(ValueError):
@@ -75,6 +77,23 @@ class VectorFieldConfig(VectorFieldNames):
 STORE_ENVIRONMENT = {"MMRAG_MILVUS_URI": "uri", "MMRAG_MILVUS_TOKEN": "token", "MMRAG_MILVUS_DB_NAME": "db_name"}
 
 
+LITE_SUFFIX = ".db"
+LITE_FILE = "mmrag.db"
+
+
+def lite_db_path(db: str | os.PathLike) -> str:
+    """Milvus Lite keeps a store in a file whose name ends in ``.db``. A name without a suffix (``./store``) is
+    taken as a folder holding ``mmrag.db``; any other suffix is refused with the rule."""
+    text = os.fspath(db)
+    path = Path(text).expanduser()
+    if path.suffix == LITE_SUFFIX:
+        return text
+    if path.suffix and not path.is_dir():
+        raise ConfigError(f"store.db {text!r}: a Milvus Lite store is a file ending in {LITE_SUFFIX}, "
+                          f"for example --db ./shop.db (or a folder name such as ./store, kept as ./store/{LITE_FILE})")
+    return str(Path(text) / LITE_FILE)
+
+
 @dataclass(frozen=True)
 class StoreConfig:
     db: str = "./mmrag.db"
@@ -85,6 +104,9 @@ class StoreConfig:
     index: str = "FLAT"
     timeout_s: float = 30.0
     retries: int = 2  # further connection attempts to a server (with backoff) before an error
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "db", lite_db_path(self.db))
 
 
 @dataclass(frozen=True)
@@ -108,9 +130,16 @@ class SearchConfig:
     k: int = 10
     # Which fields queries are routed to (vector field names and/or "bm25"); empty means every field.
     fields: tuple[str, ...] = ()
-    # Query photos are shrunk to this longer side (pixels) before embedding; "auto": to the catalog photos'
-    # median side when the catalog holds thumbnails smaller than a model's 224-pixel input; 0: never.
-    query_photo_side: int | str = "auto"
+    # Query photos meet the catalog's photos (see multimodal_rag.catalog.photos): shrunk to "WxH", or "auto" to
+    # the catalog's median size when it holds thumbnails (0: never), fitted by "stretch", "crop" or "keep"; and
+    # centre-cropped to a fraction of their shorter side, or "auto": scene photos against product shots only.
+    query_photo_size: int | str = "auto"
+    query_photo_fit: str = "stretch"
+    query_photo_crop: float | str = "auto"
+    # The catalog's facets read from a query's text: "boost" (products satisfying them get one more ranked list),
+    # "filter" (only those), or "off"; and a shopper's words for facet values, {"gents": "Men"}.
+    understand: str = "boost"
+    synonyms: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -125,6 +154,8 @@ class QAConfig:
     context_k: int = 5           # numbered products in the prompt
     max_new_tokens: int = 96
     rewrite: str = "rules"       # follow-ups made standalone by "rules" (no model call) or by the "llm"
+    # More words for a field: {field or attribute name: [phrases]}, added to the built-in synonyms
+    synonyms: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -143,16 +174,40 @@ def default_config_text() -> str:
     return resources.files("multimodal_rag.configs").joinpath("default.toml").read_text()
 
 
-def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> Config:
+def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = (),
+                **sections: Mapping[str, Any]) -> Config:
     """Read a TOML config (the shipped default when ``path`` is None), then the ``MMRAG_MILVUS_*`` environment
-    variables, then ``key=value`` overrides (the command line wins)."""
+    variables, then sections given as keywords (``store={"db": "./shop.db"}``), then ``key=value`` overrides
+    (the command line wins)."""
     raw = _read_toml(path, seen=())
     for variable, key in STORE_ENVIRONMENT.items():
         if os.environ.get(variable):
             raw.setdefault("store", {})[key] = os.environ[variable]
+    for name, section in sections.items():
+        if not isinstance(section, Mapping):
+            raise ConfigError(f"load_config({name}=...): a section is a mapping such as {{'db': './shop.db'}}")
+        raw = _overlay(raw, {name: section})
+    if isinstance(overrides, str):
+        overrides = [overrides]
     for item in overrides:
         apply_override(raw, item)
     return config_from_dict(raw)
+
+
+def resolve_config(config: "Config | str | Path | None" = None, *, db: str | None = None,
+                   uri: str | None = None, collection: str | None = None) -> Config:
+    """A ``Config`` from a config, a TOML path or None (the default), with the store's place given by keyword:
+    ``db`` (a Milvus Lite file), ``uri`` (a server) and ``collection``."""
+    if not isinstance(config, Config):
+        config = load_config(config)
+    store = config.store
+    if db is not None:
+        store = replace(store, db=db, uri=None)
+    if uri is not None:
+        store = replace(store, uri=uri)
+    if collection is not None:
+        store = replace(store, collection=collection)
+    return replace(config, store=store)
 
 
 def _read_toml(path: str | Path | None, seen: tuple[Path, ...]) -> dict:
@@ -216,13 +271,27 @@ def config_from_dict(raw: Mapping[str, Any]) -> Config:
     search = replace(search, fields=tuple(search.fields))
     if search.fusion not in FUSIONS:
         raise ConfigError(f"search.fusion must be one of {FUSIONS}, not {search.fusion!r}")
-    side = search.query_photo_side
-    if side != "auto" and (isinstance(side, bool) or not isinstance(side, int) or side < 0):
-        raise ConfigError(f'search.query_photo_side must be "auto" or a number of pixels (0: off), not {side!r}')
+    try:
+        parse_photo_size(search.query_photo_size)
+        parse_photo_crop(search.query_photo_crop)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    if search.understand not in UNDERSTAND:
+        raise ConfigError(f"search.understand must be one of {UNDERSTAND}, not {search.understand!r}")
+    if not isinstance(search.synonyms, Mapping) or not all(
+            isinstance(k, str) and isinstance(v, str) and k.strip() and v.strip() for k, v in search.synonyms.items()):
+        raise ConfigError('search.synonyms must be a table of word -> facet value, e.g. {gents = "Men"}')
+    if search.query_photo_fit not in FITS:
+        raise ConfigError(f"search.query_photo_fit must be one of {FITS}, not {search.query_photo_fit!r}")
     reranker = RerankerConfig(**_known(raw.get("reranker", {}), RerankerConfig, "reranker"))
     qa = QAConfig(**_known(raw.get("qa", {}), QAConfig, "qa"))
     if qa.rewrite not in REWRITES:
         raise ConfigError(f"qa.rewrite must be one of {REWRITES}, not {qa.rewrite!r}")
+    if not isinstance(qa.synonyms, Mapping) or not all(
+            isinstance(v, (list, tuple)) and all(isinstance(p, str) and p.strip() for p in v)
+            for v in qa.synonyms.values()):
+        raise ConfigError('qa.synonyms must be a table of field name -> list of phrases, e.g. '
+                          '{"Warranty Summary" = ["guarantee"]}')
     if qa.context_k < 1:
         raise ConfigError(f"qa.context_k must be at least 1, not {qa.context_k}")
     vectors = []

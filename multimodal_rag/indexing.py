@@ -1,6 +1,6 @@
 """Library steps the ingest pipeline composes: validate, hash, plan, fetch, embed, build rows, report.
 
-Each step is a plain function or a small class; ``pipelines/ingest.py`` wires them into the job users run.
+Each step is a plain function or a small class; ``multimodal_rag.ingestion.ingest`` composes them.
 """
 
 from __future__ import annotations
@@ -15,11 +15,12 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 
-from multimodal_rag.catalog.images import ImageError, ImageFetcher, decode_image, photo_long_side
+from multimodal_rag.catalog.images import ImageError, ImageFetcher, decode_image
+from multimodal_rag.catalog.photos import PhotoStats, photo_stats
 from multimodal_rag.catalog.loaders import CatalogRow
 from multimodal_rag.catalog.product import Product
 from multimodal_rag.config import Config, VectorFieldConfig
-from multimodal_rag.embedders.base import Embedder, EmbedderError, FusedEmbedder, ImageEmbedder, TextEmbedder
+from multimodal_rag.embedders.base import Embedder
 from multimodal_rag.embedders.cache import EmbeddingCache
 from multimodal_rag.embedders.fusion import FusionEmbedder
 from multimodal_rag.store.milvus import BM25_INPUT, MISSING, SCALAR_FIELDS, ProductStore, fit_varchar
@@ -113,27 +114,6 @@ def scalar_row(product: Product, bm25_sources: Sequence[str]) -> dict[str, Any]:
     return row
 
 
-def check_embedders(config: Config, embedders: Mapping[str, Embedder]) -> None:
-    """Each vector field's embedder must encode the field's modality; a field mixing the photo with text takes
-    a fused embedder (``fusion:``, ``gme:``), and weights only mean something to ``fusion:``."""
-    for v in config.vectors:
-        emb = embedders[v.name]
-        if v.modality == "fused":
-            if not isinstance(emb, FusedEmbedder):
-                raise EmbedderError(f"vectors.{v.name}: {v.embedder} cannot embed a photo and text together "
-                                    f"(sources {list(v.sources)}); use fusion:<dual-encoder-spec> or gme:<model>")
-            if v.weights is not None and not isinstance(emb, FusionEmbedder):
-                raise EmbedderError(f"vectors.{v.name}.weights: {v.embedder} fuses the photo and text inside the "
-                                    "model; weights apply to fusion: fields")
-            continue
-        if isinstance(emb, FusionEmbedder):
-            raise EmbedderError(f"vectors.{v.name}: {v.embedder} combines the photo with text; give the field "
-                                f"sources with 'image' and text fields, or use the dual encoder itself")
-        if not isinstance(emb, ImageEmbedder if v.modality == "image" else TextEmbedder):
-            raise EmbedderError(f"vectors.{v.name}: {v.embedder} cannot embed {v.modality} "
-                                f"(sources {list(v.sources)})")
-
-
 # -- planning a chunk ----------------------------------------------------------------------------------------
 
 @dataclass
@@ -149,7 +129,7 @@ class ProductPlan:
     # fusion: field -> cache keys of its (text, photo) parts under the dual encoder, None for an absent part
     parts: dict[str, tuple[str | None, str | None]] = field(default_factory=dict)
     image_failed: bool = False
-    photo_side: int | None = None  # the longer side of the product photo in pixels, when fetched
+    photo: PhotoStats | None = None  # size and border of the product photo, when fetched
 
     @property
     def status(self) -> str:
@@ -221,7 +201,7 @@ class ChunkPlanner:
         if product.image:
             try:
                 data = self.fetcher.fetch(product.image)
-                plan.photo_side = photo_long_side(data)
+                plan.photo = photo_stats(data)
             except ImageError as exc:
                 self._image_error(plan, str(exc))
         for v in self.image_fields:

@@ -12,7 +12,7 @@ import pytest
 
 from multimodal_rag.catalog.sample import make_sample_catalog, sample_products
 from multimodal_rag.config import load_config
-from multimodal_rag.pipelines.ingest import load_embedders
+from multimodal_rag.embedders.fields import load_embedders
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 FLIPKART = SHARED_DATA / "flipkart_1050"
@@ -67,7 +67,7 @@ def make_config(tmp_path: Path, backend: str):
 
 def read_stored(config, ids, fields) -> dict[str, dict]:
     """What the config's collection holds for ``ids`` (the given fields), read through a store opened and closed."""
-    from multimodal_rag.pipelines.ingest import open_store
+    from multimodal_rag.store.milvus import open_store
 
     store = open_store(config, load_embedders(config), create=False)
     try:

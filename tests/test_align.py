@@ -9,8 +9,8 @@ import pytest
 from multimodal_rag.config import load_config
 from multimodal_rag.embedders import EmbedderError
 from multimodal_rag.embedders.aligned import AlignedEmbedder
-from multimodal_rag.pipelines.align import AlignOptions, batches, normalise, run_align
-from multimodal_rag.pipelines.ingest import run_ingest
+from multimodal_rag.embedders.alignment import AlignOptions, batches, normalise, align
+from multimodal_rag.ingestion import ingest
 from multimodal_rag.retrieval import ProductQuery, ProductRetriever
 from tests.conftest import MYNTRA, require_shared_data
 
@@ -47,7 +47,7 @@ def cache_folder(tmp_path_factory):
 def trained(myntra_catalog, cache_folder, tmp_path_factory):
     path, _ = myntra_catalog
     out = tmp_path_factory.mktemp("adapter")
-    return out, run_align(path, out, OPTIONS, progress=False)
+    return out, align(path, out, OPTIONS, progress=False)
 
 
 def test_training_learns_far_above_random_heads_and_is_reproducible(trained, myntra_catalog, tmp_path):
@@ -56,10 +56,10 @@ def test_training_learns_far_above_random_heads_and_is_reproducible(trained, myn
     assert summary.before["recall@10"] < 0.2
     assert summary.after["recall@10"] > summary.before["recall@10"] + 0.3
     assert summary.after["recall@10"] == max(r["recall@10"] for r in summary.history)
-    again = run_align(myntra_catalog[0], tmp_path / "again", OPTIONS, progress=False)
+    again = align(myntra_catalog[0], tmp_path / "again", OPTIONS, progress=False)
     assert (tmp_path / "again" / "heads.safetensors").read_bytes() == (out / "heads.safetensors").read_bytes()
     assert again.history == summary.history
-    other = run_align(myntra_catalog[0], tmp_path / "other", replace(OPTIONS, seed=8, epochs=1), progress=False)
+    other = align(myntra_catalog[0], tmp_path / "other", replace(OPTIONS, seed=8, epochs=1), progress=False)
     assert (tmp_path / "other" / "heads.safetensors").read_bytes() != (out / "heads.safetensors").read_bytes()
     assert other.val != summary.val or other.history != summary.history
 
@@ -79,7 +79,7 @@ def test_held_out_task_products_are_never_seen(myntra_catalog, cache_folder, tmp
     (task / "queries.jsonl").write_text(json.dumps({"id": "q1", "text": rows[0]["title"]}) + "\n")
     held = [r["id"] for r in rows[:40]]
     (task / "qrels.tsv").write_text("query-id\tcorpus-id\tscore\n" + "".join(f"q1\t{h}\t1\n" for h in held))
-    summary = run_align(path, tmp_path / "out", replace(OPTIONS, epochs=1, exclude=(str(task),)), progress=False)
+    summary = align(path, tmp_path / "out", replace(OPTIONS, epochs=1, exclude=(str(task),)), progress=False)
     assert summary.excluded == 40 and summary.products == N_PRODUCTS - 40
 
 
@@ -99,7 +99,7 @@ def test_text_queries_find_photos_through_milvus_as_in_validation(trained, myntr
     config = json.loads((out / "aligned.json").read_text())
     adapter = AlignedEmbedder(str(out))
     keys = [normalise(r["title"]) for r in rows]
-    from multimodal_rag.pipelines.align import split_groups
+    from multimodal_rag.embedders.alignment import split_groups
 
     _, val = split_groups(keys, OPTIONS.val_fraction, OPTIONS.seed)
     val_rows = [rows[i] for i in val]
@@ -107,7 +107,7 @@ def test_text_queries_find_photos_through_milvus_as_in_validation(trained, myntr
     images_only.write_text("\n".join(json.dumps({"id": r["id"], "image": r["image"]}) for r in val_rows) + "\n")
     cfg = load_config("configs/aligned.toml", [f"vectors.image.embedder=\"aligned:{out}\"",
                                                f"store.db=\"{tmp_path / 'a.db'}\""])
-    run_ingest(images_only, cfg, progress=False)
+    ingest(images_only, cfg, progress=False)
     retriever = ProductRetriever.from_config(cfg, k=10)
     title_of = {r["id"]: normalise(r["title"]) for r in val_rows}
     try:

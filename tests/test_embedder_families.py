@@ -113,11 +113,11 @@ def test_missing_package_and_missing_model_are_named(tiny, monkeypatch, tmp_path
 
 
 def test_a_text_query_searches_a_dual_encoder_image_field(tiny, sample_catalog, make_config):
-    from multimodal_rag.pipelines.ingest import run_ingest
+    from multimodal_rag.ingestion import ingest
     from multimodal_rag.retrieval import ProductQuery, ProductRetriever
 
     config = make_config(f'vectors.image.embedder="clip:{tiny["clip"]}"')
-    summary = run_ingest(sample_catalog, config, progress=False)
+    summary = ingest(sample_catalog, config, progress=False)
     assert summary.embedded == {"text": 36, "image": 36}
     retriever = ProductRetriever.from_config(config, k=36)
     try:
@@ -126,7 +126,8 @@ def test_a_text_query_searches_a_dual_encoder_image_field(tiny, sample_catalog, 
     finally:
         retriever.close()
     assert any("image" in d.metadata["scores"] for d in text_docs)  # the text went to the image field too
-    assert {k for d in text_docs for k in d.metadata["scores"]} == {"text", "bm25", "image"}
+    # "understood": "blue" and "mug" are the sample catalog's facet values (Color, Type), a list of their own
+    assert {k for d in text_docs for k in d.metadata["scores"]} == {"text", "bm25", "image", "understood"}
     assert image_docs[0].id == "mug-red" and image_docs[0].metadata["ranks"] == {"image": 1}
 
 

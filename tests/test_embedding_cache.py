@@ -6,7 +6,8 @@ import numpy as np
 
 from multimodal_rag.config import load_config
 from multimodal_rag.embedders.cache import EmbeddingCache
-from multimodal_rag.pipelines.ingest import open_store, run_ingest
+from multimodal_rag.store.milvus import open_store
+from multimodal_rag.ingestion import ingest
 
 
 def test_through_computes_only_what_is_missing_in_order(tmp_path):
@@ -35,7 +36,7 @@ def test_a_second_collection_reads_every_vector_from_the_cache(sample_catalog, t
     for name in ("first", "second"):
         config = load_config(None, [f"store.db={json.dumps(str(tmp_path / 'c.db'))}",
                                     f"store.collection={json.dumps(name)}", "ingest.embedding_cache=true"])
-        summary = run_ingest(sample_catalog, config, progress=False, embedders=default_embedders)
+        summary = ingest(sample_catalog, config, progress=False, embedders=default_embedders)
         assert summary.new == 36 and summary.embedded == {"text": 36, "image": 36}
         assert summary.cache_hits == (0 if name == "first" else 72)
         store = open_store(config, default_embedders, create=False)
@@ -48,6 +49,6 @@ def test_a_second_collection_reads_every_vector_from_the_cache(sample_catalog, t
 def test_ingest_without_the_cache_writes_none(sample_catalog, tmp_path, monkeypatch, default_embedders):
     monkeypatch.setenv("MMRAG_CACHE_DIR", str(tmp_path / "cache"))
     config = load_config(None, [f"store.db={json.dumps(str(tmp_path / 'c.db'))}"])
-    summary = run_ingest(sample_catalog, config, progress=False, embedders=default_embedders)
+    summary = ingest(sample_catalog, config, progress=False, embedders=default_embedders)
     assert summary.cache_hits == 0 and not (tmp_path / "cache" / "embeddings.sqlite").exists()
 

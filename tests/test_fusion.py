@@ -9,7 +9,8 @@ from PIL import Image
 from multimodal_rag.config import ConfigError, load_config
 from multimodal_rag.embedders import EmbedderError, load_embedder
 from multimodal_rag.embedders.base import l2_normalize
-from multimodal_rag.pipelines.ingest import load_embedders, run_ingest
+from multimodal_rag.embedders.fields import load_embedders
+from multimodal_rag.ingestion import ingest
 from multimodal_rag.retrieval import ProductQuery, ProductRetriever
 from multimodal_rag.store.milvus import StoreError
 from tests.conftest import read_stored
@@ -97,7 +98,7 @@ def test_a_field_mixing_the_photo_and_text_needs_a_fused_embedder(tiny):
 
 def test_ingest_and_search_a_fused_field(tiny, sample_catalog, make_config, tmp_path):
     config = make_config(*fused_field(tiny))
-    summary = run_ingest(sample_catalog, config, progress=False)
+    summary = ingest(sample_catalog, config, progress=False)
     assert summary.new == 36 and summary.embedded["fused"] == 36
     embedders = load_embedders(config)
     fusion = embedders["fused"]
@@ -123,14 +124,14 @@ def test_ingest_and_search_a_fused_field(tiny, sample_catalog, make_config, tmp_
 
     # the same store with other weights is another config
     with pytest.raises(StoreError, match="made with another config"):
-        run_ingest(sample_catalog, make_config(*fused_field(tiny, weights='{"image": 0.3, "text": 0.7}')),
+        ingest(sample_catalog, make_config(*fused_field(tiny, weights='{"image": 0.3, "text": 0.7}')),
                    progress=False)
 
 
 def test_a_failed_photo_keeps_the_stored_fused_vector_and_a_missing_one_fuses_the_text(tiny, sample_catalog,
                                                                                          make_config, tmp_path):
     config = make_config(*fused_field(tiny))
-    run_ingest(sample_catalog, config, progress=False)
+    ingest(sample_catalog, config, progress=False)
     rows = [json.loads(line) for line in sample_catalog.read_text().split("\n") if line]
     for r in rows:
         if r["id"] == "mug-red":
@@ -141,7 +142,7 @@ def test_a_failed_photo_keeps_the_stored_fused_vector_and_a_missing_one_fuses_th
     before = read_stored(config, ["mug-red", "watch-blue"], ["fused_vec", "fused_hash"])
 
     errors = tmp_path / "errors.jsonl"
-    summary = run_ingest(sample_catalog, config, progress=False, errors_path=errors)
+    summary = ingest(sample_catalog, config, progress=False, errors_path=errors)
     assert [json.loads(line)["id"] for line in errors.read_text().split("\n") if line] == ["mug-red"]
     assert summary.embedded == {"text": 0, "image": 0, "fused": 1}  # only the product whose photo was removed
     after = read_stored(config, ["mug-red", "watch-blue"], ["fused_vec", "fused_hash", "image"])
@@ -163,11 +164,11 @@ def test_the_fused_parts_come_from_the_cache_so_new_weights_compute_nothing(tiny
                                   f'vectors.image.embedder="clip:{tiny["clip"]}"',
                                   *fused_field(tiny, weights=weights)])
 
-    first = run_ingest(sample_catalog, config("first", '{"image": 0.7, "text": 0.3}'), progress=False)
+    first = ingest(sample_catalog, config("first", '{"image": 0.7, "text": 0.3}'), progress=False)
     # the image field of the same dual encoder computed the photos; the fused field read them
     assert first.embedded == {"text": 36, "image": 36, "fused": 36} and first.cache_hits == 36
     other = config("second", '{"image": 0.3, "text": 0.7}')
-    second = run_ingest(sample_catalog, other, progress=False)
+    second = ingest(sample_catalog, other, progress=False)
     assert second.embedded == {"text": 36, "image": 36, "fused": 36} and second.cache_hits == 36 * 4
     stored = read_stored(other, ["mug-blue"], ["fused_vec"])["mug-blue"]["fused_vec"]
     fusion = load_embedders(other)["fused"]

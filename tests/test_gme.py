@@ -10,7 +10,8 @@ from PIL import Image
 
 from multimodal_rag.embedders import EmbedderError, load_embedder
 from multimodal_rag.embedders.gme import DOCUMENT_INSTRUCTION, GMEEmbedder
-from multimodal_rag.pipelines.ingest import load_embedders, run_ingest
+from multimodal_rag.embedders.fields import load_embedders
+from multimodal_rag.ingestion import ingest
 from tests.conftest import read_stored
 
 TEXTS = ["Acme Red Running Shoes", "a ceramic coffee mug", "steel wrist watch with a leather strap"]
@@ -102,7 +103,7 @@ def test_a_photo_and_title_field_in_milvus(tiny, sample_catalog, make_config):
     overrides = [f'vectors.fused.embedder="gme:{tiny["gme"]}"', 'vectors.fused.sources=["image", "title"]',
                  'search.fields=["fused"]']
     config = make_config(*overrides)
-    summary = run_ingest(sample_catalog, config, progress=False)
+    summary = ingest(sample_catalog, config, progress=False)
     assert summary.embedded["fused"] == 36
     embedders = load_embedders(config)
     row = next(json.loads(line) for line in sample_catalog.read_text().split("\n") if '"mug-blue"' in line)

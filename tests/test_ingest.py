@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from multimodal_rag.catalog.sample import COLOURS, draw_product
-from multimodal_rag.pipelines.ingest import open_store, run_ingest
+from multimodal_rag.store.milvus import open_store
+from multimodal_rag.ingestion import ingest
 from multimodal_rag.store.milvus import StoreError, connect
 from multimodal_rag.store.search import ProductSearcher
 from tests.conftest import flipkart_subset
@@ -34,13 +35,13 @@ def rewrite(catalog: Path, change) -> None:
 
 def test_ingest_is_idempotent_and_reembeds_only_what_changed(sample_catalog, make_config, default_embedders):
     config = make_config()
-    first = run_ingest(sample_catalog, config, progress=False, embedders=default_embedders)
+    first = ingest(sample_catalog, config, progress=False, embedders=default_embedders)
     assert (first.new, first.updated, first.unchanged, first.failed) == (36, 0, 0, 0)
     assert first.embedded == {"text": 36, "image": 36}
     before = stored(config, default_embedders, ["text_vec", "image_vec", "row_hash", "title"])
     assert len(before) == 36
 
-    again = run_ingest(sample_catalog, config, progress=False, embedders=default_embedders)
+    again = ingest(sample_catalog, config, progress=False, embedders=default_embedders)
     assert (again.new, again.updated, again.unchanged) == (0, 0, 36)
     assert again.embedded == {"text": 0, "image": 0}
 
@@ -49,7 +50,7 @@ def test_ingest_is_idempotent_and_reembeds_only_what_changed(sample_catalog, mak
                                           for r in rows])
     # a changed image re-embeds only the image side of its product
     draw_product("watch", COLOURS["green"]).save(sample_catalog.parent / "images" / "lamp-blue.png")
-    changed = run_ingest(sample_catalog, config, progress=False, embedders=default_embedders)
+    changed = ingest(sample_catalog, config, progress=False, embedders=default_embedders)
     assert (changed.new, changed.updated, changed.unchanged) == (0, 2, 34)
     assert changed.embedded == {"text": 1, "image": 1}
     after = stored(config, default_embedders, ["text_vec", "image_vec", "row_hash", "title"])
@@ -64,20 +65,20 @@ def test_ingest_is_idempotent_and_reembeds_only_what_changed(sample_catalog, mak
 
     # a price change updates the row without embedding anything
     rewrite(sample_catalog, lambda rows: [dict(r, price=1.0) if r["id"] == "watch-red" else r for r in rows])
-    priced = run_ingest(sample_catalog, config, progress=False, embedders=default_embedders)
+    priced = ingest(sample_catalog, config, progress=False, embedders=default_embedders)
     assert (priced.updated, priced.embedded) == (1, {"text": 0, "image": 0})
 
 
 def test_prune_deletes_only_with_the_flag_and_ids_stay_unique(sample_catalog, make_config, default_embedders):
     config = make_config()
-    run_ingest(sample_catalog, config, progress=False, embedders=default_embedders)
+    ingest(sample_catalog, config, progress=False, embedders=default_embedders)
     rewrite(sample_catalog, lambda rows: [r for r in rows if r["id"] not in ("mug-red", "watch-black")]
             + [dict(rows[5], title="A repeated id")])
-    kept = run_ingest(sample_catalog, config, progress=False, embedders=default_embedders)
+    kept = ingest(sample_catalog, config, progress=False, embedders=default_embedders)
     assert (kept.deleted, kept.failed) == (0, 1)
     ids = list(stored(config, default_embedders, ["id"]))
     assert len(ids) == len(set(ids)) == 36
-    pruned = run_ingest(sample_catalog, config, prune=True, progress=False, embedders=default_embedders)
+    pruned = ingest(sample_catalog, config, prune=True, progress=False, embedders=default_embedders)
     assert pruned.deleted == 2
     assert set(stored(config, default_embedders, ["id"])) == {r for r in ids if r not in ("mug-red", "watch-black")}
 
@@ -101,7 +102,7 @@ def test_bad_rows_are_reported_and_never_stop_the_run(tmp_path, sample_catalog, 
     rewrite(sample_catalog, lambda rows: rows + extra)
     config = make_config("ingest.image_retries=0", "ingest.image_timeout_s=1.0")
     errors = tmp_path / "errors.jsonl"
-    summary = run_ingest(sample_catalog, config, errors_path=errors, progress=False, embedders=default_embedders)
+    summary = ingest(sample_catalog, config, errors_path=errors, progress=False, embedders=default_embedders)
     report = [json.loads(x) for x in errors.read_text().splitlines()]
     # images are fetched in the background, so their entries may come before or after the validation errors
     assert sorted((e["line"], e["id"], e["field"]) for e in report) == [
@@ -131,7 +132,7 @@ def test_bad_rows_are_reported_and_never_stop_the_run(tmp_path, sample_catalog, 
     # the image side is retried next run: fixed pictures are embedded, nothing else is
     draw_product("mug", COLOURS["red"]).save(images / "corrupt.png")
     draw_product("mug", COLOURS["blue"]).save(images / "nowhere.png")
-    rerun = run_ingest(sample_catalog, config, errors_path=errors, progress=False, embedders=default_embedders)
+    rerun = ingest(sample_catalog, config, errors_path=errors, progress=False, embedders=default_embedders)
     assert rerun.embedded == {"text": 0, "image": 2}
     assert (rerun.updated, rerun.failed) == (2, 5)
     rows = stored(config, default_embedders, ["image_hash"])
@@ -141,11 +142,11 @@ def test_bad_rows_are_reported_and_never_stop_the_run(tmp_path, sample_catalog, 
 CRASH_DRIVER = textwrap.dedent("""
     import json, sys
     from multimodal_rag.config import load_config
-    from multimodal_rag.pipelines.ingest import run_ingest
+    from multimodal_rag.ingestion import ingest
     config = load_config(None, json.loads(sys.argv[2]))
     def report(summary):
         print("CHUNK", summary.new, flush=True)
-    run_ingest(sys.argv[1], config, progress=False, on_chunk=report)
+    ingest(sys.argv[1], config, progress=False, on_chunk=report)
     print("DONE", flush=True)
 """)
 
@@ -167,12 +168,12 @@ def test_sigkill_mid_ingest_then_rerun_equals_a_clean_ingest(tmp_path, make_conf
     with open_store(crashed, default_embedders, create=False) as store:
         stored_before = store.count()
     assert 32 <= stored_before < 160
-    rerun = run_ingest(catalog, crashed, progress=False, embedders=default_embedders)
+    rerun = ingest(catalog, crashed, progress=False, embedders=default_embedders)
     assert rerun.unchanged == stored_before and rerun.new == 160 - stored_before
     assert rerun.embedded == {"text": 160 - stored_before, "image": 160 - stored_before}
 
     clean = make_config(db="clean.db")
-    run_ingest(catalog, clean, progress=False, embedders=default_embedders)
+    ingest(catalog, clean, progress=False, embedders=default_embedders)
     fields = ["text_vec", "image_vec", "text_hash", "image_hash", "row_hash"]
     a, b = stored(crashed, default_embedders, fields), stored(clean, default_embedders, fields)
     assert sorted(a) == sorted(b) and len(a) == 160
@@ -185,11 +186,11 @@ def test_sigkill_mid_ingest_then_rerun_equals_a_clean_ingest(tmp_path, make_conf
 
 def test_store_misuse_fails_at_once_with_advice(tmp_path, sample_catalog, make_config, default_embedders, backend):
     config = make_config()
-    run_ingest(sample_catalog, config, progress=False, embedders=default_embedders)
+    ingest(sample_catalog, config, progress=False, embedders=default_embedders)
 
     other = make_config('vectors.text.sources=["title"]')
     with pytest.raises(StoreError, match="made with another config.*--collection NAME.*mmrag migrate"):
-        run_ingest(sample_catalog, other, progress=False, embedders=default_embedders)
+        ingest(sample_catalog, other, progress=False, embedders=default_embedders)
 
     with open_store(config, default_embedders, create=False) as store:
         row = store.get(["mug-red"], ["*"])["mug-red"]

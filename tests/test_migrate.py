@@ -5,11 +5,18 @@ import threading
 import numpy as np
 import pytest
 
+from multimodal_rag.catalog.images import load_image
+from multimodal_rag.catalog.photos import PhotoProfile
 from multimodal_rag.embedders.base import ImageEmbedder, TextEmbedder
-from multimodal_rag.pipelines.ingest import open_store, run_ingest
-from multimodal_rag.pipelines.migrate import run_migrate
+from multimodal_rag.embedders.cache import EmbeddingCache
+from multimodal_rag.embedders.image import IDENTITY
+from multimodal_rag.indexing import content_hash
+from multimodal_rag.store.milvus import open_store
+from multimodal_rag.ingestion import ingest
+from multimodal_rag.store.migrate import migrate
 from multimodal_rag.retrieval import ProductQuery, ProductRetriever
-from multimodal_rag.store.milvus import StoreError
+from multimodal_rag.store.milvus import ProductStore, StoreError
+from tests.conftest import read_stored
 
 
 class Counting:
@@ -44,7 +51,7 @@ class CountingImage(Counting, ImageEmbedder):
 
 def test_adding_a_field_embeds_only_it_and_readers_never_stop(sample_catalog, make_config, default_embedders):
     old = make_config()
-    run_ingest(sample_catalog, old, progress=False, embedders=default_embedders)
+    ingest(sample_catalog, old, progress=False, embedders=default_embedders)
     with open_store(old, default_embedders, create=False) as store:
         before = store.get(["mug-red", "lamp-blue"], ["text_vec", "image_vec"])
         assert store.physical_name() == f"{old.store.collection}__v1"
@@ -67,7 +74,7 @@ def test_adding_a_field_embeds_only_it_and_readers_never_stop(sample_catalog, ma
     thread = threading.Thread(target=keep_searching)
     thread.start()
     try:
-        summary = run_migrate(new, progress=False, embedders=counting)
+        summary = migrate(new, progress=False, embedders=counting)
     finally:
         done.set()
         thread.join()
@@ -83,7 +90,7 @@ def test_adding_a_field_embeds_only_it_and_readers_never_stop(sample_catalog, ma
 
     with open_store(new, default_embedders | {"title": default_embedders["text"]}, create=False) as store:
         assert store.physical_name() == summary.target and store.count() == 36
-        assert store.photo_side == 256  # the catalog photos' size moves with the products
+        assert store.photo_profile == PhotoProfile(256, 256, 1.0, 36)  # the photos' profile moves with them
         moved = store.get(["mug-red", "lamp-blue"], ["text_vec", "image_vec", "title_vec"])
     for pid in before:
         assert np.array_equal(moved[pid]["text_vec"], before[pid]["text_vec"])
@@ -93,9 +100,38 @@ def test_adding_a_field_embeds_only_it_and_readers_never_stop(sample_catalog, ma
     fresh = ProductRetriever.from_config(new, k=3)
     try:
         [doc, *_] = fresh.invoke("Northwind Blue Ceramic Coffee Mug")
-        assert doc.id == "mug-blue" and set(doc.metadata["scores"]) == {"text", "title", "bm25"}
+        assert doc.id == "mug-blue" and set(doc.metadata["scores"]) == {"text", "title", "bm25", "understood"}  # the facets move too
     finally:
         fresh.close()
 
     with pytest.raises(StoreError, match="already has this config"):
-        run_migrate(new, progress=False, embedders=counting)
+        migrate(new, progress=False, embedders=counting)
+
+
+ALTERED_NETWORK = "efficientnet-lite0/pad-square-224-imagenet-norm"  # the identity vectors of the Swish network had
+
+
+def test_a_collection_of_the_altered_networks_vectors_is_refused_until_migrated(sample_catalog, make_config,
+                                                                               default_embedders, tmp_path,
+                                                                               monkeypatch):
+    """Collections and cached vectors made before the network was fixed are never mixed with the true network's."""
+    config = make_config("ingest.embedding_cache=true")
+    monkeypatch.setenv("MMRAG_CACHE_DIR", str(tmp_path / "cache"))
+    dimensions = {n: e.dimension for n, e in default_embedders.items()}
+    identities = {n: e.identity for n, e in default_embedders.items()} | {"image": ALTERED_NETWORK}
+    ProductStore.open(config, dimensions, identities).close()  # made by a version with the altered network
+    with pytest.raises(StoreError, match=f"image=efficientnet-lite0/pad-square-224-imagenet-norm/1280d.*"
+                                         f"image={IDENTITY}/1280d.*mmrag migrate"):
+        ingest(sample_catalog, config, progress=False, embedders=default_embedders)
+
+    # Vectors cached under the old identity are never served for the new one: plant a wrong vector under the key
+    # the old network's vector of a photo had, and the ingest stores the true network's vector.
+    photo = (sample_catalog.parent / "images" / "mug-red.png").read_bytes()
+    cache = EmbeddingCache()
+    cache.put({content_hash(ALTERED_NETWORK, photo): np.ones(1280, np.float32)})
+    cache.close()
+    fresh = make_config("ingest.embedding_cache=true", db="fresh.db")
+    ingest(sample_catalog, fresh, progress=False, embedders=default_embedders)
+    stored = read_stored(fresh, ["mug-red"], ["image_vec"])["mug-red"]["image_vec"]
+    expected = default_embedders["image"].encode_images([load_image(sample_catalog.parent / "images" / "mug-red.png")])
+    np.testing.assert_allclose(stored, expected[0], atol=1e-5)

@@ -15,11 +15,11 @@ from langchain_core.outputs import ChatGeneration, ChatResult
 
 from multimodal_rag.config import load_config
 from multimodal_rag.eval.runner import collection_for
-from multimodal_rag.pipelines.ingest import run_ingest
+from multimodal_rag.ingestion import ingest
 from multimodal_rag.qa import LLMError, ProductQA, QAInput, Turn, load_chat_model
 from multimodal_rag.qa.chain import SYSTEM_PROMPT, clean_citations
 from multimodal_rag.qa.followup import rewrite_with_llm, rewrite_with_rules
-from multimodal_rag.qa.lookup import contains_answer, lookup, parse_question
+from multimodal_rag.qa.lookup import contains_answer, lookup
 from multimodal_rag.retrieval import ProductRetriever
 from tests.conftest import FLIPKART, require_shared_data
 
@@ -45,10 +45,16 @@ def test_lookup_answers_every_flipkart_question_from_its_product():
     products = flipkart_products()
     for item in qa_items():
         product = products[item["product_ids"][0]]
-        field, fact = lookup(item["question"], [product])
-        assert fact is not None and fact.value is not None, item["question"]
+        look = lookup(item["question"], [product])
+        [fact] = look.facts
+        assert fact.value is not None, item["question"]
         assert any(contains_answer(fact.value, a) for a in item["answers"]), (item["question"], fact.value)
-        assert field == {"price": "price", "brand": "brand"}.get(item["kind"], item["kind"].lower())
+        assert fact.field.lower() == item["kind"].lower()
+
+
+def facts(question, products):
+    look = lookup(question, products)
+    return (look.field.name if look.field else None), [(f.position, f.value) for f in look.facts]
 
 
 def test_lookup_refuses_a_near_twin_and_finds_fields_in_other_phrasings():
@@ -56,16 +62,19 @@ def test_lookup_refuses_a_near_twin_and_finds_fields_in_other_phrasings():
     blue = next(p for p in products.values() if "Blue Floral Eyelet Long Door Curtain" in p["title"])
     brown = next(p for p in products.values() if "Brown Floral Eyelet Long Door Curtain" in p["title"])
     # The brown one is not the blue one the shopper names, though all other words match.
-    assert lookup(f"What is the price of {blue['title']}?", [brown]) == ("price", None)
-    field, fact = lookup(f"What is the price of {blue['title']}?", [brown, blue])
-    assert (field, fact.position, fact.product_id) == ("price", 2, blue["id"])
+    assert facts(f"What is the price of {blue['title']}?", [brown]) == ("price", [])
+    assert facts(f"What is the price of {blue['title']}?", [brown, blue]) == ("price", [(2, "899 INR")])
     cooker = next(p for p in products.values() if p["title"] == "Prestige Deluxe Plus 10 L Pressure Cooker")
-    assert lookup("How much does the Prestige Deluxe Plus pressure cooker cost?", [cooker])[1].value == "2,345 INR"
-    assert lookup("Who makes the Prestige Deluxe Plus pressure cooker?", [cooker])[1].value == "Prestige"
-    assert lookup("what is Prestige Deluxe Plus 10 L Pressure Cooker's material?", [cooker])[1].value == "Aluminium"
-    field, fact = lookup("What is the warranty of the Prestige Deluxe Plus pressure cooker?", [cooker])
-    assert (field, fact.value) == ("warranty", None)
-    assert parse_question("do you have red mugs?") == (None, "do you have red mugs?")
+    assert facts("How much does the Prestige Deluxe Plus pressure cooker cost?", [cooker]) == \
+        ("price", [(1, "2,345 INR")])
+    assert facts("Who makes the Prestige Deluxe Plus pressure cooker?", [cooker]) == ("brand", [(1, "Prestige")])
+    assert facts("what is Prestige Deluxe Plus 10 L Pressure Cooker's material?", [cooker]) == \
+        ("Material", [(1, "Aluminium")])
+    # A field other products list and this one does not: the answer will say the catalog does not list it.
+    watch = next(p for p in products.values() if p["attributes"].get("Warranty Summary"))
+    assert facts("What is the warranty summary of the Prestige Deluxe Plus pressure cooker?", [cooker, watch]) == \
+        ("Warranty Summary", [(1, None)])
+    assert facts("do you have red mugs?", [cooker]) == (None, [])
 
 
 @pytest.mark.parametrize("text, accepted, expected", [
@@ -132,7 +141,7 @@ def qa_catalog(tmp_path_factory):
 def qa_retriever(qa_catalog, default_embedders):
     path, _ = qa_catalog
     config = load_config(None, [f"store.db={json.dumps(str(path.parent / 'qa.db'))}"])
-    run_ingest(path, config, progress=False, embedders=default_embedders)
+    ingest(path, config, progress=False, embedders=default_embedders)
     retriever = ProductRetriever.from_config(config)
     yield retriever
     retriever.close()
@@ -290,6 +299,31 @@ def test_offline_default_streams_what_it_generates(smollm2):
     assert streamed.strip() == smollm2.invoke("Name one colour.").content
     assert smollm2.invoke("Count from one to ten in words, separated by commas.", stop=["five"]).content \
         .lower().count("five") == 0
+
+
+def test_closing_a_stream_stops_the_generation(smollm2):
+    import time
+
+    long = load_chat_model("smollm2", max_new_tokens=400)
+    chunks = long.stream("Count from one to two hundred in words.")
+    next(chunks)
+    started = time.perf_counter()
+    chunks.close()  # a client that went away
+    assert time.perf_counter() - started < 3.0  # stopped at the next token, not after 400 of them
+    assert long._lock.acquire(blocking=False)  # and the model is free for the next request
+    long._lock.release()
+
+    async def first_piece_then_leave() -> None:
+        stream = long.astream("Count from one to two hundred in words.")
+        async for _ in stream:
+            break
+        await stream.aclose()
+
+    started = time.perf_counter()
+    asyncio.run(first_piece_then_leave())
+    assert time.perf_counter() - started < 15.0  # the first piece and a stop, not 400 tokens (~40 s here)
+    assert long._lock.acquire(blocking=False)
+    long._lock.release()
 
 
 def test_llm_judge_reranker_on_the_offline_model(qa_retriever):

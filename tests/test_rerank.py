@@ -11,7 +11,7 @@ from multimodal_rag.config import load_config
 from tests.conftest import BACKENDS, store_overrides
 from multimodal_rag.embedders.base import EmbedderError
 from multimodal_rag.embedders.text import resolve_model_path
-from multimodal_rag.pipelines.ingest import run_ingest
+from multimodal_rag.ingestion import ingest
 from multimodal_rag.retrieval import ProductQuery, ProductReranker, ProductRetriever
 
 
@@ -35,7 +35,7 @@ def retriever(request, tmp_path_factory, default_embedders):
     folder = tmp_path_factory.mktemp("rerank")
     catalog = make_sample_catalog(folder / "sample")
     config = load_config(None, store_overrides(request.param, folder, "store.db"))
-    run_ingest(catalog, config, progress=False, embedders=default_embedders)
+    ingest(catalog, config, progress=False, embedders=default_embedders)
     r = ProductRetriever.from_config(config, k=12)
     yield r
     r.close()

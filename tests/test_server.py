@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from multimodal_rag.config import load_config
-from multimodal_rag.pipelines.ingest import open_store
+from multimodal_rag.store.milvus import open_store
 from tests.conftest import flipkart_subset
 
 ENV = dict(os.environ, TOKENIZERS_PARALLELISM="false")
@@ -76,12 +76,12 @@ def test_ingest_in_one_process_while_another_searches(tmp_path, default_embedder
 DRIVER = textwrap.dedent("""
     import json, sys
     from multimodal_rag.config import load_config
-    from multimodal_rag.pipelines.ingest import run_ingest
+    from multimodal_rag.ingestion import ingest
     from multimodal_rag.store.milvus import StoreError
     config = load_config(None, [f"store.uri={json.dumps(sys.argv[2])}", "ingest.batch_size=8",
                                 "store.timeout_s=10"])
     try:
-        run_ingest(sys.argv[1], config, progress=False, on_chunk=lambda s: print("CHUNK", flush=True))
+        ingest(sys.argv[1], config, progress=False, on_chunk=lambda s: print("CHUNK", flush=True))
     except StoreError as exc:
         print("STORE ERROR", exc, flush=True)
         sys.exit(2)
@@ -109,9 +109,9 @@ def test_server_killed_mid_ingest_then_rerun_loses_and_duplicates_nothing(tmp_pa
         with open_store(config, default_embedders, create=False) as store:
             before = store.count()
         assert 32 <= before < 160
-        from multimodal_rag.pipelines.ingest import run_ingest
+        from multimodal_rag.ingestion import ingest
 
-        summary = run_ingest(catalog, config, progress=False, embedders=default_embedders)
+        summary = ingest(catalog, config, progress=False, embedders=default_embedders)
         assert summary.unchanged == before and summary.new == 160 - before
         with open_store(config, default_embedders, create=False) as store:
             ids = list(store.iter_ids())

@@ -93,29 +93,11 @@ class ImageFetcher:
         return data
 
 
-def photo_long_side(data: bytes) -> int | None:
-    """The longer side of an image in pixels, from its header alone; None when it cannot be read."""
-    try:
-        with Image.open(io.BytesIO(data)) as img:
-            return max(img.size)
-    except Exception:  # a bad photo is reported where it is decoded; here it just has no size
-        return None
-
-
 def pad_centred(image: Image.Image, size: tuple[int, int], fill=(255, 255, 255)) -> Image.Image:
     """The image in the middle of a ``size`` canvas of ``fill`` (white, as the margins of product photos)."""
     canvas = Image.new("RGB", size, fill)
     canvas.paste(image, ((size[0] - image.width) // 2, (size[1] - image.height) // 2))
     return canvas
-
-
-def fit_within(image: Image.Image, side: int) -> Image.Image:
-    """The image shrunk (never enlarged) so its longer side is at most ``side``, aspect kept."""
-    w, h = image.size
-    if max(w, h) <= side:
-        return image
-    scale = side / max(w, h)
-    return image.resize((max(1, round(w * scale)), max(1, round(h * scale))), Image.Resampling.LANCZOS)
 
 
 def decode_image(data: bytes, *, max_pixels: int = 40_000_000) -> Image.Image:

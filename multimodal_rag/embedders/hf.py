@@ -32,6 +32,7 @@ from multimodal_rag.embedders.base import (
     register_embedder,
 )
 from multimodal_rag.embedders.onnx import Runner, onnx_runner
+from multimodal_rag.hub import unreachable_model
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +78,9 @@ class HFModel:
                     import transformers
                 except ImportError as exc:
                     raise EmbedderError(f"{self.family} needs the package {exc.name} (pip install {exc.name})") from None
+                why = unreachable_model(self.name, f"{self.family}:{self.name}")
+                if why:
+                    raise EmbedderError(why)
                 device = pick_device()
                 dtype = torch.float16 if device == "cuda" else torch.float32
                 try:

@@ -14,6 +14,7 @@ from typing import Sequence
 import numpy as np
 
 from multimodal_rag.embedders.base import EmbedderError, TextEmbedder, l2_normalize, register_embedder
+from multimodal_rag.hub import unreachable_model
 
 OFFLINE_MINILM_NAMES = ("all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2")
 
@@ -48,6 +49,9 @@ class SentenceTransformerEmbedder(TextEmbedder):
                 from sentence_transformers import SentenceTransformer
 
                 path = resolve_model_path(self.name)
+                why = unreachable_model(path, self.spec)
+                if why:
+                    raise EmbedderError(why)
                 try:
                     self._model = SentenceTransformer(path, device=self.device)
                 except OSError as exc:

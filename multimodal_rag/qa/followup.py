@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from langchain_core.language_models import BaseChatModel
+
+from multimodal_rag.retrieval.understanding import Constraint, Understanding
 
 # "that" is left out: "a mug that is red" is a new question more often than a reference.
 _REFERENCE = re.compile(r"\b(it|its|this|these|those|they|them|one|ones|the same)\b", re.I)
@@ -27,16 +29,27 @@ class Turn:
     question: str
     answer: str
     products: Sequence[Mapping[str, Any]] = ()
+    understood: Understanding | None = None  # the constraints a shopping turn answered
 
 
 @dataclass(frozen=True)
 class StandaloneQuery:
     text: str
     filters: dict[str, Any] = field(default_factory=dict)
+    understood: Understanding | None = None  # a shopping conversation's constraints, this question's included
 
 
-def rewrite_with_rules(question: str, history: Sequence[Turn]) -> StandaloneQuery:
-    """Resolve references to the product the conversation is about; a question without one is already standalone."""
+def rewrite_with_rules(question: str, history: Sequence[Turn],
+                       understand: Callable[[str], Understanding] | None = None) -> StandaloneQuery:
+    """Resolve references to the product the conversation is about; a question without one is already standalone.
+
+    In a shopping conversation (the last turn answered constraints: "a mug under 300"), a question that names no
+    kind of product of its own ("in red", "a cheaper one", "any from Prestige?") keeps the last turn's
+    constraints and changes the ones it names; "cheaper"/"pricier" means than the product the last answer was
+    about."""
+    shopping = _shopping_follow_up(question, history, understand)
+    if shopping is not None:
+        return shopping
     subject = next((t.products[0] for t in reversed(history) if t.products), None)
     if subject is None or not _REFERENCE.search(question):
         return StandaloneQuery(question)
@@ -55,6 +68,32 @@ def rewrite_with_rules(question: str, history: Sequence[Turn]) -> StandaloneQuer
             return StandaloneQuery(f"{what} {_REFERENCE.sub(' ', pattern.sub(' ', question))}".strip(), filters)
     resolved = _REFERENCE.sub(lambda m: f"{title}'s" if m.group(1).lower() == "its" else title, question, count=1)
     return StandaloneQuery(re.sub(r"\s+", " ", resolved).strip())
+
+
+def _shopping_follow_up(question: str, history: Sequence[Turn],
+                        understand: Callable[[str], Understanding] | None) -> StandaloneQuery | None:
+    last = history[-1] if history else None
+    if understand is None or last is None or last.understood is None:
+        return None
+    asked = understand(question)
+    if asked.names_a_kind:
+        return None  # a new kind of product: a new search
+    subject = last.products[0] if last.products else {}
+    for pattern, op in ((_CHEAPER, "lt"), (_PRICIER, "gt")):
+        if pattern.search(question) and subject.get("price") is not None:
+            bound = float(subject["price"])
+            price = Constraint("price", op=op, low=bound if op == "gt" else None, high=bound if op == "lt" else None,
+                               words=(pattern.search(question).group(),))
+            asked = Understanding(asked.query, (*[c for c in asked.constraints if c.facet != "price"], price),
+                                  asked.sort, asked.rest)
+    if not asked and not _REFERENCE.search(question) and not _CHEAPER.search(question) \
+            and not _PRICIER.search(question):
+        return None  # nothing to carry on: an unrelated question
+    merged = last.understood.followed_by(asked)
+    rest = " ".join(w for w in merged.rest.split() if not _REFERENCE.fullmatch(w) and w.lower() not in
+                    ("a", "an", "the", "show", "me", "cheaper", "pricier"))
+    kinds = " ".join(v for c in merged.constraints if c.facet != "price" for v in c.values)
+    return StandaloneQuery(" ".join(part for part in (kinds, rest) if part) or question, understood=merged)
 
 
 REWRITE_PROMPT = (

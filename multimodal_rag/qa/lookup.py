@@ -1,39 +1,33 @@
-"""Structured answers from a product's own fields.
+"""Structured answers from a product's own fields: which product a question names, and which field it asks for.
 
 A small model phrases well enough but cannot be trusted to copy a price or a material correctly. When a question
-asks for a field ("what is the material of X", "how much is X", "who makes X") and a retrieved product is the X the
-question names, the value comes from that product's fields; the chain gives it to the LLM and checks the answer.
+names a retrieved product and asks for one of its fields, the value comes from that product; the chain gives it to
+the model as a catalog fact and checks the answer.
+
+The product named: the retrieved product whose name (title and brand) the question's words match, in any position
+and wording, forgiving plurals and one typo per word, and a partial name (brand + model). Catalogs hold near twins
+that differ in one word (a colour, a model number: on flipkart_1050 the nearest other product covers up to 0.89
+of a question's words), so a product is named only when every product word of the question is found in it (its
+title, brand, category or attribute values): a word that only a twin holds points at the twin. Other words
+("gift", "sister") are allowed when the question holds most of the product's title, unless another retrieved
+product holds them or they are another value of one of the product's own facets in the catalog's vocabulary (a
+"blue" curtain asked about, a brown one retrieved). Two products the question matches equally are both named; the
+answer then gives each one's value.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
-_WORD = re.compile(r"\w+")
-_NUMBER = re.compile(r"\d[\d,]*(?:\.\d+)?")
-_END = r"\s*[?.!]*\s*$"
-# "what is the <field> of <subject>": the field/subject split is found against the products' own field names.
-_WHAT = re.compile(r"^\s*(?:what|which)(?:'s|\s+is|\s+are|\s+was)?\s+(?:the\s+)?(?P<rest>.+?)" + _END, re.I)
-_POSSESSIVE = re.compile(r"^(?P<subject>.+)'s\s+(?P<field>[\w /&-]{2,40})$")
-_SPLIT = re.compile(r"\s+(of|for)(?=\s)", re.I)
-_WHICH_BRAND = re.compile(r"^\s*(?:what|which)\s+(?:brand|company)\s+(?:is|makes|made|sells|are)\s+(?P<subject>.+?)"
-                          + _END, re.I)
-_WHO_MAKES = re.compile(r"^\s*who\s+(?:makes|made|manufactures|sells)\s+(?P<subject>.+?)" + _END, re.I)
-_HOW_MUCH = re.compile(r"^\s*how\s+much\s+(?:is|are|does|do)\s+(?P<subject>.+?)(?:\s+cost)?" + _END, re.I)
-_PRICE = re.compile(r"\b(price|cost|costs|how much|priced)\b", re.I)
-_BRAND = re.compile(r"\b(brand|who makes|which company|manufacturer|made by)\b", re.I)
-# Words that say what is asked, not which product: left out when matching a question to a product.
-_QUESTION_WORDS = frozenset(
-    "what which who whom whose is are was were the a an of for does do did how much many makes make made by "
-    "cost costs price priced brand company manufacturer tell me please s its it this that".split())
+from multimodal_rag.catalog.facets import FacetVocabulary
+from multimodal_rag.qa.fields import FieldQuestion, FieldResolver
+from multimodal_rag.words import is_stopword, find_word, same_word, tokens
 
-# A retrieved product is the one a question names only when every product word of the question is in its title,
-# brand, category or attribute values. Catalogs hold near twins that differ in one word (a colour, a model number:
-# on flipkart_1050 the nearest other product covers up to 0.89 of a question's words), so anything less is
-# another product.
-SUBJECT_COVERAGE = 1.0
+_NUMBER = re.compile(r"\d[\d,]*(?:\.\d+)?")
+# A question that holds this share of a product's title words names it even with words no retrieved product holds.
+STRONG_NAME = 0.6
 
 
 @dataclass(frozen=True)
@@ -47,76 +41,144 @@ class FieldAnswer:
     value: str | None  # None: the product is the one asked about but does not list the field
 
 
-def words(text: str) -> list[str]:
-    return [w.lower() for w in _WORD.findall(text or "")]
+@dataclass(frozen=True)
+class Lookup:
+    """What a question asks: the field (None: no field asked), the facts read for it (one per named product;
+    none when no retrieved product is the one named), and whether several products were named equally."""
+
+    field: FieldQuestion | None
+    facts: tuple[FieldAnswer, ...] = ()
+    named: tuple[int, ...] = ()  # positions of the products the question names, best first
+    naming: str = ""  # the question's words that can name a product (neither phrasing nor field words)
+
+    @property
+    def ambiguous(self) -> bool:
+        return len({f.value for f in self.facts}) > 1
 
 
-def subject_words(question: str) -> set[str]:
-    return {w for w in words(question) if w not in _QUESTION_WORDS}
+def _product_words(product: Mapping[str, Any], *keys: str) -> list[str]:
+    parts = []
+    for key in keys:
+        if key == "attributes":
+            parts.extend(map(str, (product.get("attributes") or {}).values()))
+        else:
+            parts.append(str(product.get(key) or ""))
+    return [w for w in tokens(" ".join(parts)) if not is_stopword(w)]
 
 
-def subject_coverage(subject: str, product: Mapping[str, Any]) -> float:
-    """Share of a subject's product words found in the product's title, brand, category and attribute values."""
-    asked = subject_words(subject)
-    if not asked:
-        return 0.0
-    known = set(words(" ".join([product.get("title") or "", product.get("brand") or "",
-                                product.get("category") or "",
-                                *map(str, (product.get("attributes") or {}).values())])))
-    return len(asked & known) / len(asked)
+@dataclass
+class _Candidate:
+    position: int
+    product: Mapping[str, Any]
+    matched: set[int] = field(default_factory=set)        # question word positions in its name
+    unexplained: list[int] = field(default_factory=list)  # question word positions found nowhere in it
+    title_coverage: float = 0.0
 
 
-def parse_question(question: str, products: Sequence[Mapping[str, Any]] = ()) -> tuple[str | None, str]:
-    """(field asked for or None, the words naming the product). Field names are the shopper's, lower case."""
-    for pattern, field in ((_WHICH_BRAND, "brand"), (_WHO_MAKES, "brand"), (_HOW_MUCH, "price")):
-        match = pattern.match(question)
-        if match:
-            return field, match.group("subject")
-    match = _WHAT.match(question)
-    if match:
-        rest = match.group("rest")
-        splits = [(rest[: m.start()], rest[m.end():].strip(), m.group(1).lower()) for m in _SPLIT.finditer(rest)]
-        known = {"price", "brand"} | {" ".join(words(k)) for p in products for k in (p.get("attributes") or {})}
-        possessive = _POSSESSIVE.match(rest)  # "X's material", as follow-ups are rewritten
-        if possessive:
-            splits.insert(0, (possessive.group("field"), possessive.group("subject"), "'s"))
-        for field, subject, _ in splits:
-            name = _field_name(field)
-            if name in known:
-                return name, subject
-        if splits:  # no known field: "X's warranty", else the first "of" ("the warranty of X"), else "for"
-            field, subject, _ = min(splits, key=lambda split: {"'s": 0, "of": 1}.get(split[2], 2))
-            return _field_name(field), subject
-    if _PRICE.search(question):
-        return "price", question
-    if _BRAND.search(question):
-        return "brand", question
-    return None, question
+def name_products(words: Sequence[str], products: Sequence[Mapping[str, Any]], optional: set[int] = frozenset(),
+                  vocabulary: FacetVocabulary | None = None) -> tuple[list[int], set[int]]:
+    """(positions of the products ``words`` name, best first; the word positions their name took). ``optional``
+    word positions (those naming a field) may match a product but need not."""
+    content = [i for i, w in enumerate(words) if not is_stopword(w)]
+    everything = [set(_product_words(p, "title", "brand", "category", "attributes")) for p in products]
+    candidates = []
+    for position, (product, known) in enumerate(zip(products, everything), start=1):
+        name = _product_words(product, "title", "brand")
+        title = set(_product_words(product, "title"))
+        c = _Candidate(position, product)
+        c.matched = {i for i in content if find_word(words[i], name) is not None}
+        c.unexplained = [i for i in content if i not in optional and find_word(words[i], known) is None]
+        held = {t for t in title if any(same_word(words[i], t) for i in c.matched)}
+        c.title_coverage = len(held) / len(title) if title else 0.0
+        candidates.append(c)
+    named = [c for c in candidates if c.matched - optional and _names(c, words, everything, vocabulary)]
+    if not named:
+        return [], set()
+    best = max(len(c.matched) for c in named)
+    top = sorted((c for c in named if len(c.matched) == best), key=lambda c: (-c.title_coverage, c.position))
+    # Equal matches name the products equally: the question does not tell them apart.
+    equal = [c for c in top if c.matched == top[0].matched]
+    return [c.position for c in equal], top[0].matched
 
 
-def _field_name(text: str) -> str:
-    name = " ".join(words(text))
-    if _PRICE.fullmatch(name):
-        return "price"
-    if _BRAND.fullmatch(name):
-        return "brand"
-    return name
+def _names(c: _Candidate, words: Sequence[str], everything: Sequence[set[str]],
+           vocabulary: FacetVocabulary | None) -> bool:
+    if not c.unexplained:
+        return True
+    if vocabulary is None or c.title_coverage < STRONG_NAME:
+        return False
+    # A leftover word that another retrieved product holds names that product, not this one.
+    others = [known for i, known in enumerate(everything, start=1) if i != c.position]
+    if any(find_word(words[i], known) is not None for i in c.unexplained for known in others):
+        return False
+    # So does another value of one of its own facets: "blue" of a brown curtain's colour.
+    rivals = _facet_words(c.product, vocabulary)
+    return not any(find_word(words[i], rivals) is not None for i in c.unexplained)
+
+
+def _facet_words(product: Mapping[str, Any], vocabulary: FacetVocabulary | None) -> set[str]:
+    """Words of the catalog's values of the product's own facets (its attributes' and brands'), which the product
+    itself does not hold."""
+    if vocabulary is None:
+        return set()
+    values = [v for name in (product.get("attributes") or {}) for v in vocabulary.attributes.get(str(name), {})]
+    if product.get("brand"):
+        values.extend(vocabulary.brands)
+    own = set(_product_words(product, "title", "brand", "category", "attributes"))
+    return {w for v in values for w in tokens(v) if not is_stopword(w) and w not in own}
+
+
+def lookup(question: str, products: Sequence[Mapping[str, Any]], resolver: FieldResolver | None = None,
+           vocabulary: FacetVocabulary | None = None) -> Lookup:
+    """The field a question asks for and, for each product it names, that field's value. Without the catalog's
+    ``vocabulary`` a question word that no retrieved product holds cannot be told from a twin's word, so every
+    product word of the question must then be found in the product."""
+    resolver = resolver or FieldResolver()
+    words = tokens(question)
+    attributes = list(dict.fromkeys([*(str(k) for p in products for k in (p.get("attributes") or {})),
+                                     *(vocabulary.attributes if vocabulary is not None else ())]))
+    field_positions = resolver.field_words(words, attributes)
+    optional = field_positions | {i for i, w in enumerate(words) if w in resolver.phrasing}
+    naming = " ".join(w for i, w in enumerate(words) if i not in optional and not is_stopword(w))
+    positions, taken = name_products(words, products, optional, vocabulary)
+    if not positions:
+        # No product named: still say which field was asked, so the answer can say the product is missing.
+        asked = resolver.resolve(words, field_positions, {}, attributes) if field_positions else None
+        return Lookup(asked, naming=naming)
+    free = set(range(len(words))) - taken
+    asked = resolver.resolve(words, free, products[positions[0] - 1], attributes)
+    if asked is None:
+        return Lookup(None, named=tuple(positions), naming=naming)
+    facts = []
+    for position in positions:
+        product = products[position - 1]
+        # Equally named twins may store the field under their own attribute name.
+        name = asked.name if position == positions[0] else (resolver.resolve(words, free, product, attributes)
+                                                             or asked).name
+        facts.append(FieldAnswer(position, str(product["id"]), str(product.get("title") or ""), name,
+                                 field_value(product, name)))
+    return Lookup(asked, tuple(facts), tuple(positions), naming)
 
 
 def field_value(product: Mapping[str, Any], field: str) -> str | None:
-    """The product's value for a field name (attributes matched case-insensitively), formatted for a shopper."""
+    """The product's value for a field (core fields by name, attributes matched case-insensitively), formatted for
+    a shopper."""
     if field == "price":
         price = product.get("price")
         return None if price is None else format_price(price, product.get("currency"))
-    if field == "brand":
-        return product.get("brand") or _attribute(product, "brand")
+    if field == "rating":
+        rating = product.get("rating")
+        return None if rating is None else f"{float(rating):g}"
+    if field in ("brand", "category", "description"):
+        value = str(product.get(field) or "").strip()
+        return value or (_attribute(product, field) if field == "brand" else None)
     return _attribute(product, field)
 
 
 def _attribute(product: Mapping[str, Any], field: str) -> str | None:
-    wanted = " ".join(words(field))
+    wanted = " ".join(tokens(field))
     for key, value in (product.get("attributes") or {}).items():
-        if " ".join(words(key)) == wanted and str(value).strip():
+        if " ".join(tokens(key)) == wanted and str(value).strip():
             return str(value).strip()
     return None
 
@@ -124,23 +186,6 @@ def _attribute(product: Mapping[str, Any], field: str) -> str | None:
 def format_price(price: float, currency: str | None) -> str:
     amount = f"{price:,.0f}" if float(price).is_integer() else f"{price:,.2f}"
     return f"{amount} {currency}".strip() if currency else amount
-
-
-def lookup(question: str, products: Sequence[Mapping[str, Any]]) -> tuple[str | None, FieldAnswer | None]:
-    """(asked field, answer): the answer is None when no field is asked or no product is the one named.
-
-    Of the products that cover every word, the one whose title covers most wins (a word may match another
-    product through its category or attributes), then the earliest retrieved."""
-    field, subject = parse_question(question, products)
-    if field is None:
-        return None, None
-    named = [(i, p) for i, p in enumerate(products, start=1) if subject_coverage(subject, p) >= SUBJECT_COVERAGE]
-    if not named:
-        return field, None
-    asked = subject_words(subject)
-    position, product = max(named, key=lambda item: (len(asked & set(words(item[1].get("title") or ""))), -item[0]))
-    return field, FieldAnswer(position, str(product["id"]), product.get("title", ""), field,
-                              field_value(product, field))
 
 
 def numbers(text: str) -> list[float]:

@@ -18,6 +18,7 @@ from pydantic import ConfigDict
 
 from multimodal_rag.embedders.base import EmbedderError
 from multimodal_rag.embedders.text import resolve_model_path
+from multimodal_rag.hub import unreachable_model
 
 
 class RelevanceScorer(Protocol):
@@ -33,8 +34,12 @@ class CrossEncoderScorer:
             raise EmbedderError("cross-encoder needs a model: cross-encoder:<name-or-path>")
         from sentence_transformers import CrossEncoder
 
+        path = resolve_model_path(name)
+        why = unreachable_model(path, f"cross-encoder:{name}")
+        if why:
+            raise EmbedderError(why)
         try:
-            self.model = CrossEncoder(resolve_model_path(name), max_length=max_length)
+            self.model = CrossEncoder(path, max_length=max_length)
         except OSError as exc:
             raise EmbedderError(f"cannot load cross-encoder {name!r}: {exc}") from exc
         self.batch_size = batch_size

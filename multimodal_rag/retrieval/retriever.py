@@ -1,25 +1,39 @@
 """``ProductRetriever``: a langchain-core retriever over the product collection.
 
-``invoke("red running shoes")`` or ``invoke(ProductQuery(text=..., image=..., filters=..., k=...))``; sync and
-async. Documents carry a readable product card as ``page_content`` and, in ``metadata``, the product's fields,
-its image reference, the fused score and each field's own score and rank.
+``invoke("red running shoes")``, ``invoke("mug", k=3, filters={...})`` or ``invoke(ProductQuery(text=...,
+image=..., filters=..., k=...))``; sync and async, and ``batch`` sends many queries in one pass. Documents carry a
+readable product card as ``page_content`` and, in ``metadata``, the product's fields, its image reference, the
+fused score, each field's own score and rank, and what was understood from the query.
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
-from langchain_core.callbacks import AsyncCallbackManagerForRetrieverRun, CallbackManagerForRetrieverRun
+from dataclasses import replace
+
+from langchain_core.callbacks import (
+    AsyncCallbackManagerForRetrieverRun,
+    CallbackManager,
+    CallbackManagerForRetrieverRun,
+)
 from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
+from langchain_core.runnables import RunnableConfig
+from langchain_core.runnables.config import get_config_list
 from pydantic import BaseModel, ConfigDict, Field
 
 from multimodal_rag.catalog.images import ImageFetcher, load_image
-from multimodal_rag.config import Config, load_config
+from multimodal_rag.catalog.photos import QueryPhotoAdapter
+from multimodal_rag.config import UNDERSTAND, Config, resolve_config
+from multimodal_rag.embedders.base import TextEmbedder
+from multimodal_rag.embedders.fields import load_embedders
 from multimodal_rag.retrieval.rerank import ProductReranker
+from multimodal_rag.retrieval.understanding import QueryUnderstanding, Understanding
 from multimodal_rag.store.filters import build_filter, combine
-from multimodal_rag.store.search import Hit, ProductSearcher, resolve_query_photo_side
+from multimodal_rag.store.milvus import SCALAR_FIELDS, open_store
+from multimodal_rag.store.search import Hit, ProductSearcher, SearchQuery
 
 CARD_ATTRIBUTES = 8
 CARD_DESCRIPTION_CHARS = 300
@@ -28,17 +42,25 @@ CARD_DESCRIPTION_CHARS = 300
 class ProductQuery(BaseModel):
     """A query: text, an image (path, URL, bytes or PIL image), or both; filters as data."""
 
-    model_config = ConfigDict(arbitrary_types_allowed=True)
+    model_config = ConfigDict(arbitrary_types_allowed=True, extra="forbid")
 
     text: str | None = None
     image: Any = None
     filters: dict[str, Any] | None = None
     raw_filter: str | None = Field(default=None, description="a raw Milvus expression, used as given")
     k: int | None = None
+    understand: str | None = Field(default=None, description='"boost", "filter" or "off"; None: the retriever\'s')
+    understood: Understanding | None = Field(
+        default=None, description="constraints already understood (a conversation's); used instead of the text's")
 
 
-def product_card(fields: Mapping[str, Any]) -> str:
-    """A product as a shopper (or an LLM) reads it: title, price, brand, category, key attributes, description."""
+# What ``invoke`` takes as keyword arguments besides the query itself.
+QUERY_KEYWORDS = frozenset({"k", "filters", "image", "raw_filter", "understand", "understood"})
+
+
+def product_card(fields: Mapping[str, Any], include: Sequence[str] = ()) -> str:
+    """A product as a shopper (or an LLM) reads it: title, price, brand, category, key attributes (the first
+    ``CARD_ATTRIBUTES``, and those named in ``include``), description."""
     lines = [str(fields.get("title") or "")]
     price = fields.get("price")
     if price is not None:
@@ -51,7 +73,7 @@ def product_card(fields: Mapping[str, Any]) -> str:
             lines.append(f"{label}: {fields[key]}")
     attributes = fields.get("attributes") or {}
     if attributes:
-        shown = list(attributes.items())[:CARD_ATTRIBUTES]
+        shown = [(k, v) for i, (k, v) in enumerate(attributes.items()) if i < CARD_ATTRIBUTES or k in include]
         lines.append("Attributes: " + "; ".join(f"{k}: {v}" for k, v in shown))
     description = (fields.get("description") or "").strip()
     if description:
@@ -61,72 +83,231 @@ def product_card(fields: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def hit_to_document(hit: Hit, rank: int) -> Document:
+SEARCH_RESULT_KEYS = ("id", "title", "score", "price", "currency", "brand", "category", "image", "scores", "ranks",
+                      "rerank_score", "understood")
+
+
+def search_result(doc: Document) -> dict[str, Any]:
+    """One found product as ``mmrag search --json`` and ``POST /api/search`` give it."""
+    return {k: doc.metadata.get(k) for k in SEARCH_RESULT_KEYS}
+
+
+def hit_to_document(hit: Hit, rank: int, understood: Understanding | None = None) -> Document:
     metadata = dict(hit.fields)
     metadata.update(id=hit.id, rank=rank, score=hit.score, scores=dict(hit.scores), ranks=dict(hit.ranks))
+    if understood is not None and (understood or understood.dropped):
+        metadata["understood"] = understood.as_dict()
     return Document(page_content=product_card(hit.fields), metadata=metadata, id=hit.id)
 
 
 class ProductRetriever(BaseRetriever):
-    """Products for a text, an image or both, fused across every field that can take the query."""
+    """Products for a text, an image or both, fused across every field that can take the query.
+
+    Keyword arguments at invoke time are part of the query: ``invoke("mug", k=3, filters={"price": {"lt": 500}},
+    image="photo.jpg")``. With ``understanding`` (the catalog's facets) a text query's constraints ("red mugs under
+    300") are used as ``understand`` says: "boost" adds one ranked list of the products that satisfy them, "filter"
+    keeps only those (dropping constraints, last named first, when that leaves nothing), "off" ignores them. A
+    price bound filters in both modes, and "cheapest"/"most expensive" sorts the matching products by price.
+    """
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
     searcher: ProductSearcher
     k: int = 10
     filters: dict[str, Any] | None = None
-    explain: bool = True
     fetcher: ImageFetcher = Field(default_factory=ImageFetcher)
     reranker: ProductReranker | None = None
     rerank_candidates: int = 30
+    understanding: QueryUnderstanding | None = None
+    understand: str = "boost"
+    # With a price order but no product kind understood, the best this many by relevance are sorted by price.
+    sort_candidates: int = 100
 
     @classmethod
-    def from_config(cls, config: Config | str | None = None, *, collection: str | None = None,
-                    **kwargs: Any) -> "ProductRetriever":
-        """Open the configured collection (it must exist) with the config's embedders and search settings."""
-        from multimodal_rag.pipelines.ingest import load_embedders, open_store
+    def from_config(cls, config: Config | str | None = None, *, db: str | None = None, uri: str | None = None,
+                    collection: str | None = None, **kwargs: Any) -> "ProductRetriever":
+        """Open the configured collection (it must exist) with the config's embedders and search settings.
 
-        if not isinstance(config, Config):
-            config = load_config(config)
+        ``config`` is a ``Config``, a TOML path or None (the default); ``db`` (a Milvus Lite file), ``uri`` (a
+        server) and ``collection`` say where the store is; other keywords set the retriever's fields (``k``...)."""
+        config = resolve_config(config, db=db, uri=uri, collection=collection)
         embedders = load_embedders(config)
-        store = open_store(config, embedders, collection=collection, create=False)
-        s = config.search
-        side = resolve_query_photo_side(s.query_photo_side, store.photo_side)
-        searcher = ProductSearcher(store, embedders, config.vectors, fusion=s.fusion, rrf_k=s.rrf_k,
-                                   weights=s.weights, fields=s.fields, query_photo_side=side)
-        if "reranker" not in kwargs and config.reranker.spec != "none":
-            kwargs["reranker"] = ProductReranker.from_spec(config.reranker.spec)
-        kwargs.setdefault("rerank_candidates", config.reranker.candidates)
-        return cls(searcher=searcher, k=kwargs.pop("k", s.k), **kwargs)
+        store = open_store(config, embedders, create=False)
+        try:
+            s = config.search
+            photos = QueryPhotoAdapter.from_settings(s.query_photo_size, s.query_photo_fit, s.query_photo_crop,
+                                                     store.photo_profile)
+            searcher = ProductSearcher(store, embedders, config.vectors, fusion=s.fusion, rrf_k=s.rrf_k,
+                                       weights=s.weights, fields=s.fields, query_photo=photos)
+            if "reranker" not in kwargs and config.reranker.spec != "none":
+                kwargs["reranker"] = ProductReranker.from_spec(config.reranker.spec)
+            kwargs.setdefault("rerank_candidates", config.reranker.candidates)
+            kwargs.setdefault("understand", s.understand)
+            if kwargs["understand"] != "off" and "understanding" not in kwargs:
+                kwargs["understanding"] = QueryUnderstanding(store.vocabulary(), s.synonyms)
+            return cls(searcher=searcher, k=kwargs.pop("k", s.k), **kwargs)
+        except BaseException:
+            store.close()
+            raise
 
     def close(self) -> None:
         self.searcher.store.close()
 
-    def _search(self, query: str | ProductQuery) -> list[Document]:
+    def text_encoder(self):
+        """``encode(texts) -> normalised vectors`` with the first text field's embedder (query side), or None when
+        no field embeds text alone."""
+        for v in self.searcher.vectors:
+            embedder = self.searcher.embedders[v.name]
+            if v.modality == "text" and isinstance(embedder, TextEmbedder):
+                return lambda texts: embedder.encode_texts(list(texts), query=True)
+        return None
+
+    # -- queries ---------------------------------------------------------------------------------------------
+
+    def as_query(self, query: Any, **kwargs: Any) -> ProductQuery:
+        """A string, mapping or ``ProductQuery``, with invoke-time keyword arguments folded in."""
+        unknown = sorted(set(kwargs) - QUERY_KEYWORDS)
+        if unknown:
+            raise TypeError(f"unknown keyword argument(s) {unknown}; a query takes {sorted(QUERY_KEYWORDS)}")
         if isinstance(query, str):
             query = ProductQuery(text=query)
         elif isinstance(query, Mapping):
             query = ProductQuery(**query)
         elif not isinstance(query, ProductQuery):
-            raise TypeError(f"a query is a string or a ProductQuery, not {type(query).__name__}")
+            raise TypeError(f"a query is a string, a mapping or a ProductQuery, not {type(query).__name__}")
+        if kwargs:
+            if "filters" in kwargs:
+                kwargs["filters"] = {**(query.filters or {}), **(kwargs["filters"] or {})}
+            query = query.model_copy(update=kwargs)
+        return query
+
+    def _plan(self, query: ProductQuery) -> tuple[SearchQuery, Understanding | None, int, str]:
+        """The search a query becomes, what was understood from its text, how many documents it returns, and how
+        the understood constraints are used."""
+        k = query.k or self.k
+        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+            raise ValueError(f"k must be a whole number of at least 1, got {k!r}")
+        mode = query.understand or self.understand
+        if mode not in UNDERSTAND:
+            raise ValueError(f"understand must be one of {UNDERSTAND}, not {mode!r}")
         image = None if query.image is None else load_image(query.image, self.fetcher)
         filters = {**(self.filters or {}), **(query.filters or {})}
         expr = combine(build_filter(filters), query.raw_filter or "")
-        k = query.k or self.k
-        if k < 1:
-            raise ValueError(f"k must be at least 1, got {k}")
+        understood = query.understood if mode != "off" else None
+        if understood is None and self.understanding is not None and mode != "off" and query.text:
+            understood = self.understanding.understand(query.text)
         first_k = max(k, self.rerank_candidates) if self.reranker is not None else k
-        hits = self.searcher.search(query.text or None, image, k=first_k, expr=expr, explain=self.explain)
-        docs = [hit_to_document(h, rank) for rank, h in enumerate(hits, start=1)]
-        if self.reranker is not None:
-            docs = list(self.reranker.compress_documents(docs, query))[:k]
-        return docs
+        return SearchQuery(query.text or None, image, expr, first_k), understood, k, mode
 
-    def _get_relevant_documents(self, query: str | ProductQuery, *,
-                                run_manager: CallbackManagerForRetrieverRun) -> list[Document]:
-        return self._search(query)
+    @staticmethod
+    def _constrained(search: SearchQuery, understood: Understanding | None, mode: str) -> SearchQuery:
+        """The search with the understood constraints applied: prices always as a filter, the rest as the mode
+        says."""
+        if not understood:
+            return search
+        prices = [c for c in understood.constraints if c.facet == "price"]
+        others = [c for c in understood.constraints if c.facet != "price"]
+        expr = combine(search.expr, build_filter(understood.filters(prices)))
+        if mode == "filter":
+            return replace(search, expr=combine(expr, build_filter(understood.filters(others))))
+        return replace(search, expr=expr, boost=build_filter(understood.filters(others)))
 
-    async def _aget_relevant_documents(self, query: str | ProductQuery, *,
-                                       run_manager: AsyncCallbackManagerForRetrieverRun) -> list[Document]:
+    def _search_many(self, queries: Sequence[ProductQuery]) -> list[list[Document]]:
+        plans = [self._plan(q) for q in queries]
+        results: list[list[Document] | None] = [None] * len(plans)
+        batch = []
+        for i, (search, understood, k, mode) in enumerate(plans):
+            if understood is not None and understood.sort:
+                results[i] = self._sorted_by_price(search, understood, k, mode)
+            else:
+                batch.append(i)
+        found = self.searcher.search_batch([self._constrained(*plans[i][:2], plans[i][3]) for i in batch])
+        for i, hits in zip(batch, found):
+            search, understood, k, mode = plans[i]
+            if not hits and understood:
+                hits, understood = self._relaxed(search, understood, mode)
+            docs = [hit_to_document(h, rank, understood) for rank, h in enumerate(hits, start=1)]
+            if self.reranker is not None:
+                docs = list(self.reranker.compress_documents(docs, queries[i]))[:k]
+            results[i] = docs[:k]
+        return results
+
+    def _relaxed(self, search: SearchQuery, understood: Understanding,
+                 mode: str) -> tuple[list[Hit], Understanding]:
+        """Constraints that leave nothing are dropped, the last named first, until something is found."""
+        hits: list[Hit] = []
+        while understood.constraints and not hits:
+            understood = understood.without(understood.constraints[-1])
+            hits = self.searcher.search_batch([self._constrained(search, understood, mode)])[0]
+        return hits, understood
+
+    def _sorted_by_price(self, search: SearchQuery, understood: Understanding, k: int,
+                         mode: str) -> list[Document]:
+        """The cheapest (or dearest) products that satisfy every understood constraint, by price. Without a
+        product kind understood ("the cheapest one you have"), the best ``sort_candidates`` by relevance are
+        sorted instead of the whole catalog."""
+        descending = understood.sort == "desc"
+        kinds = [c for c in understood.constraints if c.facet != "price"]
+        if not kinds:
+            ranked = self.searcher.search_batch([replace(self._constrained(search, understood, mode),
+                                                         k=self.sort_candidates)])[0]
+            priced = sorted((h for h in ranked if h.fields.get("price") is not None),
+                            key=lambda h: h.fields["price"], reverse=descending)
+            return [hit_to_document(h, rank, understood) for rank, h in enumerate(priced[:k], start=1)]
+        while True:
+            expr = combine(search.expr, build_filter(understood.filters()))
+            rows = self.searcher.store.by_price(expr, k, descending=descending)
+            if rows or not understood.constraints:
+                break
+            understood = understood.without(understood.constraints[-1])
+        hits = [Hit(str(row["id"]), float(row["price"]), {f: row.get(f) for f in SCALAR_FIELDS}) for row in rows]
+        return [hit_to_document(h, rank, understood) for rank, h in enumerate(hits, start=1)]
+
+    # -- LangChain -------------------------------------------------------------------------------------------
+
+    def _get_relevant_documents(self, query: Any, *, run_manager: CallbackManagerForRetrieverRun,
+                                **kwargs: Any) -> list[Document]:
+        return self._search_many([self.as_query(query, **kwargs)])[0]
+
+    async def _aget_relevant_documents(self, query: Any, *, run_manager: AsyncCallbackManagerForRetrieverRun,
+                                       **kwargs: Any) -> list[Document]:
         # Embedding and the Milvus client block; run them off the event loop.
-        return await asyncio.to_thread(self._search, query)
+        return (await asyncio.to_thread(self._search_many, [self.as_query(query, **kwargs)]))[0]
+
+    def batch(self, inputs: list[Any], config: RunnableConfig | list[RunnableConfig] | None = None, *,
+              return_exceptions: bool = False, **kwargs: Any) -> list[Any]:
+        """Many queries in one pass: one model batch per embedder and one Milvus call per field (``invoke`` one
+        at a time gives the same documents). Each query still reports its own retriever run to callbacks."""
+        if not inputs:
+            return []
+        configs = get_config_list(config, len(inputs))
+        runs = [self._start_run(q, c) for q, c in zip(inputs, configs)]
+        try:
+            results: list[Any] = self._search_many([self.as_query(q, **kwargs) for q in inputs])
+        except Exception as exc:
+            if not return_exceptions:
+                for run in runs:
+                    run.on_retriever_error(exc)
+                raise
+            # One bad query must not fail the others: answer them one by one.
+            results = []
+            for q in inputs:
+                try:
+                    results.append(self._search_many([self.as_query(q, **kwargs)])[0])
+                except Exception as one:
+                    results.append(one)
+        for run, result in zip(runs, results):
+            run.on_retriever_error(result) if isinstance(result, Exception) else run.on_retriever_end(result)
+        return results
+
+    async def abatch(self, inputs: list[Any], config: RunnableConfig | list[RunnableConfig] | None = None, *,
+                     return_exceptions: bool = False, **kwargs: Any) -> list[Any]:
+        return await asyncio.to_thread(self.batch, inputs, config, return_exceptions=return_exceptions, **kwargs)
+
+    def _start_run(self, query: Any, config: RunnableConfig):
+        manager = CallbackManager.configure(config.get("callbacks"), None, inheritable_tags=config.get("tags"),
+                                            local_tags=self.tags, inheritable_metadata=config.get("metadata"),
+                                            local_metadata=self.metadata)
+        text = query if isinstance(query, str) else str(getattr(query, "text", None) or query)
+        return manager.on_retriever_start(None, text, name=config.get("run_name") or self.get_name(),
+                                          run_id=config.get("run_id"))

@@ -17,6 +17,9 @@ MAX_LIST_LENGTH = 10_000
 
 OPERATORS = {"eq": "==", "ne": "!=", "lt": "<", "lte": "<=", "gt": ">", "gte": ">="}
 STRING_ONLY = ("prefix", "contains")
+# "level": one of the levels of a category path ("A > B > C") equals the value (or any of a list of values).
+PATH_OPERATORS = ("level",)
+PATH_SEPARATOR = " > "
 LIST_OPERATORS = {"in": "in", "not_in": "not in"}
 
 
@@ -101,15 +104,32 @@ def _condition(name: str, op: str, value: Any) -> str:
         if kind != "string":
             raise FilterError(f"{where}: {op} works on text fields only")
         return f"{expr} like {like_literal(value, prefix=op == 'prefix', where=where)}"
-    known = sorted([*OPERATORS, *LIST_OPERATORS, *STRING_ONLY])
+    if op in PATH_OPERATORS:
+        if name != "category":
+            raise FilterError(f"{where}: level works on the category path only")
+        values = [value] if isinstance(value, str) else list(value) if isinstance(value, Iterable) else [value]
+        if not values or len(values) > MAX_LIST_LENGTH:
+            raise FilterError(f"{where}: one value or a list of 1 to {MAX_LIST_LENGTH} values")
+        return " or ".join(_level(expr, v, where) for v in values)
+    known = sorted([*OPERATORS, *LIST_OPERATORS, *STRING_ONLY, *PATH_OPERATORS])
     raise FilterError(f"{name}: unknown operator {op[:50]!r}; use one of {known}")
+
+
+def _level(expr: str, value: Any, where: str) -> str:
+    """The path is the value, starts with it, ends with it, or holds it between separators."""
+    if not isinstance(value, str) or not value.strip() or PATH_SEPARATOR.strip() in value:
+        raise FilterError(f"{where}: a category level is a non-empty string without '>', got {value!r}"[:200])
+    first = like_literal(value + PATH_SEPARATOR, prefix=True, where=where)  # refuses LIKE wildcards
+    last = quote("%" + PATH_SEPARATOR + value)
+    inner = like_literal(PATH_SEPARATOR + value + PATH_SEPARATOR, prefix=False, where=where)
+    return f"{expr} == {quote(value)} or {expr} like {first} or {expr} like {last} or {expr} like {inner}"
 
 
 def build_filter(filters: Mapping[str, Any] | None) -> str:
     """Compile filters as data into one Milvus expression (conditions joined with ``and``); "" for none.
 
     A field maps to a value (equality) or to ``{operator: value}``; operators: eq, ne, lt, lte, gt, gte,
-    in, not_in, prefix, contains.
+    in, not_in, prefix, contains, level (category only: one of its path's levels).
     """
     if not filters:
         return ""

@@ -10,16 +10,17 @@ from __future__ import annotations
 import json
 import logging
 import os
-import statistics
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 from pymilvus import DataType, Function, FunctionType, MilvusClient
 from pymilvus.exceptions import MilvusException
 
+from multimodal_rag.catalog.facets import FacetVocabulary
+from multimodal_rag.catalog.photos import PhotoProfile
 from multimodal_rag.config import Config, StoreConfig, VectorFieldNames
 from multimodal_rag.store.filters import ids_filter
 
@@ -28,9 +29,15 @@ log = logging.getLogger(__name__)
 SCHEMA_VERSION = 1
 # Collection property holding the config a collection was made with (Lite keeps no description).
 FINGERPRINT_PROPERTY = "mmrag.fingerprint"
-# The median longer side (pixels) of the catalog's photos, recorded by each ingest that fetched photos; search
-# shrinks query photos to it when the catalog holds thumbnails (see ProductSearcher).
-PHOTO_SIDE_PROPERTY = "mmrag.photo_side"
+# What the catalog's photos look like (median width and height, share of product shots), recorded by each ingest
+# that fetched photos; search brings query photos to it (see multimodal_rag.catalog.photos).
+PHOTO_PROFILE_PROPERTY = "mmrag.photos"
+# The catalog's facet vocabulary (see multimodal_rag.catalog.facets), collected from the stored products.
+FACETS_PROPERTY = "mmrag.facets"
+FACET_FIELDS = ("category", "brand", "attributes", "price")
+# The folders the catalogs were ingested from: `mmrag serve` serves local product photos from inside these only.
+CATALOG_ROOTS_PROPERTY = "mmrag.catalog_roots"
+MAX_CATALOG_ROOTS = 50
 # VARCHAR limits are in bytes; longer values are cut on a character boundary when rows are built.
 VARCHAR_LIMITS = {
     "id": 256, "title": 2048, "description": 65_535, "category": 1024, "brand": 512, "currency": 16,
@@ -71,6 +78,12 @@ _LITE_CLIENTS: dict[str, int] = {}
 _LITE_LOCK = threading.Lock()
 
 
+# pymilvus pings its channel every 10 s, idle or not; Milvus Lite's in-process server keeps gRPC's default policy
+# and answers idle pings with GOAWAY ("too_many_pings"), which fails the next call of a long-lived client (a
+# server left idle). Without calls in flight the client does not ping the local server at all.
+LITE_GRPC_OPTIONS = {"grpc.keepalive_time_ms": 330_000, "grpc.keepalive_permit_without_calls": False}
+
+
 def _lite_path(store: StoreConfig) -> str | None:
     return None if store.uri else os.path.abspath(Path(store.db).expanduser())
 
@@ -106,6 +119,7 @@ def connect(store: StoreConfig) -> MilvusClient:
     else:
         target = str(Path(store.db).expanduser())
         Path(target).parent.mkdir(parents=True, exist_ok=True)
+        kwargs["grpc_options"] = LITE_GRPC_OPTIONS
     # A server that is starting or restarting refuses for a moment: try again, with backoff, before giving up.
     attempts = 1 + (max(store.retries, 0) if store.uri else 0)
     for attempt in range(attempts):
@@ -232,18 +246,55 @@ class ProductStore:
                              "choose another name with --collection")
         return stored
 
-    @property
-    def photo_side(self) -> int | None:
-        """The catalog photos' median longer side, as the last ingest that fetched photos recorded it."""
-        properties = self.client.describe_collection(self.collection).get("properties") or {}
-        value = properties.get(PHOTO_SIDE_PROPERTY)
-        return int(value) if value and str(value).isdigit() else None
+    def _properties(self) -> dict:
+        return self.client.describe_collection(self.collection).get("properties") or {}
 
-    def record_photo_sides(self, sides: Sequence[int]) -> None:
-        """Record the median of the photo sides a run saw (nothing when it saw none)."""
-        if sides:
-            self.client.alter_collection_properties(
-                self.physical_name(), properties={PHOTO_SIDE_PROPERTY: str(int(statistics.median(sides)))})
+    @property
+    def photo_profile(self) -> PhotoProfile | None:
+        """What the catalog's photos look like, as the last ingest that fetched photos recorded it."""
+        return PhotoProfile.from_json(self._properties().get(PHOTO_PROFILE_PROPERTY))
+
+    def property_list(self, name: str) -> list[str]:
+        """A collection property holding a JSON list of strings (empty when absent or unreadable)."""
+        try:
+            value = json.loads(self._properties().get(name) or "[]")
+        except json.JSONDecodeError:
+            return []
+        return [v for v in value if isinstance(v, str)] if isinstance(value, list) else []
+
+    def record_catalog_root(self, folder: str | Path) -> None:
+        roots = self.property_list(CATALOG_ROOTS_PROPERTY)
+        folder = str(Path(folder).resolve())
+        if folder not in roots:
+            roots = [*roots, folder][-MAX_CATALOG_ROOTS:]
+            self.client.alter_collection_properties(self.physical_name(),
+                                                    properties={CATALOG_ROOTS_PROPERTY: json.dumps(roots)})
+
+    def vocabulary(self) -> FacetVocabulary:
+        """The catalog's facet vocabulary as last recorded (empty before the first ingest)."""
+        return FacetVocabulary.from_json(self._properties().get(FACETS_PROPERTY))
+
+    def record_vocabulary(self) -> FacetVocabulary:
+        """Collect the facet vocabulary from every stored product and record it with the collection."""
+        iterator = self.client.query_iterator(self.collection, batch_size=1000, output_fields=list(FACET_FIELDS))
+
+        def rows():
+            try:
+                while batch := iterator.next():
+                    yield from batch
+            finally:
+                iterator.close()
+
+        vocabulary = FacetVocabulary.from_products(rows())
+        self.client.alter_collection_properties(self.physical_name(),
+                                                properties={FACETS_PROPERTY: vocabulary.to_json()})
+        return vocabulary
+
+    def record_photo_profile(self, profile: PhotoProfile | None) -> None:
+        """Record the profile of the photos a run saw (nothing when it saw none)."""
+        if profile is not None:
+            self.client.alter_collection_properties(self.physical_name(),
+                                                    properties={PHOTO_PROFILE_PROPERTY: profile.to_json()})
 
     def physical_name(self) -> str:
         """The collection behind the configured name: the alias' target, or the name itself."""
@@ -294,17 +345,63 @@ class ProductStore:
     def hash_fields(self) -> list[str]:
         return ["row_hash", *(v.hash_field for v in self.vectors)]
 
+    def _read(self, method: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """A read that loads the collection again when the server lost it (a restarted Milvus Lite server
+        comes back with its collections released) and tries once more."""
+        try:
+            return method(self.collection, *args, **kwargs)
+        except MilvusException as exc:
+            text = str(exc).lower()
+            if "released" not in text and "not loaded" not in text:
+                raise
+        log.warning("collection %s was not loaded on the server; loading it again", self.collection)
+        self.client.load_collection(self.collection)
+        return method(self.collection, *args, **kwargs)
+
+    def search(self, data: list, anns_field: str, expr: str, limit: int,
+               output_fields: Sequence[str] = SCALAR_FIELDS) -> list:
+        """One search of one vector (or the BM25) field, for each query in ``data``."""
+        return self._read(self.client.search, data=data, anns_field=anns_field, limit=limit, filter=expr,
+                          output_fields=list(output_fields))
+
     def get(self, ids: Sequence[str], fields: Sequence[str]) -> dict[str, dict]:
         """The given fields of the stored products among ``ids``, by id (missing ids are left out)."""
         found: dict[str, dict] = {}
         ids = list(ids)
         for start in range(0, len(ids), QUERY_BATCH):
             chunk = ids[start:start + QUERY_BATCH]
-            rows = self.client.query(self.collection, filter=ids_filter(chunk),
-                                     output_fields=["id", *fields], limit=len(chunk))
+            rows = self._read(self.client.query, filter=ids_filter(chunk), output_fields=["id", *fields],
+                              limit=len(chunk))
             for row in rows:
                 found[row["id"]] = row
         return found
+
+    def by_price(self, expr: str, k: int, *, descending: bool = False) -> list[dict]:
+        """The ``k`` cheapest (or dearest) products matching ``expr`` that have a price, with their scalar fields.
+
+        Milvus Lite ignores a query's ``order_by``, so the matching products' prices are read in batches (ids and
+        prices only) and the best ``k`` kept; only those are then read whole."""
+        import heapq
+
+        iterator = self.client.query_iterator(self.collection, batch_size=2000, filter=expr or "",
+                                              output_fields=["id", "price"])
+        best: list[tuple[float, str]] = []
+        sign = -1.0 if descending else 1.0
+        try:
+            while batch := iterator.next():
+                for row in batch:
+                    if row.get("price") is not None:
+                        # a max-heap of the k best: the worst kept is on top
+                        item = (-sign * float(row["price"]), row["id"])
+                        if len(best) < k:
+                            heapq.heappush(best, item)
+                        elif item > best[0]:
+                            heapq.heapreplace(best, item)
+        finally:
+            iterator.close()
+        order = [pid for _, pid in sorted(best, key=lambda item: (-item[0], item[1]))]
+        rows = self.get(order, list(SCALAR_FIELDS))
+        return [rows[pid] for pid in order if pid in rows]
 
     def iter_ids(self) -> Iterator[str]:
         iterator = self.client.query_iterator(self.collection, batch_size=1000, output_fields=["id"])
@@ -319,7 +416,7 @@ class ProductStore:
             iterator.close()
 
     def count(self) -> int:
-        rows = self.client.query(self.collection, filter="", output_fields=["count(*)"])
+        rows = self._read(self.client.query, filter="", output_fields=["count(*)"])
         return int(rows[0]["count(*)"])
 
     # -- writes ---------------------------------------------------------------------------------------------
@@ -358,6 +455,13 @@ class ProductStore:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def open_store(config: Config, embedders: Mapping[str, Any], *, collection: str | None = None,
+               create: bool = True) -> ProductStore:
+    """The configured collection for these embedders (their dimensions and identities)."""
+    return ProductStore.open(config, {n: e.dimension for n, e in embedders.items()},
+                             {n: e.identity for n, e in embedders.items()}, collection=collection, create=create)
 
 
 def version_name(alias: str, version: int) -> str:

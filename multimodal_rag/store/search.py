@@ -1,38 +1,37 @@
-"""Searching the product collection: route a query to every field that can take it, fuse in Milvus.
+"""Searching the product collection: route a query to every field that can take it, search each field once, and fuse
+on the client with exactly Milvus' own RRF and weighted formulas.
 
-A query photo larger than the catalog's thumbnails is first shrunk to their size (``query_photo_side``): a CNN
-compares a sharp 224-pixel photo with an upscaled 60x80 thumbnail of the same item poorly (measured on Myntra's
-image2product: nDCG@10 0.089 as is, 0.550 shrunk to the thumbnails' 80-pixel side first).
+One pass per query: each field's search returns its candidates with their scores, so every hit carries its
+per-field score and rank without a second search, and the fields are searched concurrently. Many queries go
+together: their texts and photos are embedded in one model batch per embedder, and each field is searched once
+for all of them (one Milvus call with many vectors). ``tests/test_fusion_formulas.py`` checks the fused order
+and scores against Milvus' ``hybrid_search`` on the same requests.
 
-A text query goes to text vector fields, to BM25 and to image fields whose embedder is a dual encoder; an
-image query goes to image fields; fused fields (``fusion:``) take either, and a text-and-image query as one
-vector combined with the field's weights. Several fields are fused with Milvus hybrid search (RRF or weighted).
+A query photo is first brought to what the catalog's photos look like (``QueryPhotoAdapter``). A text query goes
+to text vector fields, to BM25 and to image fields whose embedder is a dual encoder; an image query goes to image
+fields; fused fields (``fusion:``) take either, and a text-and-image query as one vector combined with the
+field's weights. A ``boost`` filter adds one more ranked list: the text field's search among the products that
+satisfy it (query understanding's constraints), so they rise without the others being dropped.
 """
 
 from __future__ import annotations
 
+import math
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
-from pymilvus import AnnSearchRequest, RRFRanker, WeightedRanker
 from PIL import Image
 
-from multimodal_rag.catalog.images import fit_within
+from multimodal_rag.catalog.photos import QueryPhotoAdapter
 from multimodal_rag.config import FUSIONS, VectorFieldConfig
 from multimodal_rag.embedders.base import Embedder, ImageEmbedder, TextEmbedder
 from multimodal_rag.store.filters import combine, quote
-from multimodal_rag.store.milvus import BM25_FIELD, MISSING, SCALAR_FIELDS, ProductStore
+from multimodal_rag.store.milvus import BM25_FIELD, MISSING, ProductStore
 
 BM25 = "bm25"
-MODEL_INPUT_SIDE = 224  # the input side of the common image models: catalogs with smaller photos hold thumbnails
-
-
-def resolve_query_photo_side(setting: int | str, catalog_side: int | None) -> int:
-    """The side query photos are shrunk to: a number as given; "auto" the catalog's median photo side when it is
-    below a model's input (thumbnails), else 0 (no shrinking)."""
-    if setting == "auto":
-        return catalog_side if catalog_side and catalog_side < MODEL_INPUT_SIDE else 0
-    return int(setting)
+UNDERSTOOD = "understood"  # the boost list's name among the per-field scores
+MAX_PARALLEL_SEARCHES = 8
 
 
 class UnsupportedQuery(ValueError):
@@ -52,18 +51,63 @@ class Hit:
 
 
 @dataclass(frozen=True)
+class SearchQuery:
+    """One query: text, a photo (already decoded), or both; a filter expression; how many products; and an
+    optional ``boost`` expression (products satisfying it get one more ranked list)."""
+
+    text: str | None = None
+    image: Image.Image | None = None
+    expr: str = ""
+    k: int = 10
+    boost: str = ""
+
+
+@dataclass(frozen=True)
 class FieldRequest:
-    name: str        # vector field name from the config, or "bm25"
+    name: str        # vector field name from the config, "bm25", or "understood"
     anns_field: str
-    data: Any
+    data: Any        # a vector, or the query text for BM25
     expr: str
+    metric: str      # "IP" or "BM25"
+
+
+# -- Milvus' fusion formulas ----------------------------------------------------------------------------------
+
+def rrf_scores(ranked: Sequence[Sequence[str]], k: int) -> dict[str, float]:
+    """Reciprocal rank fusion as Milvus computes it: the sum over lists of 1 / (k + rank), ranks from 1."""
+    out: dict[str, float] = {}
+    for ids in ranked:
+        for rank, pid in enumerate(ids, start=1):
+            out[pid] = out.get(pid, 0.0) + 1.0 / (k + rank)
+    return out
+
+
+def normalised(distance: float, metric: str) -> float:
+    """Milvus' score normalisation for weighted fusion: IP to 0.5 + atan(d)/pi, BM25 to 2 atan(d)/pi."""
+    if metric == "BM25":
+        return 2.0 * math.atan(distance) / math.pi
+    return 0.5 + math.atan(distance) / math.pi
+
+
+def weighted_scores(scored: Sequence[Sequence[tuple[str, float, str]]], weights: Sequence[float]) -> dict[str, float]:
+    """Weighted fusion as Milvus computes it: the weighted sum of each list's normalised scores."""
+    out: dict[str, float] = {}
+    for hits, weight in zip(scored, weights):
+        for pid, distance, metric in hits:
+            out[pid] = out.get(pid, 0.0) + weight * normalised(distance, metric)
+    return out
+
+
+def _score(request: FieldRequest, distance: float) -> float:
+    # Milvus Lite returns BM25 scores negated; report them as positive relevance.
+    return abs(float(distance)) if request.metric == "BM25" else float(distance)
 
 
 class ProductSearcher:
     def __init__(self, store: ProductStore, embedders: Mapping[str, Embedder],
                  vectors: Sequence[VectorFieldConfig], *, fusion: str = "rrf", rrf_k: int = 60,
                  weights: Mapping[str, float] | None = None, fields: Sequence[str] = (),
-                 query_photo_side: int = 0):
+                 query_photo: QueryPhotoAdapter | None = None):
         if fusion not in FUSIONS:
             raise ValueError(f"fusion must be one of {FUSIONS}, not {fusion!r}")
         self.store = store
@@ -73,73 +117,115 @@ class ProductSearcher:
         self.rrf_k = rrf_k
         self.weights = dict(weights or {})
         self.fields = frozenset(fields)  # empty: every field
-        self.query_photo_side = query_photo_side  # 0: query photos as they come
+        self.query_photo = query_photo or QueryPhotoAdapter()  # default: query photos as they come
+        self._pool = ThreadPoolExecutor(max_workers=MAX_PARALLEL_SEARCHES, thread_name_prefix="mmrag-search")
 
     def _routed(self, name: str) -> bool:
         return not self.fields or name in self.fields
 
-    def requests(self, text: str | None, image: Image.Image | None, expr: str = "") -> list[FieldRequest]:
-        if image is not None and self.query_photo_side:
-            image = fit_within(image, self.query_photo_side)
-        out = []
+    # -- requests -------------------------------------------------------------------------------------------
+
+    def _encode(self, queries: Sequence[SearchQuery]) -> list[dict[str, Any]]:
+        """Per query, the vector each routed field gets (field name -> vector), each embedder called once."""
+        photos = [None if q.image is None else self.query_photo.adapt(q.image) for q in queries]
+        out: list[dict[str, Any]] = [{} for _ in queries]
         for v in self.vectors:
             if not self._routed(v.name):
                 continue
             emb = self.embedders[v.name]
-            # Products whose input for this field was missing hold a zero vector: never rank them here.
-            field_expr = combine(expr, f"{v.hash_field} != {quote(MISSING)}")
-            if v.modality == "fused" and text and image is not None:
-                vector = emb.encode_fused([text], [emb.prepare(image)], query=True)[0]
-                out.append(FieldRequest(v.name, v.vector_field, vector.tolist(), field_expr))
-                continue
-            if text and isinstance(emb, TextEmbedder):
-                out.append(FieldRequest(v.name, v.vector_field,
-                                        emb.encode_texts([text], query=True)[0].tolist(), field_expr))
-            if image is not None and isinstance(emb, ImageEmbedder):
-                out.append(FieldRequest(v.name, v.vector_field, emb.encode_images([image])[0].tolist(), field_expr))
-        if text and self.store.bm25_sources and self._routed(BM25):
-            out.append(FieldRequest(BM25, BM25_FIELD, text, expr))
+            both = [i for i, q in enumerate(queries) if v.modality == "fused" and q.text and photos[i] is not None]
+            texts = [i for i, q in enumerate(queries) if q.text and i not in both and isinstance(emb, TextEmbedder)]
+            images = [i for i, q in enumerate(queries)
+                      if photos[i] is not None and i not in both and isinstance(emb, ImageEmbedder)]
+            if both:
+                vectors = emb.encode_fused([queries[i].text for i in both], [emb.prepare(photos[i]) for i in both],
+                                           query=True)
+                for i, vec in zip(both, vectors):
+                    out[i][v.name] = vec
+            if texts:
+                for i, vec in zip(texts, emb.encode_texts([queries[i].text for i in texts], query=True)):
+                    out[i].setdefault(v.name, []).append(vec)
+            if images:
+                for i, vec in zip(images, emb.encode_images([photos[i] for i in images])):
+                    out[i].setdefault(v.name, []).append(vec)
         return out
 
+    def requests(self, query: SearchQuery, vectors: Mapping[str, Any]) -> list[FieldRequest]:
+        out = []
+        boost_field = None
+        for v in self.vectors:
+            if v.name not in vectors:
+                continue
+            # Products whose input for this field was missing hold a zero vector: never rank them here.
+            field_expr = combine(query.expr, f"{v.hash_field} != {quote(MISSING)}")
+            given = vectors[v.name]
+            for vec in given if isinstance(given, list) else [given]:
+                out.append(FieldRequest(v.name, v.vector_field, [float(x) for x in vec], field_expr, "IP"))
+            if boost_field is None and v.modality == "text" and query.text:
+                boost_field = out[-1]
+        if query.text and self.store.bm25_sources and self._routed(BM25):
+            out.append(FieldRequest(BM25, BM25_FIELD, query.text, query.expr, "BM25"))
+            boost_field = boost_field or out[-1]
+        if query.boost and boost_field is not None:
+            out.append(FieldRequest(UNDERSTOOD, boost_field.anns_field, boost_field.data,
+                                    combine(boost_field.expr, query.boost), boost_field.metric))
+        return out
+
+    # -- search ---------------------------------------------------------------------------------------------
+
     def search(self, text: str | None = None, image: Image.Image | None = None, *, k: int = 10,
-               expr: str = "", explain: bool = True) -> list[Hit]:
-        """The top ``k`` products, best first. With several fields the fusion is Milvus hybrid search;
-        ``explain`` also runs each field's own search so every hit carries its per-field score and rank."""
-        if not text and image is None:
-            raise ValueError("a query needs text, an image, or both")
-        requests = self.requests(text, image, expr)
-        if not requests:
-            kinds = " and ".join(k for k, v in (("text", text), ("image", image is not None)) if v)
-            raise UnsupportedQuery(f"no configured field can take a {kinds} query")
-        client, name = self.store.client, self.store.collection
+               expr: str = "", boost: str = "") -> list[Hit]:
+        """The top ``k`` products, best first, each with its per-field scores and ranks."""
+        return self.search_batch([SearchQuery(text, image, expr, k, boost)])[0]
+
+    def search_batch(self, queries: Sequence[SearchQuery]) -> list[list[Hit]]:
+        """``search`` for many queries: one model batch per embedder, one Milvus call per field and filter."""
+        for q in queries:
+            if not q.text and q.image is None:
+                raise ValueError("a query needs text, an image, or both")
+        encoded = self._encode(queries)
+        per_query = [self.requests(q, vectors) for q, vectors in zip(queries, encoded)]
+        for q, requests in zip(queries, per_query):
+            if not requests:
+                kinds = " and ".join(k for k, v in (("text", q.text), ("image", q.image is not None)) if v)
+                raise UnsupportedQuery(f"no configured field can take a {kinds} query")
+        # Requests on the same field with the same filter go to Milvus together.
+        groups: dict[tuple[str, str], list[tuple[int, int]]] = {}
+        for qi, requests in enumerate(per_query):
+            for ri, r in enumerate(requests):
+                groups.setdefault((r.anns_field, r.expr), []).append((qi, ri))
+        limit = {key: max(queries[qi].k for qi, _ in members) for key, members in groups.items()}
+        futures = {key: self._pool.submit(self._field_search, [per_query[qi][ri].data for qi, ri in members],
+                                          key[0], key[1], limit[key])
+                   for key, members in groups.items()}
+        found: list[list[list[dict]]] = [[[] for _ in r] for r in per_query]
+        for key, members in groups.items():
+            for (qi, ri), hits in zip(members, futures[key].result()):
+                found[qi][ri] = list(hits)[: queries[qi].k]
+        return [self._fuse(requests, lists, q.k) for q, requests, lists in zip(queries, per_query, found)]
+
+    def _field_search(self, data: list, anns_field: str, expr: str, limit: int) -> list:
+        return self.store.search(data, anns_field, expr, limit)
+
+    def _fuse(self, requests: Sequence[FieldRequest], lists: Sequence[Sequence[dict]], k: int) -> list[Hit]:
+        entities: dict[str, dict] = {}
+        for hits in lists:
+            for h in hits:
+                entities.setdefault(h["id"], h["entity"])
         if len(requests) == 1:
-            [r] = requests
-            hits = [Hit(h["id"], _score(r, h["distance"]), h["entity"]) for h in self._field_search(r, k)]
-            for rank, h in enumerate(hits, start=1):
-                h.scores[r.name], h.ranks[r.name] = h.score, rank
-            return hits
-        reqs = [AnnSearchRequest(data=[r.data], anns_field=r.anns_field, param={}, limit=k, expr=r.expr or None)
-                for r in requests]
-        if self.fusion == "rrf":
-            ranker = RRFRanker(self.rrf_k)
+            fused = {h["id"]: _score(requests[0], h["distance"]) for h in lists[0]}
+        elif self.fusion == "rrf":
+            fused = rrf_scores([[h["id"] for h in hits] for hits in lists], self.rrf_k)
         else:
-            ranker = WeightedRanker(*[float(self.weights.get(r.name, 1.0)) for r in requests])
-        result = client.hybrid_search(name, reqs, ranker, limit=k, output_fields=list(SCALAR_FIELDS))[0]
-        hits = [Hit(h["id"], float(h["distance"]), h["entity"]) for h in result]
-        if explain:
-            by_id = {h.id: h for h in hits}
-            for r in requests:
-                for rank, found in enumerate(self._field_search(r, k, output=["id"]), start=1):
-                    if found["id"] in by_id:
-                        by_id[found["id"]].scores[r.name] = _score(r, found["distance"])
-                        by_id[found["id"]].ranks[r.name] = rank
-        return hits
-
-    def _field_search(self, r: FieldRequest, k: int, output: Sequence[str] = SCALAR_FIELDS) -> list[dict]:
-        return self.store.client.search(self.store.collection, data=[r.data], anns_field=r.anns_field, limit=k,
-                                        filter=r.expr, output_fields=list(output))[0]
-
-
-def _score(request: FieldRequest, distance: float) -> float:
-    # Milvus Lite returns BM25 scores negated; report them as positive relevance.
-    return abs(float(distance)) if request.name == BM25 else float(distance)
+            weights = [float(self.weights.get(r.name, 1.0)) for r in requests]
+            fused = weighted_scores([[(h["id"], _score(r, h["distance"]), r.metric) for h in hits]
+                                     for r, hits in zip(requests, lists)], weights)
+        # Equal scores are ordered by id, as Milvus orders them.
+        order = sorted(fused, key=lambda pid: (-fused[pid], pid))[:k]
+        out = {pid: Hit(pid, fused[pid], entities[pid]) for pid in order}
+        for r, hits in zip(requests, lists):
+            for rank, h in enumerate(hits, start=1):
+                hit = out.get(h["id"])
+                if hit is not None and r.name not in hit.ranks:
+                    hit.scores[r.name], hit.ranks[r.name] = _score(r, h["distance"]), rank
+        return list(out.values())

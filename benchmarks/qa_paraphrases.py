@@ -1,0 +1,231 @@
+"""Product questions about flipkart_1050 in many wordings, for ``mmrag eval-qa``.
+
+    .venv/bin/python benchmarks/qa_paraphrases.py --out /tmp/paraphrases
+    .venv/bin/mmrag eval-qa /tmp/paraphrases/heldout.jsonl --catalog ../shared/data/flipkart_1050/products.jsonl \
+        --json heldout.json --answers heldout-answers.jsonl
+
+Ten wordings per question kind, written by hand (price, brand, colour, material, type, ideal for, weight, sales
+package), with the product's name at the start, in the middle or at the end. The wordings of each kind alternate
+between two halves: ``tune.jsonl`` was used to develop the question understanding, ``heldout.jsonl`` was not
+looked at until the figures were taken. Each wording is asked about four products that list the field, and
+people's habits are mixed in (seeded): lower case, no question mark, one typo in a product word, or a partial name
+(the brand and the fewest title words that name only that product in the whole catalog).
+
+The catalog stays in ../shared/data; only the wordings live here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CATALOG = ROOT.parent / "shared" / "data" / "flipkart_1050" / "products.jsonl"
+PRODUCTS_PER_WORDING = 4
+
+# kind -> the field the gold answer comes from, and ten wordings ({X}: the product's name)
+WORDINGS: dict[str, tuple[str, list[str]]] = {
+    "price": ("price", [
+        "I want to buy {X}; what will I pay?",
+        "What does {X} cost?",
+        "{X} - how much?",
+        "Could you tell me the price tag on {X}?",
+        "How much would I have to pay for {X}?",
+        "What's {X} selling for?",
+        "Price of {X} please",
+        "For {X}, what is the cost?",
+        "How expensive is {X}?",
+        "What would {X} set me back?",
+    ]),
+    "brand": ("brand", [
+        "Who is the manufacturer of {X}?",
+        "{X} - what brand is it from?",
+        "Which company makes {X}?",
+        "Who makes {X}?",
+        "What brand is {X}?",
+        "Tell me the maker of {X}.",
+        "{X} is made by which brand?",
+        "Which label is {X} sold under?",
+        "Brand name of {X}?",
+        "Who produces {X}?",
+    ]),
+    "colour": ("Color", [
+        "Tell me the color of {X}.",
+        "What colour is {X}?",
+        "{X}: which shade does it come in?",
+        "In what color does {X} come?",
+        "What's the colour of {X}?",
+        "Which colour is the {X}?",
+        "Color of {X}?",
+        "For {X}, what color is it?",
+        "What hue is {X}?",
+        "I'd like to know the colour of {X}.",
+    ]),
+    "material": ("Material", [
+        "Tell me the material of {X}.",
+        "What is {X} made of?",
+        "{X} - what material is used?",
+        "Which material is {X} made from?",
+        "What's the material of {X}?",
+        "What kind of material is {X}?",
+        "Material used in {X}?",
+        "For {X}, what's the material?",
+        "What is {X} built from?",
+        "What fabric is {X}?",
+    ]),
+    "type": ("Type", [
+        "For {X}, what type is it?",
+        "What kind of product is {X}?",
+        "{X} - what type?",
+        "Which type does {X} belong to?",
+        "What sort of item is {X}?",
+        "Tell me the type of {X}.",
+        "What type of thing is {X}?",
+        "Type of {X}?",
+        "I'm curious what kind {X} is.",
+        "Could you tell me which variety {X} is?",
+    ]),
+    "ideal for": ("Ideal For", [
+        "Who is {X} ideal for?",
+        "Who is {X} meant for?",
+        "{X} - who is it designed for?",
+        "Is {X} suitable for men, women or kids?",
+        "For whom is {X} intended?",
+        "What gender is {X} for?",
+        "Who can use {X}?",
+        "Tell me who {X} is ideal for.",
+        "{X}: ideal for whom?",
+        "Which audience is {X} targeted at?",
+    ]),
+    "weight": ("Weight", [
+        "How heavy is {X}?",
+        "What does {X} weigh?",
+        "Weight of {X}?",
+        "{X} - what's its weight?",
+        "How much does {X} weigh?",
+        "Tell me the weight of {X}.",
+        "What is the weight of the {X}?",
+        "Can you tell me how much {X} weighs?",
+        "I'd like to know the weight of {X}.",
+        "For {X}, how heavy is it?",
+    ]),
+    "sales package": ("Sales Package", [
+        "What comes in the box with {X}?",
+        "What is included with {X}?",
+        "{X} - what's in the box?",
+        "What are the package contents of {X}?",
+        "Tell me the sales package of {X}.",
+        "What does {X} come with?",
+        "What do I get in the box when I buy {X}?",
+        "Sales package of {X}?",
+        "Which items are included in {X}?",
+        "What's inside the package of {X}?",
+    ]),
+}
+HABITS = {"lowercase": 0.3, "no_question_mark": 0.3, "typo": 0.2, "partial_name": 0.25}
+_WORD = re.compile(r"[A-Za-z]+")
+
+
+def gold(product: dict, field: str) -> list[str] | None:
+    if field == "price":
+        price = product.get("price")
+        return None if price is None else [f"{price:g}"]
+    if field == "brand":
+        return [product["brand"]] if product.get("brand") else None
+    attributes = product.get("attributes") or {}
+    value = attributes.get(field)
+    if not value:
+        return None
+    answers = [value]
+    if field == "Material" and attributes.get("Fabric"):
+        answers.append(attributes["Fabric"])  # "what fabric" may read the product's Fabric
+    return answers
+
+
+def name_words(product: dict) -> set[str]:
+    return {w.lower() for w in re.findall(r"\w+", f"{product['title']} {product.get('brand') or ''}")}
+
+
+def partial_name(product: dict, catalog: list[dict]) -> str | None:
+    """The brand (or first title word) and the fewest further title words, in title order, that only this product
+    of the catalog holds; None when no short name is unique."""
+    words = [w for w in product["title"].split() if _WORD.fullmatch(w) and len(w) > 2]
+    if not words:
+        return None
+    lead = product.get("brand") or words[0]
+    rest = [w for w in words if w.lower() not in lead.lower().split()]
+    for size in (1, 2):
+        for start in range(len(rest) - size + 1):
+            chosen = [lead, *rest[start:start + size]]
+            wanted = {w.lower() for w in " ".join(chosen).split()}
+            if [p["id"] for p in catalog if wanted <= name_words(p)] == [product["id"]]:
+                return " ".join(chosen)
+    return None
+
+
+def typo(text: str, rng: random.Random, catalog_words: set[str]) -> str | None:
+    """``text`` with one typo (a swap, a dropped or a doubled letter) in one of its longer words."""
+    words = [m for m in re.finditer(r"[A-Za-z]{6,}", text)]
+    rng.shuffle(words)
+    for match in words:
+        word = match.group()
+        i = rng.randrange(1, len(word) - 2)
+        kind = rng.choice(["swap", "drop", "double"])
+        changed = {"swap": word[:i] + word[i + 1] + word[i] + word[i + 2:], "drop": word[:i] + word[i + 1:],
+                   "double": word[:i] + word[i] + word[i:]}[kind]
+        if changed.lower() != word.lower() and changed.lower() not in catalog_words:
+            return text[:match.start()] + changed + text[match.end():]
+    return None
+
+
+def build(catalog: list[dict], seed: int = 0) -> dict[str, list[dict]]:
+    rng = random.Random(seed)
+    catalog_words = {w for p in catalog for w in name_words(p)}
+    halves: dict[str, list[dict]] = {"tune": [], "heldout": []}
+    for kind, (field, wordings) in WORDINGS.items():
+        having = [p for p in catalog if gold(p, field)]
+        for index, wording in enumerate(wordings):
+            half = "tune" if index % 2 == 0 else "heldout"
+            for product in rng.sample(having, PRODUCTS_PER_WORDING):
+                name, habits = " ".join(product["title"].split()), []
+                if rng.random() < HABITS["partial_name"]:
+                    short = partial_name(product, catalog)
+                    if short:
+                        name, habits = short, ["partial_name"]
+                if rng.random() < HABITS["typo"]:
+                    changed = typo(name, rng, catalog_words)
+                    if changed:
+                        name, habits = changed, [*habits, "typo"]
+                question = wording.replace("{X}", name)
+                if rng.random() < HABITS["lowercase"]:
+                    question, habits = question.lower(), [*habits, "lowercase"]
+                if rng.random() < HABITS["no_question_mark"] and question.endswith(("?", ".")):
+                    question, habits = question[:-1], [*habits, "no_question_mark"]
+                halves[half].append({
+                    "id": f"{half}-{kind.replace(' ', '_')}-{index}-{len(halves[half])}", "question": question,
+                    "answers": gold(product, field), "product_ids": [product["id"]], "kind": kind,
+                    "wording": index, "habits": habits})
+    return halves
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", required=True, help="folder for tune.jsonl and heldout.jsonl")
+    parser.add_argument("--catalog", default=str(CATALOG))
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    with open(args.catalog, encoding="utf-8") as lines:  # not splitlines(): U+2028 is inside the texts
+        catalog = [json.loads(line) for line in lines if line.strip()]
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    for half, items in build(catalog, args.seed).items():
+        (out / f"{half}.jsonl").write_text("".join(json.dumps(i, ensure_ascii=False) + "\n" for i in items))
+        print(f"{out / (half + '.jsonl')}: {len(items)} questions")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,97 @@
+"""The catalog's facet vocabulary: what its products can be told apart by, with product counts.
+
+Category path values per level, brands, attribute names and their values, and the price range. Collected from the
+stored products after every ingest, prune and migration (so it follows the collection, restarts included) and kept
+with the collection. Query understanding reads shoppers' facets from it ("navy blue shirts for men"); the answer
+check reads the values an answer may not invent from it.
+
+Attribute values that only one product has (model numbers, sizes in free text) are not facets and are left out;
+so is everything past the most frequent ``MAX_VALUES`` values of one facet, which keeps the vocabulary small
+enough to travel with the collection for catalogs of millions.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Mapping
+
+MIN_PRODUCTS = 2      # an attribute value held by fewer products is not a facet value
+MAX_VALUES = 2000     # per facet (each category level, brands, each attribute), the most frequent kept
+MAX_VALUE_LENGTH = 60  # longer attribute values are descriptions, not facet values
+FORMAT = 1
+
+
+def category_levels(path: str) -> list[str]:
+    return [part.strip() for part in str(path or "").split(">") if part.strip()]
+
+
+def _top(counter: Counter, minimum: int = 1) -> dict[str, int]:
+    return {value: n for value, n in counter.most_common(MAX_VALUES) if n >= minimum}
+
+
+@dataclass(frozen=True)
+class FacetVocabulary:
+    categories: tuple[dict[str, int], ...] = ()        # level -> value -> products
+    brands: dict[str, int] = field(default_factory=dict)
+    attributes: dict[str, dict[str, int]] = field(default_factory=dict)  # name -> value -> products
+    price_min: float | None = None
+    price_max: float | None = None
+    products: int = 0
+
+    @classmethod
+    def from_products(cls, rows: Iterable[Mapping[str, Any]]) -> "FacetVocabulary":
+        """From stored products (mappings with ``category``, ``brand``, ``attributes``, ``price``)."""
+        levels: list[Counter] = []
+        brands: Counter = Counter()
+        attributes: dict[str, Counter] = {}
+        prices: list[float] = []
+        count = 0
+        for row in rows:
+            count += 1
+            for depth, value in enumerate(category_levels(row.get("category") or "")):
+                if depth == len(levels):
+                    levels.append(Counter())
+                levels[depth][value] += 1
+            if row.get("brand"):
+                brands[str(row["brand"]).strip()] += 1
+            for name, value in (row.get("attributes") or {}).items():
+                value = " ".join(str(value).split())
+                if value and len(value) <= MAX_VALUE_LENGTH:
+                    attributes.setdefault(str(name), Counter())[value] += 1
+            if row.get("price") is not None:
+                prices.append(float(row["price"]))
+        kept = {name: _top(values, MIN_PRODUCTS) for name, values in attributes.items()}
+        return cls(categories=tuple(_top(level) for level in levels), brands=_top(brands),
+                   attributes={name: values for name, values in kept.items() if values},
+                   price_min=min(prices) if prices else None, price_max=max(prices) if prices else None,
+                   products=count)
+
+    def values(self) -> set[str]:
+        """Every facet value: category levels, brands, attribute values."""
+        out = set(self.brands)
+        for level in self.categories:
+            out.update(level)
+        for values in self.attributes.values():
+            out.update(values)
+        return out
+
+    def to_json(self) -> str:
+        return json.dumps({"format": FORMAT, "categories": list(self.categories), "brands": self.brands,
+                           "attributes": self.attributes, "price_min": self.price_min,
+                           "price_max": self.price_max, "products": self.products},
+                          ensure_ascii=False, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str | None) -> "FacetVocabulary":
+        """The vocabulary recorded with a collection; empty when none was recorded (or in another format)."""
+        try:
+            raw = json.loads(text or "")
+        except ValueError:
+            return cls()
+        if not isinstance(raw, dict) or raw.get("format") != FORMAT:
+            return cls()
+        return cls(categories=tuple(raw.get("categories") or ()), brands=raw.get("brands") or {},
+                   attributes=raw.get("attributes") or {}, price_min=raw.get("price_min"),
+                   price_max=raw.get("price_max"), products=int(raw.get("products") or 0))

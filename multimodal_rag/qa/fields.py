@@ -1,0 +1,218 @@
+"""Which field of a product a question asks for, from the question's own words.
+
+No sentence templates: the words left once the product's name is taken out are matched against the product's
+field vocabulary (its attribute names as stored, and price, brand, category, rating, description), through a
+built-in synonym set ("pay", "cost" -> price; "manufacturer", "made by" -> brand; "shade" -> the colour attribute),
+an editable synonym table from the config (``[qa.synonyms]``), and, when no word matches, the text embedder's
+similarity between the remaining words and the field names.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+
+from multimodal_rag.words import is_stopword, same_word, stem, tokens
+
+CORE_FIELDS = ("price", "brand", "category", "rating", "description")
+
+# concept -> phrases a shopper uses for it. A concept is a core field or a kind of attribute (see ATTRIBUTE_NAMES).
+BUILTIN_SYNONYMS: dict[str, tuple[str, ...]] = {
+    "price": ("price", "priced", "pricing", "cost", "costs", "costing", "pay", "paying", "price tag", "how much",
+              "mrp", "rate", "expensive", "cheap", "amount", "charge", "sell for", "go for", "worth"),
+    "brand": ("brand", "brand name", "make", "makes", "maker", "manufacturer", "manufactures", "manufactured",
+              "made by", "company", "who makes", "produced by", "producer", "label"),
+    "rating": ("rating", "rated", "stars", "star rating", "reviews", "review score"),
+    "category": ("category", "department", "section", "categorised", "categorized", "listed under"),
+    "description": ("description", "describe", "details", "features", "about"),
+    "color": ("color", "colour", "colors", "colours", "colored", "coloured", "shade", "hue"),
+    "type": ("type", "kind", "sort", "variety", "style of product"),
+    "material": ("material", "materials", "made of", "made from", "made out of", "fabric", "built from",
+                 "built of", "constructed from", "composed of"),
+    "ideal for": ("ideal for", "meant for", "suitable for", "designed for", "intended for", "for whom",
+                  "who is it for", "who can use", "gender", "targeted at", "aimed at"),
+    "weight": ("weight", "weigh", "weighs", "heavy", "heaviness"),
+    "sales package": ("sales package", "in the box", "box contents", "package contents", "comes with",
+                      "included", "includes", "contents", "what's in the box"),
+}
+# attribute concept -> the attribute names (or name parts) it designates, in the order they are preferred
+ATTRIBUTE_NAMES: dict[str, tuple[str, ...]] = {
+    "color": ("color", "colour", "basecolour", "basecolor"),
+    "type": ("type", "articletype"),
+    "material": ("material", "fabric"),
+    "ideal for": ("ideal for", "gender", "suitable for"),
+    "weight": ("weight",),
+    "sales package": ("sales package", "in the box"),
+}
+# Loose phrases that yield to any other field named: "how much does it weigh", "what kind of material",
+# "tell me about its colour".
+WEAK_PHRASES = frozenset({("how", "much"), ("kind",), ("type",), ("sort",), ("about",), ("details",),
+                          ("features",), ("make",), ("makes",)})
+EMBEDDING_MIN_SIMILARITY = 0.5  # below it a leftover word names no field
+ASKING = frozenset("what which how who whom whose is are does do can could will would tell".split())
+
+
+@dataclass(frozen=True)
+class FieldQuestion:
+    """The field a question asks for: ``name`` as the product stores it (an attribute key, or a core field);
+    ``how`` says which rule found it: "name" (the attribute's own name), "synonym", or "embedding"."""
+
+    name: str
+    how: str
+    words: tuple[str, ...] = ()  # the question words that named it
+
+
+def _phrases(synonyms: Mapping[str, Sequence[str]]) -> list[tuple[tuple[str, ...], str]]:
+    """(phrase tokens, concept), longest phrases first so "made by" wins over "made"."""
+    out = [(tuple(tokens(p)), concept) for concept, phrases in synonyms.items() for p in phrases]
+    return sorted((p for p in out if p[0]), key=lambda item: -len(item[0]))
+
+
+def _name_words(name: str) -> list[str]:
+    return [stem(w) for w in tokens(name) if not is_stopword(w)]
+
+
+def _designates(concept_name: str, attribute: str) -> bool:
+    """True when an attribute key is named by one of a concept's names ("Strap Color" by "color", "baseColour" by
+    "basecolour", "Ideal For" by "ideal for")."""
+    key = " ".join(tokens(attribute))
+    compact = key.replace(" ", "")
+    name = " ".join(tokens(concept_name))
+    return f" {name} " in f" {key} " or compact == name.replace(" ", "") or (
+        " " not in name and compact.endswith(name) and len(compact) > len(name))
+
+
+class FieldResolver:
+    """Finds the asked field among a product's fields. ``synonyms`` extends the built-in table (keys: a core field,
+    a built-in concept, or an attribute name as stored); ``embed`` (texts -> normalised vectors) enables the
+    embedding fallback."""
+
+    def __init__(self, synonyms: Mapping[str, Sequence[str]] | None = None,
+                 embed: Callable[[list[str]], np.ndarray] | None = None):
+        merged: dict[str, list[str]] = {k: list(v) for k, v in BUILTIN_SYNONYMS.items()}
+        for key, phrases in (synonyms or {}).items():
+            if isinstance(phrases, str):
+                phrases = [phrases]
+            merged.setdefault(" ".join(tokens(key)) if key.lower() in BUILTIN_SYNONYMS else key, []).extend(phrases)
+        self.phrases = _phrases(merged)
+        # Words of the field vocabulary ("intended", "box", "weigh"): a question's phrasing, never what names
+        # the product, though a product's name may hold them too.
+        self.phrasing = frozenset(w for phrase, _ in self.phrases for w in phrase)
+        self.embed = embed
+        self._name_vectors: dict[str, np.ndarray] = {}
+
+    # -- the words ----------------------------------------------------------------------------------------------
+
+    def field_words(self, question_words: Sequence[str], attributes: Sequence[str] = ()) -> set[int]:
+        """Positions of the words that may name a field (a synonym phrase, or a whole attribute name); they may
+        also be product words ("mug" of "Mug Capacity")."""
+        found: set[int] = set()
+        for phrase, _ in self.phrases:
+            for start in self._occurrences(question_words, phrase):
+                found.update(range(start, start + len(phrase)))
+        for attribute in attributes:
+            share, positions = self._name_match(question_words, attribute)
+            if share == 1.0:
+                found.update(positions)
+        return found
+
+    @staticmethod
+    def _occurrences(words: Sequence[str], phrase: tuple[str, ...]) -> list[int]:
+        n = len(phrase)
+        return [i for i in range(len(words) - n + 1)
+                if all(words[i + j] == phrase[j] or (len(phrase[j]) > 3 and same_word(words[i + j], phrase[j]))
+                       for j in range(n))]
+
+    @staticmethod
+    def _name_match(words: Sequence[str], attribute: str) -> tuple[float, set[int]]:
+        """(share of the attribute name's words the question holds, their positions); 1.0 is a whole-name match."""
+        wanted = _name_words(attribute)
+        if not wanted:
+            return 0.0, set()
+        positions = {next(i for i, q in enumerate(words) if same_word(q, w))
+                     for w in wanted if any(same_word(q, w) for q in words)}
+        matched = sum(any(same_word(q, w) for q in words) for w in wanted)
+        return matched / len(wanted), positions
+
+    # -- the field ----------------------------------------------------------------------------------------------
+
+    def resolve(self, words: Sequence[str], free: set[int], product: Mapping[str, Any],
+                known: Sequence[str] = ()) -> FieldQuestion | None:
+        """The field the question ``words`` ask for, or None. ``free``: positions of the words that are not the
+        product's name; a field must be named by at least one of them. ``known``: attribute names other products
+        have (the catalog's), which the question may name though this product lacks them."""
+        own = [str(k) for k in (product.get("attributes") or {})]
+        # 1. One of the product's attributes named in full, most specific (most words) first: "dial color",
+        # "mug capacity" (its name may share words with the product's).
+        whole = self._whole_names(words, free, own)
+        if whole and whole[0][0] >= 2:
+            return whole[0][1]
+        # 2. A synonym phrase among the free words; the loose ones ("how much", "kind of", "about") only when no
+        # other field is named, else earliest first. Its concept is resolved to this product's field.
+        hits = sorted((phrase in WEAK_PHRASES, start, -len(phrase), concept, phrase)
+                      for phrase, concept in self.phrases for start in self._occurrences(words, phrase)
+                      if free & set(range(start, start + len(phrase))))
+        for _, _, _, concept, phrase in hits:
+            name = self._concept_field(concept, own, words)
+            if name is not None:
+                return FieldQuestion(name, "synonym", phrase)
+        # 3. A one-word attribute name of the product ("warranty"), then one of the catalog's attributes, which
+        # this product does not list.
+        if whole:
+            return whole[0][1]
+        others = self._whole_names(words, free, [a for a in known if a not in own])
+        if others:
+            return others[0][1]
+        # 4. The free words against the product's field names, by the text embedder: only for a question ("soft
+        # cotton towels" names no field, though "soft" is near "Material").
+        if not ASKING & set(words):
+            return None
+        return self._by_embedding([words[i] for i in sorted(free)], own)
+
+    def _whole_names(self, words: Sequence[str], free: set[int],
+                     attributes: Sequence[str]) -> list[tuple[int, FieldQuestion]]:
+        """Attributes named in full with at least one free word, most name words first."""
+        out = []
+        for attribute in attributes:
+            share, positions = self._name_match(words, attribute)
+            if share == 1.0 and positions & free:
+                question = FieldQuestion(attribute, "name", tuple(words[i] for i in sorted(positions)))
+                out.append((len(_name_words(attribute)), question))
+        return sorted(out, key=lambda item: -item[0])
+
+    def _concept_field(self, concept: str, attributes: Sequence[str], words: Sequence[str]) -> str | None:
+        """A concept as this product's field: a core field, an attribute it designates (the one whose other words
+        the question holds, then the one the concept's names prefer), or the concept itself when the product has
+        no such attribute (so the answer can say the catalog does not list it)."""
+        if concept in CORE_FIELDS:
+            return concept
+        names = ATTRIBUTE_NAMES.get(concept, (concept,))
+        ranked = [(a, min(i for i, n in enumerate(names) if _designates(n, a))) for a in attributes
+                  if any(_designates(n, a) for n in names)]
+        if not ranked:
+            return concept if concept in ATTRIBUTE_NAMES else self._stored_name(concept, attributes)
+        return max(ranked, key=lambda item: (self._name_match(words, item[0])[0], -item[1],
+                                             -len(_name_words(item[0])), -attributes.index(item[0])))[0]
+
+    @staticmethod
+    def _stored_name(concept: str, attributes: Sequence[str]) -> str:
+        """A user synonym's key as the product stores it (case and spacing may differ), else the key itself."""
+        wanted = " ".join(tokens(concept))
+        return next((a for a in attributes if " ".join(tokens(a)) == wanted), concept)
+
+    def _by_embedding(self, words: Sequence[str], attributes: Sequence[str]) -> FieldQuestion | None:
+        leftover = [w for w in words if not is_stopword(w) and not w.isdigit()]
+        if self.embed is None or not leftover:
+            return None
+        names = list(dict.fromkeys([*CORE_FIELDS, *attributes]))
+        missing = [n for n in names if n not in self._name_vectors]
+        if missing:
+            self._name_vectors.update(zip(missing, self.embed([n.lower() for n in missing])))
+        field_vectors = np.stack([self._name_vectors[n] for n in names])
+        similarity = self.embed(leftover) @ field_vectors.T  # (leftover words, fields)
+        word, field = np.unravel_index(int(np.argmax(similarity)), similarity.shape)
+        if similarity[word, field] < EMBEDDING_MIN_SIMILARITY:
+            return None
+        return FieldQuestion(names[field], "embedding", (leftover[word],))

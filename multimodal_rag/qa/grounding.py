@@ -1,0 +1,71 @@
+"""Answers that state only what the catalog says: numbers and field values checked against the given cards.
+
+Every number in an answer (prices, sizes, counts; citation markers aside) must appear in a product card the model
+was given or in the question, compared as numbers; every catalog value it names (a colour, a material, a brand:
+the catalog's facet values) must appear in a given card or in the question. An answer that fails is not shown.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Iterable, Sequence
+
+from multimodal_rag.qa.lookup import numbers
+from multimodal_rag.words import is_stopword, tokens
+
+_CITATION = re.compile(r"\[\d+(?:\s*,\s*\d+)*\]")
+_NUMBER = re.compile(r"(?<![\w.])\d[\d,]*(?:\.\d+)?")
+MIN_VALUE_LENGTH = 3
+
+
+@dataclass(frozen=True)
+class Unsupported:
+    """What an answer states that no given card (or the question) holds."""
+
+    numbers: tuple[str, ...] = ()
+    values: tuple[str, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.numbers or self.values)
+
+    def __str__(self) -> str:
+        parts = [f"number {n}" for n in self.numbers] + [f"value {v!r}" for v in self.values]
+        return ", ".join(parts)
+
+
+def _known_numbers(sources: Iterable[str]) -> list[float]:
+    return [n for text in sources for n in numbers(text)]
+
+
+def _value_pattern(value: str) -> re.Pattern:
+    return re.compile(r"(?<!\w)" + r"\s+".join(map(re.escape, value.split())) + r"(?!\w)", re.I)
+
+
+class GroundingCheck:
+    """Checks answers against their sources. ``values``: the catalog values worth checking (facet values of the
+    catalog: colours, materials, brands, types); values made only of common words are left out."""
+
+    def __init__(self, values: Iterable[str] = ()):
+        wanted = {" ".join(str(v).split()).strip(" ,;.:") for v in values}
+        self.values = sorted((v for v in wanted if len(v) >= MIN_VALUE_LENGTH
+                              and any(not is_stopword(w) and not w.isdigit() for w in tokens(v))),
+                             key=len, reverse=True)
+        self._patterns = {v: _value_pattern(v) for v in self.values}
+
+    def check(self, answer: str, sources: Sequence[str]) -> Unsupported:
+        text = _CITATION.sub(" ", answer)
+        known = _known_numbers(sources)
+        bad_numbers = []
+        for match in _NUMBER.finditer(text):
+            value = float(match.group().rstrip(",").replace(",", ""))
+            if not any(abs(value - k) <= 1e-6 * max(1.0, abs(k)) for k in known):
+                bad_numbers.append(match.group().rstrip(","))
+        corpus = " \n ".join(sources)
+        bad_values = []
+        for value in self.values:
+            pattern = self._patterns[value]
+            if pattern.search(text) and not pattern.search(corpus):
+                bad_values.append(value)
+                text = pattern.sub(" ", text)  # a longer value holds shorter ones: "Navy Blue" is not also "Blue"
+        return Unsupported(tuple(bad_numbers), tuple(bad_values))

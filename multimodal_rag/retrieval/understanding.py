@@ -1,0 +1,288 @@
+"""Query understanding from the catalog's own facets: "navy blue shirts for men under 500" -> baseColour=Navy Blue,
+gender=Men, articleType=Shirts, price<500, and the words left over.
+
+No model: the catalog's facet vocabulary (``FacetVocabulary``, recorded with the collection) is indexed once by
+the words of its values, singular and compact forms included ("shirts" -> Shirts, "mens"/"men's" -> Men,
+"t-shirts" -> Tshirts); a query's words are matched longest value first, left to right. A value held by several
+facets goes to the facet where more products hold it, and the understanding says so. Price phrases ("under 500",
+"below Rs 1,000", "less than ₹300", "between 200 and 400", "cheapest", "most expensive") are read before values.
+It never raises: any string gives an ``Understanding``, empty when nothing was understood.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Sequence
+
+from multimodal_rag.catalog.facets import FacetVocabulary, category_levels
+from multimodal_rag.store.filters import LIKE_WILDCARDS
+from multimodal_rag.words import is_stopword, stem, tokens
+
+MAX_VALUE_WORDS = 5
+MAX_QUERY_CHARS = 2000  # a longer query is understood from its start: facets come first in what shoppers type
+
+_CURRENCY = r"(?:₹|rs\.?|inr|rupees?|\$|usd|€|eur|£|gbp)"
+_AMOUNT = r"(\d{1,3}(?:,\d{2,3})+(?:\.\d+)?|\d+(?:\.\d+)?)(?![\d,.]?\d)(\s*k\b)?"
+# A number followed by a unit is a spec ("max 256 GB", "under 2 kg"), not a price.
+_UNIT = (r"(?!\s*(?:gb|tb|mb|ml|l|ltrs?|litres?|liters?|kg|kgs|g|gms?|grams?|cm|mm|inch(?:es)?|\"|ft|feet|w|watts?|"
+         r"mah|hz|v|volts?|pcs|pieces?|pack|packs|x|years?|months?|days?|hours?|hrs?|mins?|minutes?|seconds?|"
+         r"persons?|people|cups?|seater|burners?|jars?|stars?)\b|\s*%)")
+_MONEY = rf"{_CURRENCY}?\s*{_AMOUNT}\s*{_CURRENCY}?{_UNIT}"
+_RANGE = re.compile(rf"\b(?:between|from|in the range of)?\s*{_MONEY}\s*(?:and|to|-|–)\s*{_MONEY}", re.I)
+_BELOW = re.compile(rf"(?:\b(?:under|below|less than|cheaper than|lower than|up to|upto|within|not more than|"
+                    rf"no more than|at most|max(?:imum)?|budget of|budget)|<=?)\s*{_MONEY}", re.I)
+_ABOVE = re.compile(rf"(?:\b(?:over|above|more than|greater than|at least|min(?:imum)?|starting at|"
+                    rf"pricier than|costlier than)|>=?)\s*{_MONEY}", re.I)
+_CHEAPEST = re.compile(r"\b(?:cheapest|lowest[- ]price[ds]?|least expensive|costs? the least|most affordable|"
+                       r"lowest cost)\b", re.I)
+_DEAREST = re.compile(r"\b(?:most expensive|priciest|costliest|highest[- ]price[ds]?|costs? the most|"
+                      r"most costly)\b", re.I)
+# Words that introduce a facet value ("for men", "by Nike", "in red") and are not left over when they do.
+_LINKS = frozenset({"for", "by", "in", "from", "with", "of"})
+
+
+@dataclass(frozen=True)
+class Constraint:
+    """One understood condition: ``facet`` is "category", "brand", "price" or "attributes.<name>"; ``values`` the
+    facet values (several: any of them); for price ``op`` is "lt", "gt" or "between" with ``low``/``high``."""
+
+    facet: str
+    values: tuple[str, ...] = ()
+    op: str = "eq"
+    low: float | None = None
+    high: float | None = None
+    words: tuple[str, ...] = ()
+    note: str = ""
+
+    @property
+    def label(self) -> str:
+        name = self.facet.removeprefix("attributes.")
+        if self.facet == "price":
+            if self.op == "between":
+                return f"{_number(self.low)}<=price<={_number(self.high)}"
+            return f"price{'<' if self.op == 'lt' else '>'}{_number(self.high if self.op == 'lt' else self.low)}"
+        return f"{name}={'|'.join(self.values)}"
+
+    def filter(self) -> dict[str, Any]:
+        """This condition as filter data for ``build_filter``."""
+        if self.facet == "price":
+            bounds = {"lt": {"lt": self.high}, "gt": {"gt": self.low},
+                      "between": {"gte": self.low, "lte": self.high}}[self.op]
+            return {"price": bounds}
+        if self.facet == "category":
+            return {"category": {"level": list(self.values)}}
+        return {self.facet: self.values[0] if len(self.values) == 1 else {"in": list(self.values)}}
+
+
+def _number(value: float | None) -> str:
+    return "" if value is None else (f"{value:g}" if value < 1e15 else str(value))
+
+
+@dataclass(frozen=True)
+class Understanding:
+    """What a query names: its constraints, a price order ("asc" for cheapest, "desc" for most expensive), the
+    words left over, and notes on how ambiguous values were resolved."""
+
+    query: str
+    constraints: tuple[Constraint, ...] = ()
+    sort: str | None = None
+    rest: str = ""
+    dropped: tuple[Constraint, ...] = ()  # constraints a search dropped because they left nothing
+
+    def __bool__(self) -> bool:
+        return bool(self.constraints or self.sort)
+
+    def filters(self, constraints: Sequence[Constraint] | None = None) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for c in self.constraints if constraints is None else constraints:
+            out.update(c.filter())
+        return out
+
+    def describe(self) -> str:
+        parts = [c.label for c in self.constraints]
+        if self.sort:
+            parts.append("cheapest first" if self.sort == "asc" else "most expensive first")
+        text = ", ".join(parts)
+        if self.dropped:
+            text += " (dropped, nothing matched: " + ", ".join(c.label for c in self.dropped) + ")"
+        return text
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"text": self.describe(), "constraints": [
+            {"facet": c.facet, "values": list(c.values), "op": c.op, "low": c.low, "high": c.high,
+             "words": list(c.words), "note": c.note} for c in self.constraints],
+            "sort": self.sort, "rest": self.rest, "dropped": [c.label for c in self.dropped]}
+
+    def without(self, dropped: Constraint) -> "Understanding":
+        kept = tuple(c for c in self.constraints if c is not dropped)
+        return Understanding(self.query, kept, self.sort, self.rest, (*self.dropped, dropped))
+
+    @property
+    def names_a_kind(self) -> bool:
+        """True when a constraint says what kind of product (a category level, or a type attribute)."""
+        return any(is_kind(c.facet) for c in self.constraints)
+
+    def followed_by(self, follow_up: "Understanding") -> "Understanding":
+        """This understanding with a follow-up's constraints ("in red", "under 500", "the cheapest"): a facet the
+        follow-up names replaces this one's, the others are kept."""
+        named = {c.facet for c in follow_up.constraints}
+        kept = tuple(c for c in self.constraints if c.facet not in named)
+        rest = " ".join(part for part in (self.rest, follow_up.rest) if part)
+        return Understanding(f"{self.query} | {follow_up.query}", kept + follow_up.constraints,
+                             follow_up.sort or self.sort, rest)
+
+    def satisfied_by(self, product: Mapping[str, Any]) -> bool:
+        return all(satisfies(product, c) for c in self.constraints)
+
+
+def is_kind(facet: str) -> bool:
+    """Facets that say what a product is: category levels and type attributes ("Type", "articleType")."""
+    return facet == "category" or (facet.startswith("attributes.") and "type" in facet.lower())
+
+
+def satisfies(product: Mapping[str, Any], constraint: Constraint) -> bool:
+    """True when a product (its stored fields) meets the constraint."""
+    if constraint.facet == "price":
+        price = product.get("price")
+        if price is None:
+            return False
+        low = constraint.low if constraint.low is not None else float("-inf")
+        high = constraint.high if constraint.high is not None else float("inf")
+        if constraint.op == "lt":
+            return price < high
+        if constraint.op == "gt":
+            return price > low
+        return low <= price <= high
+    wanted = {v.lower() for v in constraint.values}
+    if constraint.facet == "category":
+        return any(level.lower() in wanted for level in category_levels(product.get("category") or ""))
+    if constraint.facet == "brand":
+        return str(product.get("brand") or "").lower() in wanted
+    name = constraint.facet.removeprefix("attributes.")
+    return str((product.get("attributes") or {}).get(name, "")).lower() in wanted
+
+
+def _key(words: Sequence[str]) -> tuple[str, ...]:
+    return tuple(stem(w) for w in words)
+
+
+@dataclass
+class _Entry:
+    facet: str
+    value: str
+    count: int
+
+
+@dataclass
+class QueryUnderstanding:
+    """Understands queries against a catalog's facet vocabulary. ``synonyms`` maps a shopper's word or phrase to
+    a facet value as stored ({"gents": "Men", "tee": "Tshirts"}); entries whose value the catalog lacks are
+    ignored."""
+
+    vocabulary: FacetVocabulary
+    synonyms: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        index: dict[tuple[str, ...], list[_Entry]] = {}
+
+        def add(words: Sequence[str], entry: _Entry) -> None:
+            if not words or len(words) > MAX_VALUE_WORDS or all(is_stopword(w) or w.isdigit() for w in words):
+                return
+            for key in {_key(words), _key(["".join(words)])}:
+                bucket = index.setdefault(key, [])
+                if all((e.facet, e.value) != (entry.facet, entry.value) for e in bucket):
+                    bucket.append(entry)
+
+        facets: list[tuple[str, Mapping[str, int]]] = [("brand", self.vocabulary.brands)]
+        facets += [("category", level) for level in self.vocabulary.categories]
+        facets += [(f"attributes.{name}", values) for name, values in self.vocabulary.attributes.items()]
+        totals: dict[tuple[str, str], int] = {}
+        for facet, values in facets:
+            for value, count in values.items():
+                if set(value) & LIKE_WILDCARDS and facet == "category":
+                    continue  # a category level is matched with LIKE, which cannot hold these literally
+                totals[(facet, value)] = totals.get((facet, value), 0) + int(count)
+        for (facet, value), count in totals.items():
+            add(tokens(value), _Entry(facet, value, count))
+        for phrase, value in self.synonyms.items():
+            for (facet, stored), count in totals.items():
+                if stored.lower() == str(value).lower():
+                    add(tokens(phrase), _Entry(facet, stored, count))
+        self._index = index
+        self._longest = max((len(k) for k in index), default=0)
+
+    def understand(self, query: Any) -> Understanding:
+        """The constraints ``query`` names, and the words left over. Never raises."""
+        if not isinstance(query, str) or not query.strip():
+            return Understanding(query if isinstance(query, str) else "")
+        text = query[:MAX_QUERY_CHARS]
+        price, sort, text = _prices(text)
+        words = tokens(text)
+        used = [False] * len(words)
+        found: dict[str, tuple[list[str], list[str], str]] = {}  # facet -> (values, words, note)
+        i = 0
+        while i < len(words):
+            match = self._longest_match(words, i)
+            if match is None:
+                i += 1
+                continue
+            n, entry, note = match
+            values, said, notes = found.setdefault(entry.facet, ([], [], ""))
+            if entry.value not in values:
+                values.append(entry.value)
+            said.extend(words[i:i + n])
+            found[entry.facet] = (values, said, notes or note)
+            for j in range(i, i + n):
+                used[j] = True
+            if i > 0 and words[i - 1] in _LINKS:
+                used[i - 1] = True
+            i += n
+        constraints = [Constraint(facet, tuple(values), words=tuple(said), note=note)
+                       for facet, (values, said, note) in found.items()]
+        if price is not None:
+            constraints.append(price)
+        rest = " ".join(w for w, u in zip(words, used) if not u)
+        return Understanding(query, tuple(constraints), sort, rest)
+
+    def _longest_match(self, words: Sequence[str], start: int) -> tuple[int, _Entry, str] | None:
+        for n in range(min(self._longest, len(words) - start), 0, -1):
+            span = words[start:start + n]
+            entries = self._index.get(_key(span)) or (self._index.get(_key(["".join(span)])) if n > 1 else None)
+            if entries:
+                best = max(entries, key=lambda e: (e.count, e.facet.startswith("attributes.")))
+                note = ""
+                if len(entries) > 1:
+                    others = ", ".join(f"{e.facet.removeprefix('attributes.')} ({e.count})" for e in entries
+                                       if e is not best)
+                    note = (f"{' '.join(span)!r} is also {others}; took {best.facet.removeprefix('attributes.')} "
+                            f"({best.count} products)")
+                return n, best, note
+        return None
+
+
+def _amount(number: str, thousands: str | None) -> float:
+    value = float(number.replace(",", ""))
+    return value * 1000 if thousands else value
+
+
+def _prices(text: str) -> tuple[Constraint | None, str | None, str]:
+    """The price constraint and order a query names, and the query without those phrases."""
+    sort = None
+    if _CHEAPEST.search(text):
+        sort, text = "asc", _CHEAPEST.sub(" ", text)
+    elif _DEAREST.search(text):
+        sort, text = "desc", _DEAREST.sub(" ", text)
+    match = _RANGE.search(text)
+    if match:
+        low, high = sorted((_amount(match.group(1), match.group(2)), _amount(match.group(3), match.group(4))))
+        constraint = Constraint("price", op="between", low=low, high=high, words=(match.group().strip(),))
+        return constraint, sort, text[:match.start()] + " " + text[match.end():]
+    for pattern, op in ((_BELOW, "lt"), (_ABOVE, "gt")):
+        match = pattern.search(text)
+        if match:
+            amount = _amount(match.group(1), match.group(2))
+            constraint = Constraint("price", op=op, low=amount if op == "gt" else None,
+                                    high=amount if op == "lt" else None, words=(match.group().strip(),))
+            return constraint, sort, text[:match.start()] + " " + text[match.end():]
+    return None, sort, text

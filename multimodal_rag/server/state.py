@@ -1,0 +1,109 @@
+"""What the app shares between requests: the retriever and the Q&A chain (opened once), the one-at-a-time queue
+for the chat model, and the limits every request is held to."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+from langchain_core.language_models import BaseChatModel
+
+from multimodal_rag.config import Config
+from multimodal_rag.qa import ProductQA
+from multimodal_rag.qa.llm import load_chat_model
+from multimodal_rag.retrieval import ProductRetriever
+from multimodal_rag.store.milvus import CATALOG_ROOTS_PROPERTY
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ServeLimits:
+    max_upload_bytes: int = 10_000_000      # a photo upload
+    max_upload_pixels: int = 40_000_000     # its decoded size: more is a decompression bomb
+    max_body_bytes: int = 12_000_000        # any request body
+    max_text_chars: int = 2_000             # a query, a question, one history turn
+    max_history_turns: int = 20
+    max_k: int = 100
+    max_waiting_asks: int = 16              # questions queued for the chat model before "busy"
+    request_timeout_s: float = 120.0        # a whole request, an answer's stream included
+
+
+class Busy(RuntimeError):
+    """Too many questions are waiting for the chat model."""
+
+
+@dataclass
+class ChatQueue:
+    """The chat model answers one question at a time; the others wait in line and can see their place."""
+
+    limit: int
+    _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    waiting: int = 0
+
+    def enter(self) -> int:
+        """Join the line; the number of questions ahead. Raises Busy when the line is full."""
+        if self.waiting >= self.limit:
+            raise Busy(f"{self.waiting} questions are waiting for the chat model; try again shortly")
+        ahead = self.waiting
+        self.waiting += 1
+        return ahead
+
+    async def acquire(self) -> None:
+        await self._lock.acquire()
+
+    def leave(self, holding: bool) -> None:
+        self.waiting -= 1
+        if holding:
+            self._lock.release()
+
+
+class AppState:
+    """Opens the store and the models once; every request uses these."""
+
+    def __init__(self, config: Config, *, llm: BaseChatModel | str | None = None,
+                 limits: ServeLimits = ServeLimits(), image_roots: Sequence[str | Path] = ()):
+        self.config = config
+        self.limits = limits
+        self.retriever = ProductRetriever.from_config(config)
+        chat_model = llm if isinstance(llm, BaseChatModel) else load_chat_model(
+            llm or config.qa.llm, max_new_tokens=config.qa.max_new_tokens)
+        store = self.retriever.searcher.store
+        self.qa = ProductQA(self.retriever, chat_model, context_k=config.qa.context_k, rewrite=config.qa.rewrite,
+                            synonyms=config.qa.synonyms, embed=self.retriever.text_encoder(),
+                            vocabulary=store.vocabulary())
+        self.queue = ChatQueue(limits.max_waiting_asks)
+        self.image_roots = [Path(p).resolve() for p in (*store.property_list(CATALOG_ROOTS_PROPERTY), *image_roots)]
+
+    @property
+    def store(self):
+        return self.retriever.searcher.store
+
+    def health(self) -> tuple[bool, str | int]:
+        """(True, product count) when the store answers, else (False, why)."""
+        try:
+            return True, self.store.count()
+        except Exception as exc:  # any failure to answer is the store being unavailable
+            return False, f"the store does not answer: {type(exc).__name__}: {str(exc)[:200]}"
+
+    def image_path(self, ref: str) -> Path | None:
+        """A stored local photo reference as a path, only when it lies inside a folder a catalog was ingested
+        from (never an arbitrary path); None otherwise."""
+        try:
+            path = Path(ref).resolve(strict=True)
+        except (OSError, RuntimeError):
+            return None
+        for root in self.image_roots:
+            if path.is_file() and (path == root or root in path.parents):
+                return path
+        return None
+
+    def close(self) -> None:
+        self.retriever.close()
+
+
+def loopback(host: str) -> bool:
+    return host in ("127.0.0.1", "localhost", "::1") or host.startswith("127.")

@@ -1,0 +1,103 @@
+"""Words of questions and product texts: tokens, stop words, and matching that forgives a plural or one typo."""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from typing import Iterable
+
+_WORD = re.compile(r"[0-9]+(?:[.,][0-9]+)*|[^\W_]+(?:'[^\W_]+)?", re.UNICODE)
+
+# Words that carry no product and no field: English function words, and what shoppers wrap a question in.
+STOPWORDS = frozenset("""
+a about above after again against all also am an and any anything are aren't as ask asking at be because been
+before being below between both but by can can't cannot could couldn't did didn't do does doesn't doing don't down
+during each either else ever every few for from further get gets getting give given go going got had hadn't has
+hasn't have haven't having he her here hers herself him himself his how i i'd i'll i'm i've if in into is isn't it
+it's its itself just know let let's like looking me mention might mine more most much must my myself need needed
+no nor not now of off on once one only or other our ours ourselves out over own please pls plz quick quickly rather
+really right s same say see shall she should shouldn't show so some such tell than thank thanks that that's the
+their theirs them themselves then there there's these they this those through thus to too under until up upon us
+very want wanted wanting wants was wasn't way we were weren't what what's whats when where which while who who's
+whom whose why will with within without won't would wouldn't yes yet you you'd you'll your yours yourself
+buy buying purchase purchasing order ordering find finding check checking curious wondering wonder planning plan
+question item product thing one's exactly actually kindly could've hey hi hello
+""".split())
+
+
+def tokens(text: str) -> list[str]:
+    """Lower-case words and numbers; "men's" stays one word, "i-love" is two."""
+    return [w.lower() for w in _WORD.findall(text or "")]
+
+
+def is_stopword(word: str) -> bool:
+    return word in STOPWORDS or stem(word) in STOPWORDS
+
+
+def content_words(text: str) -> list[str]:
+    return [w for w in tokens(text) if not is_stopword(w)]
+
+
+def stem(word: str) -> str:
+    """A crude plural/possessive fold: shirts -> shirt, boxes -> box, men's -> men."""
+    if word.endswith("'s"):
+        word = word[:-2]
+    if len(word) > 4 and word.endswith("ies"):
+        return word[:-3] + "y"
+    if len(word) > 4 and word.endswith(("ses", "xes", "zes", "ches", "shes")):
+        return word[:-2]
+    if len(word) > 3 and word.endswith("s") and not word.endswith("ss"):
+        return word[:-1]
+    return word
+
+
+@lru_cache(maxsize=65536)
+def _one_edit(a: str, b: str) -> bool:
+    """True when ``a`` and ``b`` differ by one insertion, deletion, substitution or swap of neighbours."""
+    if a == b:
+        return True
+    la, lb = len(a), len(b)
+    if abs(la - lb) > 1:
+        return False
+    if la == lb:
+        diff = [i for i in range(la) if a[i] != b[i]]
+        if len(diff) == 1:
+            return True
+        return len(diff) == 2 and diff[1] == diff[0] + 1 and a[diff[0]] == b[diff[1]] and a[diff[1]] == b[diff[0]]
+    short, long_ = (a, b) if la < lb else (b, a)
+    i = 0
+    while i < len(short) and short[i] == long_[i]:
+        i += 1
+    return short[i:] == long_[i + 1:]
+
+
+TYPO_MIN_LENGTH = 5  # shorter words differ in one letter too often ("mug"/"rug") to forgive a typo
+
+
+def same_word(a: str, b: str) -> bool:
+    """Equal, equal after folding plurals, or (both long enough, not numbers) one typo apart."""
+    if a == b or stem(a) == stem(b):
+        return True
+    if min(len(a), len(b)) < TYPO_MIN_LENGTH or a.isdigit() or b.isdigit():
+        return False
+    return a[0] == b[0] and _one_edit(a, b)
+
+
+def find_word(word: str, vocabulary: Iterable[str]) -> str | None:
+    """The word of ``vocabulary`` that ``word`` names (exact first, then folded, then one typo), or None."""
+    vocabulary = list(vocabulary)
+    if word in vocabulary:
+        return word
+    return next((v for v in vocabulary if same_word(word, v)), None)
+
+
+def correct(words: Iterable[str], vocabulary: set[str]) -> list[str]:
+    """Each word not in ``vocabulary`` replaced by the vocabulary word one typo away, when there is exactly one."""
+    out = []
+    for word in words:
+        if word in vocabulary or len(word) < TYPO_MIN_LENGTH or word.isdigit():
+            out.append(word)
+            continue
+        near = {v for v in vocabulary if len(v) >= TYPO_MIN_LENGTH and v[0] == word[0] and _one_edit(word, v)}
+        out.append(near.pop() if len(near) == 1 else word)
+    return out

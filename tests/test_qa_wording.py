@@ -1,0 +1,203 @@
+"""Product questions in any wording, answers that state only what the cards hold, citations always.
+
+Real Milvus Lite, real Flipkart products and the offline embedders; the chat model is scripted (it stands in for
+any hosted model) so each answer is exact. Questions are worded in classes the chain must not depend on: the
+product's name at the start, middle or end, lower case, no punctuation, a typo, a partial name, synonyms.
+"""
+
+import json
+import re
+
+import pytest
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, AIMessageChunk
+from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+
+from multimodal_rag.config import load_config
+from multimodal_rag.ingestion import ingest
+from multimodal_rag.qa import ProductQA
+from multimodal_rag.qa.grounding import GroundingCheck, Unsupported
+from tests.conftest import FLIPKART, require_shared_data
+
+BIANCA = "9e81a24714e06b0ca9b4fed8cae42611"     # Bianca Cotton Face Towel Set, 439 INR
+BERGNER = "0c4718ae90f2889b7021a99ee1cc106c"    # Bergner Kadhai NA L, 1,499 INR, Blue, Aluminium
+NAMMA = "6d460d2e12ff7c84cb6b9af783d465ae"      # NammaBaby Baby Girl's Animal Print Top & Pyjama Set
+PRESTIGE = "0b8c4bc35aee94af356cb1fd2dfa0219"   # Prestige Deluxe Plus 10 L Pressure Cooker, 2,345 INR
+MUG = "b5d1b8ef70b1ce27726f7f6c2f373e56"        # Rockmantra Classic Vintage Black Car Ceramic Mug, 300 g
+
+
+class ScriptedChatModel(BaseChatModel):
+    """Answers every prompt with ``reply(prompt)``, streamed a few characters at a time."""
+
+    reply: object
+    prompts: list = []
+
+    @property
+    def _llm_type(self) -> str:
+        return "scripted"
+
+    def _generate(self, messages, stop=None, run_manager=None, **kwargs):
+        text = "\n".join(str(m.content) for m in messages)
+        self.prompts.append(text)
+        return ChatResult(generations=[ChatGeneration(message=AIMessage(content=self.reply(text)))])
+
+    def _stream(self, messages, stop=None, run_manager=None, **kwargs):
+        answer = self._generate(messages).generations[0].message.content
+        for start in range(0, max(len(answer), 1), 7):
+            yield ChatGenerationChunk(message=AIMessageChunk(content=answer[start:start + 7]))
+
+
+def scripted(reply) -> ScriptedChatModel:
+    return ScriptedChatModel(reply=reply, prompts=[])
+
+
+SILENT = scripted(lambda prompt: "")  # says nothing: the chain states the catalog's fact itself
+
+
+@pytest.fixture(scope="module")
+def config(tmp_path_factory):
+    """The first 60 Flipkart products and the five the questions are about, in a Lite collection."""
+    require_shared_data()
+    with open(FLIPKART / "products.jsonl", encoding="utf-8") as lines:
+        products = {p["id"]: p for p in map(json.loads, lines)}
+    chosen = dict.fromkeys([*list(products)[:60], BIANCA, BERGNER, NAMMA, PRESTIGE, MUG])
+    folder = tmp_path_factory.mktemp("wording")
+    path = folder / "catalog.jsonl"
+    path.write_text("".join(json.dumps({**products[pid], "image": None}) + "\n" for pid in chosen))
+    config = load_config(None, [f"store.db={json.dumps(str(folder / 'qa.db'))}"])
+    ingest(path, config, progress=False)
+    return config
+
+
+@pytest.fixture(scope="module")
+def silent_qa(config):
+    chain = ProductQA.from_config(config, llm=SILENT)
+    yield chain
+    chain.retriever.close()
+
+
+WORDINGS = [
+    # (class, question, answer, cited product)
+    ("start", "Bianca Cotton Face Towel Set - what will I pay?",
+     "The price of Bianca Cotton Face Towel Set is 439 INR [1].", BIANCA),
+    ("middle", "I want to buy Bianca Cotton Face Towel Set; what will I pay?",
+     "The price of Bianca Cotton Face Towel Set is 439 INR [1].", BIANCA),
+    ("end", "Tell me the color of Bergner Kadhai NA L.", "The color of Bergner Kadhai NA L is Blue [1].", BERGNER),
+    ("synonym", "Who is the manufacturer of NammaBaby Baby Girl's Animal Print Top & Pyjama Set?",
+     "The brand of NammaBaby Baby Girl's Animal Print Top & Pyjama Set is NammaBaby [1].", NAMMA),
+    ("synonym", "Bergner Kadhai NA L - what brand is it from?", "The brand of Bergner Kadhai NA L is Bergner [1].",
+     BERGNER),
+    ("synonym", "For Prestige Deluxe Plus 10 L Pressure Cooker, what type is it?",
+     "The type of Prestige Deluxe Plus 10 L Pressure Cooker is Pressure Cooker [1].", PRESTIGE),
+    ("lowercase, no punctuation", "tell me the material of bergner kadhai na l",
+     "The material of Bergner Kadhai NA L is Aluminium [1].", BERGNER),
+    ("typo", "What does Bianca Coton Face Towel Set cost?",
+     "The price of Bianca Cotton Face Towel Set is 439 INR [1].", BIANCA),
+    ("partial name", "how much is the prestige deluxe plus",
+     "The price of Prestige Deluxe Plus 10 L Pressure Cooker is 2,345 INR [1].", PRESTIGE),
+    ("weak phrase yields", "How much does the Rockmantra Classic Vintage Black Car Ceramic Mug weigh?",
+     "The weight of Rockmantra Classic Vintage Black Car Ceramic Mug is 300 g [1].", MUG),
+    ("phrase", "What comes in the box with Rockmantra Classic Vintage Black Car Ceramic Mug?",
+     "The sales package of Rockmantra Classic Vintage Black Car Ceramic Mug is 1 mug [1].", MUG),
+    ("field not listed", "Who is the Bergner Kadhai NA L ideal for?",
+     "The catalog does not list the ideal for of Bergner Kadhai NA L [1].", BERGNER),
+]
+
+
+@pytest.mark.parametrize("kind, question, answer, product", WORDINGS, ids=[f"{w[0]}: {w[1]}" for w in WORDINGS])
+def test_a_question_in_any_wording_gets_the_catalog_value_cited(silent_qa, kind, question, answer, product):
+    result = silent_qa.invoke(question)
+    assert result.answer == answer
+    assert result.cited_ids == [product]
+    assert result.products[0].metadata["id"] == product
+    assert result.grounding in ("lookup", "not_listed")
+
+
+def test_synonyms_from_the_config_name_a_field(config):
+    extended = ProductQA.from_config(load_config(None, [f"store.db={json.dumps(config.store.db)}",
+                                                        'qa.synonyms={"Model Name" = ["line"]}']), llm=SILENT)
+    try:
+        result = extended.invoke("Which line is the Prestige Deluxe Plus 10 L Pressure Cooker from?")
+    finally:
+        extended.retriever.close()
+    assert result.answer == "The model name of Prestige Deluxe Plus 10 L Pressure Cooker is Deluxe Plus [1]."
+
+
+def test_attribute_names_and_the_embedder_name_fields_no_synonym_lists(silent_qa):
+    result = silent_qa.invoke("Is the Prestige Deluxe Plus 10 L Pressure Cooker dishwasher-safe?")
+    assert (result.field, result.answer) == (
+        "dishwasher safe", "The dishwasher safe of Prestige Deluxe Plus 10 L Pressure Cooker is Yes [1].")
+    # No synonym and no attribute name holds "volume": MiniLM finds "Capacity" nearest (cosine 0.53).
+    result = silent_qa.invoke("What volume does the Prestige Deluxe Plus 10 L Pressure Cooker hold?")
+    assert (result.field, result.answer) == (
+        "capacity", "The capacity of Prestige Deluxe Plus 10 L Pressure Cooker is 10 L [1].")
+
+
+def test_a_model_answer_stating_a_price_no_card_holds_is_replaced(config):
+    chain = ProductQA.from_config(config, llm=scripted(lambda p: "You will pay 479 INR [1] for it."))
+    try:
+        result = chain.invoke("I want to buy Bianca Cotton Face Towel Set; what will I pay?")
+        assert result.answer == "The price of Bianca Cotton Face Towel Set is 439 INR [1]."
+        assert (result.grounding, result.written_by, result.cited_ids) == ("lookup", "chain", [BIANCA])
+        # An open question too: the sentence with an invented price is never shown; the catalog's sentence follows
+        # what was.
+        chain.llm.reply = lambda p: "Towel sets are soft [1]. The best one costs 99 INR [1]. Buy it."
+        events = list(chain.stream("soft cotton face towels"))
+        result = events[-1]["result"]
+        shown = "".join(e["answer"] for e in events if "answer" in e)
+        assert shown == result.answer
+        assert result.answer.startswith("Towel sets are soft [1]. The closest products in the catalog are ")
+        assert "99" not in result.answer and result.grounding == "catalog" and result.written_by == "chain"
+        assert result.cited_ids[0] == result.products[0].metadata["id"]
+    finally:
+        chain.retriever.close()
+
+
+def test_an_invented_value_is_caught_and_a_given_one_passes(config):
+    chain = ProductQA.from_config(config, llm=scripted(lambda p: "It is a lovely Grey kadhai [1]."))
+    try:
+        result = chain.invoke("is the Bergner Kadhai NA L nice for cooking?")
+        assert "Grey" not in result.answer and result.grounding == "catalog"
+        chain.llm.reply = lambda p: "It is a Blue aluminium kadhai [1]."
+        result = chain.invoke("is the Bergner Kadhai NA L nice for cooking?")
+        assert result.answer == "It is a Blue aluminium kadhai [1]." and result.grounding == "llm"
+        assert result.written_by == "model" and result.cited_ids == [BERGNER]
+    finally:
+        chain.retriever.close()
+
+
+def test_an_answer_that_names_a_product_cites_it(config):
+    chain = ProductQA.from_config(config, llm=scripted(lambda p: "The Bergner Kadhai NA L is a good pick."))
+    try:
+        result = chain.invoke("a kadhai for my kitchen")
+        position = [d.metadata["id"] for d in result.products].index(BERGNER) + 1
+        assert result.answer == f"The Bergner Kadhai NA L is a good pick. [{position}]"
+        assert result.cited_ids == [BERGNER] and result.grounding == "llm"
+        # An answer that uses no product at all gets the catalog's own sentence, cited.
+        chain.llm.reply = lambda p: "I am not sure."
+        result = chain.invoke("a kadhai for my kitchen")
+        assert result.grounding == "catalog" and len(result.cited_ids) == 3
+    finally:
+        chain.retriever.close()
+
+
+def test_a_question_naming_no_catalog_product_gets_no_price(silent_qa):
+    for question in ("what will i pay for the apple iphone 15 pro max", "Samsung Galaxy S24 Ultra - how much?",
+                     "Who makes the Dyson V15 Detect vacuum?"):
+        result = silent_qa.invoke(question)
+        assert result.grounding == "not_found" and result.cited_ids == []
+        assert not re.search(r"\d", result.answer)
+
+
+@pytest.mark.parametrize("answer, unsupported", [
+    ("It costs 439 INR [1].", Unsupported()),
+    ("It costs 479 INR [1].", Unsupported(numbers=("479",))),
+    ("It costs 4.39 INR.", Unsupported(numbers=("4.39",))),
+    ("Two of them, 1 499 each.", Unsupported(numbers=("1", "499"))),
+    ("It comes in Navy Blue.", Unsupported(values=("Navy Blue",))),
+    ("It comes in Yellow and Navy [2].", Unsupported()),
+])
+def test_the_grounding_check_reads_numbers_as_numbers_and_values_whole(answer, unsupported):
+    check = GroundingCheck(["Navy Blue", "Navy", "Yellow", "Blue", "No", "Men"])
+    card = "Bianca Cotton Face Towel Set\nPrice: 439.00 INR\nAttributes: Color: Yellow, Navy"
+    assert check.check(answer, [card, "what does it cost?"]) == unsupported

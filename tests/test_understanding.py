@@ -1,0 +1,140 @@
+"""Query understanding from the catalog's own facets, on the real Myntra and Flipkart vocabularies."""
+
+from __future__ import annotations
+
+import json
+import random
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from multimodal_rag.catalog.facets import FacetVocabulary
+from multimodal_rag.config import load_config
+from multimodal_rag.retrieval.understanding import QueryUnderstanding, Understanding, _prices
+from multimodal_rag.store.filters import build_filter
+from tests.conftest import FLIPKART, MYNTRA, require_shared_data
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+
+def vocabulary(folder: Path) -> FacetVocabulary:
+    require_shared_data()
+    return FacetVocabulary.from_products(json.loads(line) for line in (folder / "products.jsonl").open())
+
+
+@pytest.fixture(scope="module")
+def myntra() -> QueryUnderstanding:
+    return QueryUnderstanding(vocabulary(MYNTRA), load_config().search.synonyms)
+
+
+@pytest.fixture(scope="module")
+def flipkart() -> QueryUnderstanding:
+    return QueryUnderstanding(vocabulary(FLIPKART), load_config().search.synonyms)
+
+
+@pytest.mark.parametrize("query, understood, rest", [
+    ("navy blue shirts for men", "baseColour=Navy Blue, articleType=Shirts, gender=Men", ""),
+    ("men's black jeans", "gender=Men, baseColour=Black, articleType=Jeans", ""),
+    ("red tops for women under 800", "baseColour=Red, articleType=Tops, gender=Women, price<800", ""),
+    ("white casual shoes between 1000 and 2000",
+     "baseColour=White, articleType=Casual Shoes, 1000<=price<=2000", ""),
+    ("gents tees", "gender=Men, articleType=Tshirts", ""),  # both words from the config's synonym table
+    ("cheapest sandals for women", "category=Sandal, gender=Women, cheapest first", ""),
+    ("nike", "", "nike"),  # Myntra rows carry no brand field: no constraint is made up
+])
+def test_myntra_queries(myntra, query, understood, rest):
+    got = myntra.understand(query)
+    assert (got.describe(), got.rest) == (understood, rest)
+
+
+@pytest.mark.parametrize("query, understood, rest", [
+    ("cheapest prestige pressure cooker", "brand=Prestige, cheapest first", "pressure cooker"),
+    ("which of your routers costs the least", "category=Routers, cheapest first", "which of your"),
+    ("mugs below Rs 1,000", "Type=Mug, price<1000", ""),
+    ("most expensive bedsheet", "category=Bedsheets, most expensive first", ""),
+    ("stainless steel kettle 1.5 l under 2k", "Material=Stainless Steel, Capacity=1.5 L, price<2000", "kettle"),
+    ("Apple iPhone 15 Pro Max 256 GB", "Brand=Apple", "iphone 15 pro max 256 gb"),  # "max 256 GB" is no price
+    ("hello there", "", "hello there"),
+])
+def test_flipkart_queries(flipkart, query, understood, rest):
+    got = flipkart.understand(query)
+    assert (got.describe(), got.rest) == (understood, rest)
+
+
+def test_a_value_in_several_facets_is_resolved_by_counts_and_says_so(myntra, flipkart):
+    [shirts] = [c for c in myntra.understand("shirts").constraints]
+    assert shirts.facet == "attributes.articleType"
+    assert shirts.note == "'shirts' is also category (1235); took articleType (1235 products)"
+    [cotton, _] = flipkart.understand("cotton face towel").constraints
+    assert cotton.facet == "attributes.Material" and "took Material (60 products)" in cotton.note
+
+
+@pytest.mark.parametrize("text, op, low, high", [
+    ("under 500", "lt", None, 500.0),
+    ("below Rs 1,000", "lt", None, 1000.0),
+    ("less than ₹300", "lt", None, 300.0),
+    ("below ₹1,500.50", "lt", None, 1500.5),
+    ("less than 300rs", "lt", None, 300.0),
+    ("up to 2k", "lt", None, 2000.0),
+    ("at most INR 12,50,000", "lt", None, 1250000.0),  # Indian grouping
+    ("over $40", "gt", 40.0, None),
+    ("at least 999", "gt", 999.0, None),
+    ("between 200 and 400", "between", 200.0, 400.0),
+    ("from 400 to 200", "between", 200.0, 400.0),
+    ("₹200 - ₹400", "between", 200.0, 400.0),
+])
+def test_price_phrases(text, op, low, high):
+    price, sort, _ = _prices(f"shoes {text} please")
+    assert (price.op, price.low, price.high) == (op, low, high)
+    assert sort is None
+
+
+@pytest.mark.parametrize("text", ["max 256 GB", "under 2 kg", "1.5 l kettle", "pack of 3", "below 40%"])
+def test_a_number_with_a_unit_is_a_spec_not_a_price(text):
+    assert _prices(text)[0] is None
+
+
+def test_constraints_reach_milvus_only_through_the_filter_builder(flipkart):
+    hostile = 'Prestige" or brand != "'
+    understood = QueryUnderstanding(FacetVocabulary(brands={hostile: 3}), {}).understand(f"{hostile} cooker")
+    assert understood.filters() == {"brand": hostile}
+    assert build_filter(understood.filters()) == '(brand == "Prestige\\" or brand != \\"")'
+    routers = flipkart.understand("routers under 1,500")
+    assert build_filter(routers.filters()) == (
+        '(category == "Routers" or category like "Routers > %" or category like "% > Routers" '
+        'or category like "% > Routers > %") and (price < 1500.0)')
+
+
+def test_follow_ups_keep_and_change_constraints_over_three_turns(myntra):
+    first = myntra.understand("black jeans for men under 2000")
+    second = first.followed_by(myntra.understand("in blue"))
+    third = second.followed_by(myntra.understand("a cheaper one for women"))
+    assert first.describe() == "baseColour=Black, articleType=Jeans, gender=Men, price<2000"
+    assert second.describe() == "articleType=Jeans, gender=Men, price<2000, baseColour=Blue"
+    assert third.describe() == "articleType=Jeans, price<2000, baseColour=Blue, gender=Women"
+
+
+def test_random_and_hostile_strings_never_raise_and_stay_fast(myntra):
+    rng = random.Random(7)
+    alphabet = "abcdefghijklmnopqrstuvwxyz ABC0123456789 ,.-_%\\\"'()[]{}<>=!|&;:₹$€£ éüß漢字🙂\n\t\x00"
+    strings = ["", " ", "or 1==1", '" or ""=="', "'; drop collection products; --", "x" * 10_000,
+               "under " * 2000, "between 1 and", "₹₹₹ 1,,000", "\x00\x00", "🙂 navy 🙂 blue"] + [
+        "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 300))) for _ in range(500)]
+    started = time.perf_counter()
+    for s in strings:
+        got = myntra.understand(s)
+        assert isinstance(got, Understanding)
+        build_filter(got.filters())  # every understood value compiles
+    assert myntra.understand(None).constraints == () and myntra.understand(5).constraints == ()
+    per_query_ms = (time.perf_counter() - started) / len(strings) * 1000
+    assert per_query_ms < 5, per_query_ms
+
+
+def test_the_shipped_synonyms_are_a_table_in_the_default_config():
+    default = tomllib.loads((Path(__file__).parents[1] / "configs" / "default.toml").read_text())
+    assert default["search"]["synonyms"]["gents"] == "Men"
