@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/ingest.py [--limit N] [--sets flipkart_1050 myntra_dev]
 
 For each catalog: products/s of the bare embedders (text and image encode time only, inputs prepared
-beforehand), products/s of ``run_ingest`` into a fresh Milvus Lite folder (models already loaded), their
+beforehand), products/s of ``ingest`` into a fresh Milvus Lite folder (models already loaded), their
 ratio, and the peak RSS of the pipeline, which runs in its own process so the figure is its alone.
 """
 

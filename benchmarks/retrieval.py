@@ -1,14 +1,16 @@
-"""Query latency of ProductRetriever, and text queries through langchain-milvus on the same data.
+"""Query latency against its parts, what understanding adds, and batched against one-by-one queries.
 
-    .venv/bin/pip install -e '.[bench]'       # langchain-milvus, for the comparison
-    .venv/bin/python benchmarks/retrieval.py [--sizes 1000 15000] [--queries 50] [--db DIR]
+    .venv/bin/python benchmarks/retrieval.py [--products 15000] [--texts 40] [--photos 30] [--batch-queries 600]
 
-Catalog: the first N products of ../shared/data/myntra_dev, ingested with the default config (Milvus Lite,
-MiniLM text + BM25 + EfficientNet-Lite0 image, RRF). Queries: attr2product texts, image2product photos, and the
-two together. Each modality runs with no reranker and with a cross-encoder of the real ms-marco-MiniLM-L-6
-architecture (6 layers, 384 wide; random weights, since none can be downloaded here: the latency is real, the
-ranking is not) over 30 candidates. langchain-milvus' ``Milvus`` store gets the very same text vectors (copied from
-our collection) and the same query embedder; its ``similarity_search`` is timed on the same texts.
+Catalog: the first N products of ../shared/data/myntra_dev, ingested with the default config into a fresh Milvus
+Lite store (the embedding cache makes a rerun quick). Queries: attr2product texts and image2product photos.
+
+Rows (medians over the queries, one run; the machine is shared, so read the ratios):
+- the parts: query embedding, one dense search, one BM25 search (the store's own calls, same filters as the
+  retriever uses), photo embedding with the catalog's query-photo adapter;
+- ``ProductRetriever.invoke`` for the same queries, with understanding off and on (the default "boost");
+- ``understand()`` alone;
+- ``ProductRetriever.batch`` over many photo queries against a loop of ``invoke``, with the results compared.
 """
 
 from __future__ import annotations
@@ -36,126 +38,103 @@ def subset(n: int, folder: Path) -> Path:
     return out
 
 
-def load_queries(n: int) -> tuple[list[str], list[Path]]:
-    texts = [json.loads(x)["text"] for x in (MYNTRA / "tasks/attr2product/queries.jsonl").read_text().splitlines()]
-    task = MYNTRA / "tasks/image2product"
-    images = [task / json.loads(x)["image"] for x in (task / "queries.jsonl").read_text().splitlines()]
-    return texts[:n], images[:n]
+def queries(name: str, key: str) -> list:
+    task = MYNTRA / "tasks" / name
+    items = [json.loads(x)[key] for x in (task / "queries.jsonl").read_text().splitlines()]
+    return items if key == "text" else [task / p for p in items]
 
 
-def cross_encoder_like_minilm(folder: Path) -> str:
-    from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification, set_seed
-
-    from multimodal_rag.embedders.text import resolve_model_path
-
-    set_seed(0)
-    tokenizer = AutoTokenizer.from_pretrained(resolve_model_path("all-MiniLM-L6-v2"))
-    config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=384, num_hidden_layers=6,
-                        num_attention_heads=12, intermediate_size=1536, num_labels=1)
-    BertForSequenceClassification(config).save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return str(folder)
-
-
-def timed(fn, items) -> list[float]:
-    fn(items[0])  # warm-up
-    out = []
+def median_ms(fn, items) -> float:
+    times = []
     for item in items:
-        start = time.perf_counter()
+        started = time.perf_counter()
         fn(item)
-        out.append((time.perf_counter() - start) * 1000)
-    return out
-
-
-def p(values: list[float], q: float) -> float:
-    return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1]
-
-
-def langchain_milvus_latencies(retriever, embedder, texts: list[str], folder: Path) -> list[float] | None:
-    try:
-        from langchain_core.embeddings import Embeddings
-        from langchain_milvus import Milvus
-    except ImportError:
-        print("langchain-milvus is not installed (pip install -e '.[bench]'): comparison skipped", file=sys.stderr)
-        return None
-
-    class SameEmbedder(Embeddings):
-        def embed_documents(self, docs):
-            return embedder.encode_texts(docs).tolist()
-
-        def embed_query(self, text):
-            return embedder.encode_texts([text], query=True)[0].tolist()
-
-    folder.mkdir(parents=True, exist_ok=True)
-    store = retriever.searcher.store
-    it = store.client.query_iterator(store.collection, batch_size=1000, output_fields=["id", "title", "text_vec"])
-    ids, titles, vectors = [], [], []
-    while batch := it.next():
-        for row in batch:
-            ids.append(row["id"])
-            titles.append(row["title"])
-            vectors.append([float(x) for x in row["text_vec"]])
-    it.close()
-    lc = Milvus(embedding_function=SameEmbedder(), collection_name="lc", connection_args={"uri": str(folder / "lc.db")},
-                index_params={"index_type": "FLAT", "metric_type": "IP"}, search_params={"metric_type": "IP"},
-                drop_old=True, auto_id=False)
-    lc.add_embeddings(titles, vectors, ids=ids)
-    return timed(lambda q: lc.similarity_search(q, k=10), texts)
+        times.append((time.perf_counter() - started) * 1000)
+    return statistics.median(times)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sizes", nargs="+", type=int, default=[1000, 15000])
-    parser.add_argument("--queries", type=int, default=50)
-    parser.add_argument("--db", help="keep the stores in this folder (reruns skip unchanged products)")
+    parser.add_argument("--products", type=int, default=15000)
+    parser.add_argument("--texts", type=int, default=40)
+    parser.add_argument("--photos", type=int, default=30)
+    parser.add_argument("--batch-queries", type=int, default=600)
+    parser.add_argument("--db", help="folder for the store (default: a temporary one)")
     args = parser.parse_args()
+    if not MYNTRA.is_dir():
+        sys.exit(f"needs {MYNTRA}")
+    sys.path.insert(0, str(ROOT))
+    from PIL import Image
 
+    from multimodal_rag import ProductQuery, ProductRetriever, ingest, load_config
     from multimodal_rag.catalog.images import load_image
-    from multimodal_rag.config import load_config
-    from multimodal_rag.embedders.fields import load_embedders
-    from multimodal_rag.ingestion import ingest
-    from multimodal_rag.retrieval import ProductQuery, ProductReranker, ProductRetriever
+    from multimodal_rag.store.milvus import BM25_FIELD
 
-    texts, image_paths = load_queries(args.queries)
-    images = [load_image(path) for path in image_paths]
-    rows = []
-    with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(args.db) if args.db else Path(tmp)
-        folder.mkdir(parents=True, exist_ok=True)
-        reranker = ProductReranker.from_spec(f"cross-encoder:{cross_encoder_like_minilm(Path(tmp) / 'ce')}")
-        for n in args.sizes:
-            config = load_config(None, [f"store.db={json.dumps(str(folder / f'myntra-{n}.db'))}"])
-            embedders = load_embedders(config)
-            summary = ingest(subset(n, Path(tmp)), config, progress=False, embedders=embedders)
-            print(f"ingested {n}: {summary.as_dict()}", file=sys.stderr)
-            retriever = ProductRetriever.from_config(config, k=10)
-            cases = {
-                "text": [ProductQuery(text=t) for t in texts],
-                "image": [ProductQuery(image=i) for i in images],
-                "text+image": [ProductQuery(text=t, image=i) for t, i in zip(texts, images)],
-            }
-            for name, queries in cases.items():
-                for label, r in (("none", retriever),
-                                 ("cross-encoder", retriever.model_copy(update={"reranker": reranker}))):
-                    ms = timed(r.invoke, queries)
-                    rows.append((n, name, label, statistics.median(ms), p(ms, 95)))
-            ours = timed(retriever.invoke, texts)
-            bare = timed(retriever.model_copy(update={"explain": False}).invoke, texts)
-            lc = langchain_milvus_latencies(retriever, embedders["text"], texts, Path(tmp) / f"lc-{n}")
-            if lc is not None:
-                rows.append((n, "text via langchain-milvus (dense only)", "none", statistics.median(lc), p(lc, 95)))
-                rows.append((n, "ratio ours / langchain-milvus, p50", "", statistics.median(ours) / statistics.median(lc),
-                             statistics.median(bare) / statistics.median(lc)))
-            retriever.close()
-    print("| products | query | reranker | p50 ms | p95 ms |")
-    print("|---|---|---|---|---|")
-    for n, name, label, p50, p95 in rows:
-        if name.startswith("ratio"):
-            print(f"| {n} | {name} | | {p50:.2f}x (hybrid + per-field scores) | {p95:.2f}x (hybrid, explain=False) |")
-        else:
-            print(f"| {n} | {name} | {label} | {p50:.1f} | {p95:.1f} |")
-    print(f"\n({time.strftime('%Y-%m-%d')}, {args.queries} queries per row, k=10, "
-          f"benchmarks/retrieval.py {' '.join(sys.argv[1:])})")
+    folder = Path(args.db or tempfile.mkdtemp(prefix="mmrag-bench-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    config = load_config(store={"db": str(folder / "bench.db"), "collection": f"myntra{args.products}"},
+                         ingest={"embedding_cache": True})
+    started = time.perf_counter()
+    summary = ingest(subset(args.products, folder), config, progress=False)
+    print(f"ingest: {summary.new} new, {summary.unchanged} unchanged in {time.perf_counter() - started:.0f} s",
+          file=sys.stderr)
+
+    texts = queries("attr2product", "text")[: args.texts]
+    photo_paths = queries("image2product", "image")
+    photos = [load_image(p) for p in photo_paths[: args.photos]]
+    retriever = ProductRetriever.from_config(config, k=10)
+    searcher, store = retriever.searcher, retriever.searcher.store
+    text_embedder, image_embedder = searcher.embedders["text"], searcher.embedders["image"]
+    adapt = searcher.query_photo.adapt
+    rows: list[tuple[str, float]] = []
+    try:
+        # warm every path once
+        retriever.invoke(texts[0])
+        retriever.invoke(ProductQuery(image=photos[0]))
+        vectors = {t: text_embedder.encode_texts([t], query=True)[0].tolist() for t in texts}
+        image_vectors = [image_embedder.encode_images([adapt(p)])[0].tolist() for p in photos]
+
+        embed_text = median_ms(lambda t: text_embedder.encode_texts([t], query=True), texts)
+        dense = median_ms(lambda t: store.search([vectors[t]], "text_vec", "", 10), texts)
+        bm25 = median_ms(lambda t: store.search([t], BM25_FIELD, "", 10), texts)
+        text_off = median_ms(lambda t: retriever.invoke(ProductQuery(text=t, understand="off")), texts)
+        text_boost = median_ms(lambda t: retriever.invoke(ProductQuery(text=t)), texts)
+        understand = median_ms(lambda t: retriever.understanding.understand(t), texts)
+        embed_photo = median_ms(lambda p: image_embedder.encode_images([adapt(p)]), photos)
+        photo_search = median_ms(lambda v: store.search([v], "image_vec", "", 10), image_vectors)
+        photo_query = median_ms(lambda p: retriever.invoke(ProductQuery(image=p)), photos)
+        rows += [("text: query embedding", embed_text), ("text: one dense search", dense),
+                 ("text: one BM25 search", bm25), ("text: parts, summed", embed_text + dense + bm25),
+                 ("text: invoke, understanding off", text_off), ("text: invoke, understanding boost", text_boost),
+                 ("text: understand() alone", understand),
+                 ("photo: embedding (with the query-photo adapter)", embed_photo),
+                 ("photo: one search", photo_search), ("photo: parts, summed", embed_photo + photo_search),
+                 ("photo: invoke", photo_query)]
+
+        many = [ProductQuery(image=str(p)) for p in photo_paths[: args.batch_queries]]
+        started = time.perf_counter()
+        one_by_one = [retriever.invoke(q) for q in many]
+        loop_s = time.perf_counter() - started
+        started = time.perf_counter()
+        batched = retriever.batch(many)
+        batch_s = time.perf_counter() - started
+        same = all([d.id for d in a] == [d.id for d in b] and all(
+            abs(x.metadata["score"] - y.metadata["score"]) <= 1e-6 for x, y in zip(a, b))
+            for a, b in zip(one_by_one, batched))
+    finally:
+        retriever.close()
+
+    print(f"\n{args.products:,} products, default config, Milvus Lite, k=10; medians over {len(texts)} texts and "
+          f"{len(photos)} photos\n")
+    print("| step | p50 ms |\n|---|---|")
+    for name, ms in rows:
+        print(f"| {name} | {ms:.1f} |")
+    print("\n| ratio | value |\n|---|---|")
+    print(f"| text invoke (understanding off) / its parts | {text_off / (embed_text + dense + bm25):.2f}x |")
+    print(f"| text invoke (boost) / its parts | {text_boost / (embed_text + dense + bm25):.2f}x |")
+    print(f"| photo invoke / its parts | {photo_query / (embed_photo + photo_search):.2f}x |")
+    print(f"| {len(many)} photo queries: one by one {loop_s:.1f} s / batched {batch_s:.1f} s | "
+          f"{loop_s / batch_s:.1f}x (identical results: {same}) |")
     return 0
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Sequence
 
 from multimodal_rag import __version__
-from multimodal_rag.config import Config, ConfigError, load_config, resolve_config
+from multimodal_rag.config import Config, ConfigError, lite_db_path, load_config, resolve_config
 from multimodal_rag.embedders.alignment import AlignOptions
 from multimodal_rag.errors import USER_ERRORS
 from multimodal_rag.store.filters import FilterError
@@ -216,6 +216,8 @@ def cmd_search(args: argparse.Namespace) -> int:
 
     if not args.text and not args.image:
         raise ConfigError("search needs query text, --image, or both")
+    if args.image and "://" not in args.image and not Path(args.image).expanduser().is_file():
+        raise FileNotFoundError(f"file not found: {args.image}")  # said before the models and the store load
     query = ProductQuery(text=args.text, image=args.image, filters=_parse_filters(args.filters),
                          raw_filter=args.raw_filter, k=args.k)
     if args.rerank:
@@ -508,6 +510,7 @@ def cmd_db(args: argparse.Namespace) -> int:
     def ready(uri: str) -> None:
         print(f"serving {args.db} on {uri}; use --uri {uri} (Ctrl-C stops)", flush=True)
 
+    args.db = lite_db_path(args.db)
     serve(args.db, port=args.port, ready=ready)
     return 0
 

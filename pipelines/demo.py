@@ -51,7 +51,12 @@ def main(argv: list[str] | None = None) -> int:
     if code:
         return code
     print(f"\n== ask {json.dumps(question)}")
-    return cli_main(["ask", question, *store])
+    code = cli_main(["ask", question, *store])
+    if code:
+        return code
+    print("\n== chat with this catalog in a browser:\n"
+          f"   .venv/bin/mmrag serve {' '.join(store)}   # then open http://127.0.0.1:8000/")
+    return 0
 
 
 if __name__ == "__main__":

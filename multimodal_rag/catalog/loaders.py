@@ -6,12 +6,13 @@ A row that cannot become a product is yielded with its error, never raised, so o
 from __future__ import annotations
 
 import csv
+import itertools
 import json
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
-from multimodal_rag.catalog.product import Product, RowError, product_from_row
+from multimodal_rag.catalog.product import KNOWN_COLUMNS, Product, RowError, product_from_row
 
 FORMATS = ("jsonl", "csv", "parquet")
 
@@ -53,7 +54,33 @@ def load_catalog(path: str | Path, *, columns: Mapping[str, str] | None = None,
     readers = {"jsonl": _read_jsonl, "csv": _read_csv, "parquet": _read_parquet}
     if fmt not in readers:
         raise CatalogError(f"unknown catalog format {fmt!r}; use one of {FORMATS}")
-    return _rows(readers[fmt](path), dict(columns or {}), path.resolve().parent)
+    mapping = dict(columns or {})
+    return _rows(_checked(readers[fmt](path), mapping, path), mapping, path.resolve().parent)
+
+
+REQUIRED_COLUMNS = ("id", "title")
+COLUMN_CHECK_ROWS = 20  # rows read before a column no row has is called missing from the file
+
+
+def _checked(raws: Iterator[tuple[int, Any]], mapping: Mapping[str, str], path: Path) -> Iterator[tuple[int, Any]]:
+    """The rows, after checking that the file has our required columns: when none of its first rows has one, the
+    file names it otherwise (``name`` for ``title``), and every row would fail; say so once, with the fix."""
+    head: list[tuple[int, Any]] = []
+    for item in raws:
+        head.append(item)
+        if sum(isinstance(raw, dict) for _, raw in head) >= COLUMN_CHECK_ROWS:
+            break
+    seen: dict[str, None] = {}
+    for _, raw in head:
+        if isinstance(raw, dict):
+            seen.update(dict.fromkeys(mapping.get(k, k) for k in raw))
+    missing = [c for c in REQUIRED_COLUMNS if seen and c not in seen]
+    if missing:
+        theirs = [c for c in seen if c not in KNOWN_COLUMNS][:8]
+        example = " ".join(f"--column {t}={m}" for t, m in zip(theirs, missing)) or "--column THEIRS=id"
+        raise CatalogError(f"{path.name} has no {' or '.join(repr(m) for m in missing)} column (its columns: "
+                           f"{', '.join(list(seen)[:12])}); name yours with --column THEIRS=OURS, e.g. {example}")
+    return itertools.chain(head, raws)
 
 
 def _rows(raws: Iterator[tuple[int, Any]], mapping: Mapping[str, str], base: Path) -> Iterator[CatalogRow]:

@@ -231,7 +231,14 @@ class ProductStore:
             self.create_version(1)
             self.client.create_alias(version_name(self.collection, 1), self.collection)
         else:
-            raise StoreError(f"collection {self.collection!r} does not exist; run `mmrag ingest` first")
+            where = ""
+            if self.store_config is not None:
+                where = (f" --uri {redact(self.store_config.uri)}" if self.store_config.uri
+                         else f" --db {self.store_config.db}")
+            if self.collection != "products":
+                where += f" --collection {self.collection}"
+            raise StoreError(f"collection {self.collection!r} does not exist in this store yet; put a catalog in "
+                             f"it first: mmrag ingest products.jsonl{where}")
         self.client.load_collection(self.collection)
 
     def stored_fingerprint(self) -> dict:
