@@ -58,7 +58,7 @@ def test_myntra_queries(myntra, query, understood, rest):
     ("mugs below Rs 1,000", "Type=Mug, price<1000", ""),
     ("most expensive bedsheet", "category=Bedsheets, most expensive first", ""),
     ("stainless steel kettle 1.5 l under 2k", "Material=Stainless Steel, Capacity=1.5 L, price<2000", "kettle"),
-    ("Apple iPhone 15 Pro Max 256 GB", "Brand=Apple", "iphone 15 pro max 256 gb"),  # "max 256 GB" is no price
+    ("Apple iPhone 15 Pro Max 256 GB", "brand=Apple", "iphone 15 pro max 256 gb"),  # "max 256 GB" is no price
     ("hello there", "", "hello there"),
 ])
 def test_flipkart_queries(flipkart, query, understood, rest):
@@ -87,6 +87,8 @@ def test_a_value_in_several_facets_is_resolved_by_counts_and_says_so(myntra, fli
     ("between 200 and 400", "between", 200.0, 400.0),
     ("from 400 to 200", "between", 200.0, 400.0),
     ("₹200 - ₹400", "between", 200.0, 400.0),
+    ("under Rs.500", "lt", None, 500.0),
+    ("below 500inr", "lt", None, 500.0),
 ])
 def test_price_phrases(text, op, low, high):
     price, sort, _ = _prices(f"shoes {text} please")
@@ -94,8 +96,9 @@ def test_price_phrases(text, op, low, high):
     assert sort is None
 
 
-@pytest.mark.parametrize("text", ["max 256 GB", "under 2 kg", "1.5 l kettle", "pack of 3", "below 40%"])
-def test_a_number_with_a_unit_is_a_spec_not_a_price(text):
+@pytest.mark.parametrize("text", ["max 256 GB", "under 2 kg", "under 2kg", "1.5 l kettle", "pack of 3", "below 40%",
+                                  "Vizion 8502-7PURPLE Sports Watch"])
+def test_a_number_with_a_unit_or_in_a_model_number_is_not_a_price(text):
     assert _prices(text)[0] is None
 
 

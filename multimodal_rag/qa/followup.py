@@ -70,14 +70,31 @@ def rewrite_with_rules(question: str, history: Sequence[Turn],
     return StandaloneQuery(re.sub(r"\s+", " ", resolved).strip())
 
 
+def _understood_so_far(history: Sequence[Turn], understand: Callable[[str], Understanding]) -> Understanding:
+    """The constraints of a conversation whose turns carry none (a history sent as text): from its questions, a
+    question naming a kind of product starting afresh, the others adding to or changing what came before."""
+    so_far = Understanding("")
+    for turn in history:
+        said = turn.understood or understand(turn.question)
+        so_far = said if said.names_a_kind or not so_far else so_far.followed_by(said)
+    return so_far
+
+
 def _shopping_follow_up(question: str, history: Sequence[Turn],
                         understand: Callable[[str], Understanding] | None) -> StandaloneQuery | None:
     last = history[-1] if history else None
-    if understand is None or last is None or last.understood is None:
+    if understand is None or last is None:
         return None
     asked = understand(question)
     if asked.names_a_kind:
         return None  # a new kind of product: a new search
+    before = last.understood
+    if before is None:
+        if not asked.constraints:
+            return None  # "is it ...?", "a cheaper one" about the product the last answer named: the rules below
+        before = _understood_so_far(history, understand)
+        if not before:
+            return None
     subject = last.products[0] if last.products else {}
     for pattern, op in ((_CHEAPER, "lt"), (_PRICIER, "gt")):
         if pattern.search(question) and subject.get("price") is not None:
@@ -89,7 +106,7 @@ def _shopping_follow_up(question: str, history: Sequence[Turn],
     if not asked and not _REFERENCE.search(question) and not _CHEAPER.search(question) \
             and not _PRICIER.search(question):
         return None  # nothing to carry on: an unrelated question
-    merged = last.understood.followed_by(asked)
+    merged = before.followed_by(asked)
     rest = " ".join(w for w in merged.rest.split() if not _REFERENCE.fullmatch(w) and w.lower() not in
                     ("a", "an", "the", "show", "me", "cheaper", "pricier"))
     kinds = " ".join(v for c in merged.constraints if c.facet != "price" for v in c.values)

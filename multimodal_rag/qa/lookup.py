@@ -128,6 +128,18 @@ def _facet_words(product: Mapping[str, Any], vocabulary: FacetVocabulary | None)
     return {w for v in values for w in tokens(v) if not is_stopword(w) and w not in own}
 
 
+def _offered_values(words: Sequence[str], field_positions: set[int], resolver: FieldResolver,
+                    attributes: Sequence[str], vocabulary: FacetVocabulary | None) -> set[int]:
+    """Positions of words that are catalog values of the field asked: a question may offer the answers ("is it
+    for men, women or kids?", "red or blue?"); those words name no product."""
+    if vocabulary is None or not field_positions:
+        return set()
+    asked = resolver.resolve(words, field_positions, {}, attributes)
+    values = vocabulary.attributes.get(asked.name, {}) if asked is not None else {}
+    offered = {w for v in values for w in tokens(v) if not is_stopword(w)}
+    return {i for i, w in enumerate(words) if i not in field_positions and w in offered}
+
+
 def lookup(question: str, products: Sequence[Mapping[str, Any]], resolver: FieldResolver | None = None,
            vocabulary: FacetVocabulary | None = None) -> Lookup:
     """The field a question asks for and, for each product it names, that field's value. Without the catalog's
@@ -139,6 +151,7 @@ def lookup(question: str, products: Sequence[Mapping[str, Any]], resolver: Field
                                      *(vocabulary.attributes if vocabulary is not None else ())]))
     field_positions = resolver.field_words(words, attributes)
     optional = field_positions | {i for i, w in enumerate(words) if w in resolver.phrasing}
+    optional |= _offered_values(words, field_positions, resolver, attributes, vocabulary)
     naming = " ".join(w for i, w in enumerate(words) if i not in optional and not is_stopword(w))
     positions, taken = name_products(words, products, optional, vocabulary)
     if not positions:

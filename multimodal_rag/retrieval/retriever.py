@@ -30,7 +30,7 @@ from multimodal_rag.config import UNDERSTAND, Config, resolve_config
 from multimodal_rag.embedders.base import TextEmbedder
 from multimodal_rag.embedders.fields import load_embedders
 from multimodal_rag.retrieval.rerank import ProductReranker
-from multimodal_rag.retrieval.understanding import QueryUnderstanding, Understanding
+from multimodal_rag.retrieval.understanding import QueryUnderstanding, Understanding, satisfies
 from multimodal_rag.store.filters import build_filter, combine
 from multimodal_rag.store.milvus import SCALAR_FIELDS, open_store
 from multimodal_rag.store.search import Hit, ProductSearcher, SearchQuery
@@ -210,7 +210,9 @@ class ProductRetriever(BaseRetriever):
         expr = combine(search.expr, build_filter(understood.filters(prices)))
         if mode == "filter":
             return replace(search, expr=combine(expr, build_filter(understood.filters(others))))
-        return replace(search, expr=expr, boost=build_filter(understood.filters(others)))
+        if not others:
+            return replace(search, expr=expr)
+        return replace(search, expr=expr, boost=lambda product: all(satisfies(product, c) for c in others))
 
     def _search_many(self, queries: Sequence[ProductQuery]) -> list[list[Document]]:
         plans = [self._plan(q) for q in queries]

@@ -23,7 +23,9 @@ MAX_VALUE_WORDS = 5
 MAX_QUERY_CHARS = 2000  # a longer query is understood from its start: facets come first in what shoppers type
 
 _CURRENCY = r"(?:₹|rs\.?|inr|rupees?|\$|usd|€|eur|£|gbp)"
-_AMOUNT = r"(\d{1,3}(?:,\d{2,3})+(?:\.\d+)?|\d+(?:\.\d+)?)(?![\d,.]?\d)(\s*k\b)?"
+# An amount is a whole word: "8502-7PURPLE" (a model number) holds none; "2k", "300rs" and "₹300" do.
+_AMOUNT = (r"(?<!\w)(\d{1,3}(?:,\d{2,3})+(?:\.\d+)?|\d+(?:\.\d+)?)(?![\d,.]?\d)(\s*k\b)?"
+           r"(?!(?!rs\b|rs\.|inr\b|rupees?\b|usd\b|eur\b|gbp\b)[a-z])")
 # A number followed by a unit is a spec ("max 256 GB", "under 2 kg"), not a price.
 _UNIT = (r"(?!\s*(?:gb|tb|mb|ml|l|ltrs?|litres?|liters?|kg|kgs|g|gms?|grams?|cm|mm|inch(?:es)?|\"|ft|feet|w|watts?|"
          r"mah|hz|v|volts?|pcs|pieces?|pack|packs|x|years?|months?|days?|hours?|hrs?|mins?|minutes?|seconds?|"
@@ -250,6 +252,10 @@ class QueryUnderstanding:
             span = words[start:start + n]
             entries = self._index.get(_key(span)) or (self._index.get(_key(["".join(span)])) if n > 1 else None)
             if entries:
+                # A brand stored both as the brand field and as a "Brand" attribute is the brand.
+                core = {e.value.lower() for e in entries if e.facet == "brand"}
+                entries = [e for e in entries if not (e.facet.lower() == "attributes.brand" and e.value.lower()
+                                                      in core)]
                 best = max(entries, key=lambda e: (e.count, e.facet.startswith("attributes.")))
                 note = ""
                 if len(entries) > 1:
