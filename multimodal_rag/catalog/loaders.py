@@ -75,6 +75,8 @@ def _checked(raws: Iterator[tuple[int, Any]], mapping: Mapping[str, str], path: 
         if isinstance(raw, dict):
             seen.update(dict.fromkeys(mapping.get(k, k) for k in raw))
     missing = [c for c in REQUIRED_COLUMNS if seen and c not in seen]
+    if "title" in missing and "image" in seen:
+        missing.remove("title")  # an image-only corpus (photos found by text through a dual encoder)
     if missing:
         theirs = [c for c in seen if c not in KNOWN_COLUMNS][:8]
         example = " ".join(f"--column {t}={m}" for t, m in zip(theirs, missing)) or "--column THEIRS=id"
