@@ -126,3 +126,20 @@ async def test_async_matches_sync_and_20_concurrent_calls_succeed(retriever):
     results = await asyncio.gather(*(retriever.ainvoke(ProductQuery(text=q, k=5)) for q in queries))
     assert [ids(r) for r in results] == sync
     assert all(len(r) == 5 for r in results)
+
+
+def test_an_hnsw_index_ranks_as_exact_search_on_a_small_catalog(sample_catalog, make_config, default_embedders):
+    """A collection made with HNSW (searched with a candidate list of at least 128, a search parameter Milvus Lite
+    must accept) ranks 36 products as exact search does, by text and by photo."""
+    picture = draw_product("mug", COLOURS["red"], size=300)
+    rankings = {}
+    for index in ("FLAT", "HNSW"):
+        config = make_config(f'store.index="{index}"', db=f"{index.lower()}.db")
+        ingest(sample_catalog, config, progress=False, embedders=default_embedders)
+        r = ProductRetriever.from_config(config, k=10, understand="off")
+        try:
+            rankings[index] = [ids(r.invoke(ProductQuery(text="green ceramic lamp", k=10))),
+                               ids(r.invoke(ProductQuery(image=picture, k=10)))]
+        finally:
+            r.close()
+    assert rankings["HNSW"] == rankings["FLAT"] and rankings["FLAT"][1][0] == "mug-red"

@@ -48,6 +48,7 @@ SCALAR_FIELDS = ("id", "title", "description", "category", "brand", "price", "li
                  "rating", "url", "image", "attributes")
 BM25_INPUT, BM25_FIELD = "bm25_text", "sparse"
 INDEX_TYPES = ("FLAT", "IVF_FLAT", "IVF_SQ8", "HNSW", "HNSW_SQ", "AUTOINDEX")
+HNSW_EF = 128  # the candidate list an HNSW search keeps (at least the limit)
 QUERY_BATCH = 500
 # The hash of a vector field whose input is absent or failed: its vector is zeros, it is never searched,
 # and the next ingest tries the input again.
@@ -368,8 +369,13 @@ class ProductStore:
     def search(self, data: list, anns_field: str, expr: str, limit: int,
                output_fields: Sequence[str] = SCALAR_FIELDS) -> list:
         """One search of one vector (or the BM25) field, for each query in ``data``."""
+        params = {}
+        if self.index.startswith("HNSW") and anns_field != BM25_FIELD:
+            # Milvus' default ef (the search's candidate list) is the limit itself, which loses a third of the
+            # true top 10 at 15,000 products (benchmarks/scale.py); a wider list costs little.
+            params = {"search_params": {"params": {"ef": max(HNSW_EF, limit)}}}
         return self._read(self.client.search, data=data, anns_field=anns_field, limit=limit, filter=expr,
-                          output_fields=list(output_fields))
+                          output_fields=list(output_fields), **params)
 
     def get(self, ids: Sequence[str], fields: Sequence[str]) -> dict[str, dict]:
         """The given fields of the stored products among ``ids``, by id (missing ids are left out)."""
