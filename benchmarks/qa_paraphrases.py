@@ -211,8 +211,10 @@ def build(catalog: list[dict], seed: int = 0) -> dict[str, list[dict]]:
     return halves
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def write_question_sets(description: str, build) -> int:
+    """The command line of a question-set script: ``build(catalog rows, seed)`` returns {half: items}; each half
+    is written to ``--out``/<half>.jsonl."""
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", required=True, help="folder for tune.jsonl and heldout.jsonl")
     parser.add_argument("--catalog", default=str(CATALOG))
     parser.add_argument("--seed", type=int, default=0)
@@ -228,4 +230,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(write_question_sets(__doc__, build))

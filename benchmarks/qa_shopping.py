@@ -15,13 +15,8 @@ the previous answer cited.
 
 from __future__ import annotations
 
-import argparse
-import json
 import random
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-CATALOG = ROOT.parent / "shared" / "data" / "flipkart_1050" / "products.jsonl"
 PER_WORDING = 5
 
 BUDGET = ["{kind} under {price}", "show me {kind} below Rs {price}", "any {kind} for less than ₹{price}?",
@@ -90,7 +85,8 @@ def build(catalog: list[dict], seed: int = 0) -> list[dict]:
         first = f"{kind.lower()} under {price}"
         add("a cheaper one", {"filters": {"category": {"level": kind}, "price": {"lt": "$cited_price"}}},
             "follow-up", [first], half=index)
-    coloured = [(k, c) for k in names for c in {(p.get("attributes") or {}).get("Color") for p in by_kind[k]} - {None}
+    colours = {k: sorted({(p.get("attributes") or {}).get("Color") for p in by_kind[k]} - {None}) for k in names}
+    coloured = [(k, c) for k in names for c in colours[k]
                 if sum((p.get("attributes") or {}).get("Color") == c for p in by_kind[k]) >= 2 and len(c.split()) == 1]
     for index, (kind, colour) in enumerate(rng.sample(coloured, min(2 * PER_WORDING, len(coloured)))):
         matching = sorted(p["price"] for p in by_kind[kind] if (p.get("attributes") or {}).get("Color") == colour)
@@ -101,23 +97,12 @@ def build(catalog: list[dict], seed: int = 0) -> list[dict]:
     return items
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", required=True, help="folder for tune.jsonl and heldout.jsonl")
-    parser.add_argument("--catalog", default=str(CATALOG))
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args()
-    with open(args.catalog, encoding="utf-8") as lines:
-        catalog = [json.loads(line) for line in lines if line.strip()]
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    items = build(catalog, args.seed)
-    for half in ("tune", "heldout"):
-        chosen = [i for i in items if i["half"] == half]
-        (out / f"{half}.jsonl").write_text("".join(json.dumps(i, ensure_ascii=False) + "\n" for i in chosen))
-        print(f"{out / (half + '.jsonl')}: {len(chosen)} questions")
-    return 0
+def halves(catalog: list[dict], seed: int) -> dict[str, list[dict]]:
+    items = build(catalog, seed)
+    return {half: [i for i in items if i["half"] == half] for half in ("tune", "heldout")}
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    from qa_paraphrases import write_question_sets  # the same command line (benchmarks/ is the script's path)
+
+    raise SystemExit(write_question_sets(__doc__, halves))

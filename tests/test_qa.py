@@ -9,9 +9,6 @@ import json
 import re
 
 import pytest
-from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage
-from langchain_core.outputs import ChatGeneration, ChatResult
 
 from multimodal_rag.config import load_config
 from multimodal_rag.eval.runner import collection_for
@@ -21,6 +18,7 @@ from multimodal_rag.qa.chain import SYSTEM_PROMPT, clean_citations
 from multimodal_rag.qa.followup import rewrite_with_llm, rewrite_with_rules
 from multimodal_rag.qa.lookup import contains_answer, lookup
 from multimodal_rag.retrieval import ProductRetriever
+from tests.chat_models import scripted
 from tests.conftest import FLIPKART, require_shared_data
 
 INJECTED_ID = "injected-kettle"
@@ -94,29 +92,6 @@ def test_citations_outside_the_given_products_are_removed():
 
 
 # -- the chain on real Milvus Lite ------------------------------------------------------------------------------------
-
-class ScriptedChatModel(BaseChatModel):
-    """Stands in for a hosted chat model: answers with ``reply(prompt_text)`` and records every prompt."""
-
-    reply: object
-    prompts: list = []
-
-    @property
-    def _llm_type(self) -> str:
-        return "scripted"
-
-    def _generate(self, messages, stop=None, run_manager=None, **kwargs):
-        text = "\n".join(str(m.content) for m in messages)
-        self.prompts.append(text)
-        answer = self.reply(text)
-        for s in stop or ():
-            answer = answer.split(s)[0]
-        return ChatResult(generations=[ChatGeneration(message=AIMessage(content=answer))])
-
-
-def scripted(reply):
-    return ScriptedChatModel(reply=reply, prompts=[])
-
 
 @pytest.fixture(scope="module")
 def qa_catalog(tmp_path_factory):

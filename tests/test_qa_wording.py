@@ -9,14 +9,12 @@ import json
 import re
 
 import pytest
-from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, AIMessageChunk
-from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 
 from multimodal_rag.config import load_config
 from multimodal_rag.ingestion import ingest
 from multimodal_rag.qa import ProductQA
 from multimodal_rag.qa.grounding import GroundingCheck, Unsupported
+from tests.chat_models import scripted
 from tests.conftest import FLIPKART, require_shared_data
 
 BIANCA = "9e81a24714e06b0ca9b4fed8cae42611"     # Bianca Cotton Face Towel Set, 439 INR
@@ -24,31 +22,6 @@ BERGNER = "0c4718ae90f2889b7021a99ee1cc106c"    # Bergner Kadhai NA L, 1,499 INR
 NAMMA = "6d460d2e12ff7c84cb6b9af783d465ae"      # NammaBaby Baby Girl's Animal Print Top & Pyjama Set
 PRESTIGE = "0b8c4bc35aee94af356cb1fd2dfa0219"   # Prestige Deluxe Plus 10 L Pressure Cooker, 2,345 INR
 MUG = "b5d1b8ef70b1ce27726f7f6c2f373e56"        # Rockmantra Classic Vintage Black Car Ceramic Mug, 300 g
-
-
-class ScriptedChatModel(BaseChatModel):
-    """Answers every prompt with ``reply(prompt)``, streamed a few characters at a time."""
-
-    reply: object
-    prompts: list = []
-
-    @property
-    def _llm_type(self) -> str:
-        return "scripted"
-
-    def _generate(self, messages, stop=None, run_manager=None, **kwargs):
-        text = "\n".join(str(m.content) for m in messages)
-        self.prompts.append(text)
-        return ChatResult(generations=[ChatGeneration(message=AIMessage(content=self.reply(text)))])
-
-    def _stream(self, messages, stop=None, run_manager=None, **kwargs):
-        answer = self._generate(messages).generations[0].message.content
-        for start in range(0, max(len(answer), 1), 7):
-            yield ChatGenerationChunk(message=AIMessageChunk(content=answer[start:start + 7]))
-
-
-def scripted(reply) -> ScriptedChatModel:
-    return ScriptedChatModel(reply=reply, prompts=[])
 
 
 SILENT = scripted(lambda prompt: "")  # says nothing: the chain states the catalog's fact itself

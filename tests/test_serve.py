@@ -13,9 +13,6 @@ import time
 
 import httpx
 import pytest
-from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, AIMessageChunk
-from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from PIL import Image
 
 from multimodal_rag.catalog.sample import make_sample_catalog, sample_products
@@ -24,30 +21,14 @@ from multimodal_rag.config import load_config
 from multimodal_rag.ingestion import ingest
 from multimodal_rag.server.app import create_app
 from multimodal_rag.server.state import ServeLimits
+from tests.chat_models import scripted
 from tests.serving import free_port, running
 
 LIMITS = ServeLimits(max_upload_bytes=2_000_000, max_upload_pixels=1_000_000, max_body_bytes=3_000_000)
 
 
-class Scripted(BaseChatModel):
-    reply: object
-
-    @property
-    def _llm_type(self) -> str:
-        return "scripted"
-
-    def _generate(self, messages, stop=None, run_manager=None, **kwargs):
-        return ChatResult(generations=[ChatGeneration(message=AIMessage(content=self.reply(messages)))])
-
-    def _stream(self, messages, stop=None, run_manager=None, **kwargs):
-        text = self.reply(messages)
-        for start in range(0, max(len(text), 1), 5):
-            yield ChatGenerationChunk(message=AIMessageChunk(content=text[start:start + 5]))
-
-
-def answer_from_fact(messages) -> str:
+def answer_from_fact(prompt: str) -> str:
     """States the catalog fact it is given, or names the first product."""
-    prompt = str(messages[-1].content)
     fact = next((line for line in prompt.splitlines() if line.startswith("Catalog fact: ")), None)
     return fact.removeprefix("Catalog fact: ") if fact else "Have a look at the first one [1]."
 
@@ -68,7 +49,7 @@ def shop(tmp_path_factory, default_embedders):
 @pytest.fixture(scope="module")
 def base(shop):
     _, config = shop
-    with running(create_app(config, llm=Scripted(reply=answer_from_fact), limits=LIMITS)) as url:
+    with running(create_app(config, llm=scripted(answer_from_fact), limits=LIMITS)) as url:
         yield url
 
 
@@ -191,7 +172,7 @@ def test_a_hostile_filter_value_stays_a_value(http):
 
 def test_every_api_call_needs_the_key_when_one_is_set(shop):
     _, config = shop
-    app = create_app(config, api_key="s3cret", llm=Scripted(reply=answer_from_fact), limits=LIMITS)
+    app = create_app(config, api_key="s3cret", llm=scripted(answer_from_fact), limits=LIMITS)
     with running(app) as url, httpx.Client(base_url=url, timeout=60) as http:
         missing = http.post("/api/search", json={"text": "mug"})
         assert missing.status_code == 401 and "needs an API key" in missing.json()["error"]
@@ -219,7 +200,7 @@ def test_the_store_going_away_gives_503_and_the_app_recovers(tmp_path, default_e
         config = load_config(None, [f'store.uri="http://127.0.0.1:{port}"', "store.retries=0",
                                     "store.timeout_s=5"])
         ingest(make_sample_catalog(tmp_path / "sample"), config, progress=False, embedders=default_embedders)
-        app = create_app(config, llm=Scripted(reply=answer_from_fact), limits=LIMITS)
+        app = create_app(config, llm=scripted(answer_from_fact), limits=LIMITS)
         with running(app) as url, httpx.Client(base_url=url, timeout=60) as http:
             assert http.get("/healthz").json() == {"status": "ok", "products": 36}
             store.kill()
