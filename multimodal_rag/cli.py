@@ -7,7 +7,6 @@ import json
 import logging
 import os
 import sys
-from dataclasses import replace
 from pathlib import Path
 from typing import Sequence
 
@@ -166,8 +165,7 @@ def config_from_args(args: argparse.Namespace) -> Config:
 
 def _eval_config(path: str | None, args: argparse.Namespace) -> Config:
     """A config for evaluation runs: its own store (``--db`` or ``--uri``), with the run's overrides."""
-    config = load_config(path, args.overrides)
-    return replace(config, store=replace(config.store, db=args.db, uri=args.uri))
+    return resolve_config(load_config(path, args.overrides), db=args.db, uri=args.uri)
 
 
 def _parse_columns(items: Sequence[str]) -> dict[str, str]:

@@ -13,8 +13,6 @@ from langchain_core.language_models import BaseChatModel
 
 from multimodal_rag.config import Config
 from multimodal_rag.qa import ProductQA
-from multimodal_rag.qa.llm import load_chat_model
-from multimodal_rag.retrieval import ProductRetriever
 from multimodal_rag.store.milvus import CATALOG_ROOTS_PROPERTY
 
 log = logging.getLogger(__name__)
@@ -68,15 +66,11 @@ class AppState:
                  limits: ServeLimits = ServeLimits(), image_roots: Sequence[str | Path] = ()):
         self.config = config
         self.limits = limits
-        self.retriever = ProductRetriever.from_config(config)
-        chat_model = llm if isinstance(llm, BaseChatModel) else load_chat_model(
-            llm or config.qa.llm, max_new_tokens=config.qa.max_new_tokens)
-        store = self.retriever.searcher.store
-        self.qa = ProductQA(self.retriever, chat_model, context_k=config.qa.context_k, rewrite=config.qa.rewrite,
-                            synonyms=config.qa.synonyms, embed=self.retriever.text_encoder(),
-                            vocabulary=store.vocabulary())
+        self.qa = ProductQA.from_config(config, llm=llm)
+        self.retriever = self.qa.retriever
         self.queue = ChatQueue(limits.max_waiting_asks)
-        self.image_roots = [Path(p).resolve() for p in (*store.property_list(CATALOG_ROOTS_PROPERTY), *image_roots)]
+        roots = self.store.property_list(CATALOG_ROOTS_PROPERTY)
+        self.image_roots = [Path(p).resolve() for p in (*roots, *image_roots)]
 
     @property
     def store(self):
