@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -115,9 +116,14 @@ def main() -> int:
     for r in rows:
         print(f"| {r[0]} | {r[1]} | {r[2]:.0f} | {r[3]:.0f} | {r[4]:.1f} | {r[5]:.1f} | {r[6]:.0%} | "
               f"{r[7]:.0f} MB | {r[8]} |")
-    print(f"\n(run on {time.strftime('%Y-%m-%d')}, python {sys.version.split()[0]}, "
-          f"benchmarks/ingest.py {' '.join(sys.argv[1:])})")
+    print(footer(__file__))
     return 0
+
+
+def footer(script: str) -> str:
+    """The line under a table: when, where and how it was made."""
+    return (f"\n(run on {time.strftime('%Y-%m-%d')}, {os.cpu_count()} CPUs, python {sys.version.split()[0]}, "
+            f"benchmarks/{Path(script).name} {' '.join(sys.argv[1:])})")
 
 
 if __name__ == "__main__":

@@ -40,7 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     ingest = sub.add_parser("ingest", help="write a catalog (jsonl, csv, parquet) into the collection")
-    ingest.add_argument("catalog", help="catalog file")
+    ingest.add_argument("catalog", help="catalog file (with --engine ray also a folder of shards, a glob, or an "
+                                        "object-store URL such as s3://bucket/catalog/*.parquet)")
     _store_options(ingest)
     ingest.add_argument("--prune", action="store_true", help="delete stored products that are not in the file")
     ingest.add_argument("--errors", default="ingest-errors.jsonl",
@@ -49,6 +50,16 @@ def build_parser() -> argparse.ArgumentParser:
                         help="map a catalog column to ours, e.g. --column name=title")
     ingest.add_argument("--json", action="store_true", help="print one JSON summary, no progress bar")
     ingest.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    ingest.add_argument("--engine", choices=["local", "ray"], default="local",
+                        help="local: this process (default); ray: a Ray cluster (pip install 'multimodal-rag[ray]')")
+    ingest.add_argument("--ray-address", metavar="ADDRESS",
+                        help="the Ray cluster: auto, ray://HOST:10001 (default: a Ray started on this machine)")
+    ingest.add_argument("--ray-actors", type=int, metavar="N",
+                        help="embedding actors per vector field (default: from the cluster's CPUs or GPUs)")
+    ingest.add_argument("--bulk", metavar="DEST",
+                        help="with --engine ray: write new products as bulk-import files, to s3://BUCKET/PREFIX "
+                             "(the Milvus server's object store; imported at the end) or to a local folder "
+                             "(written only)")
 
     search = sub.add_parser("search", help="find products for a text, an image, or both")
     search.add_argument("text", nargs="?", help="query text")
@@ -182,8 +193,11 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     from multimodal_rag.ingestion import ingest
 
     config = config_from_args(args)
+    if args.engine == "local" and (args.ray_address or args.ray_actors or args.bulk):
+        raise ConfigError("--ray-address, --ray-actors and --bulk go with --engine ray")
     summary = ingest(args.catalog, config, prune=args.prune, errors_path=args.errors,
-                     columns=_parse_columns(args.column), progress=not (args.json or args.quiet))
+                     columns=_parse_columns(args.column), progress=not (args.json or args.quiet),
+                     engine=args.engine, ray_address=args.ray_address, ray_actors=args.ray_actors, bulk=args.bulk)
     if args.json:
         print(json.dumps(summary.as_dict()))
         return 0
@@ -192,6 +206,9 @@ def cmd_ingest(args: argparse.Namespace) -> int:
           f"({summary.products_per_s:.1f} products/s)")
     if summary.errors_path:
         print(f"errors: {summary.failed} row(s) reported in {summary.errors_path}")
+    if summary.bulk_files and args.bulk and "://" not in args.bulk:
+        print(f"bulk files: {len(summary.bulk_files)} written under {args.bulk}; the new products are in them, not "
+              "in the collection yet: copy them to the server's bucket and import them (or use --bulk s3://...)")
     return 0
 
 

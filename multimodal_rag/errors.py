@@ -10,12 +10,13 @@ from multimodal_rag.catalog.loaders import CatalogError
 from multimodal_rag.config import ConfigError
 from multimodal_rag.embedders.base import EmbedderError
 from multimodal_rag.eval.tasks import TaskError
+from multimodal_rag.indexing import IngestError
 from multimodal_rag.qa.llm import LLMError
 from multimodal_rag.store.filters import FilterError
 from multimodal_rag.store.milvus import StoreError
 
 USER_ERRORS = (TaskError, ConfigError, CatalogError, EmbedderError, StoreError, FilterError, ImageError, LLMError,
-               FileNotFoundError)
+               IngestError, FileNotFoundError)
 
 
 def store_unavailable(exc: BaseException) -> bool:

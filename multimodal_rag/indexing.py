@@ -26,21 +26,33 @@ from multimodal_rag.embedders.fusion import FusionEmbedder
 from multimodal_rag.store.milvus import BM25_INPUT, MISSING, SCALAR_FIELDS, ProductStore, fit_varchar
 
 
+class IngestError(RuntimeError):
+    """An ingest that cannot run or went wrong as a whole (a missing engine, a failed cluster job); the message
+    says what to do. Bad rows never raise: they go to the ``ErrorReport``."""
+
+
 # -- error report --------------------------------------------------------------------------------------------
 
 class ErrorReport:
-    """Bad rows as JSONL (line, id, field, reason); the file is created on the first error only."""
+    """Bad rows as JSONL (line, id, field, reason; ``file`` too for a catalog of several files); the file is
+    created on the first error only. With ``keep`` the entries are also kept in ``entries`` (a Ray worker's
+    report, sent back to the driver's)."""
 
-    def __init__(self, path: str | Path | None):
+    def __init__(self, path: str | Path | None, *, keep: bool = False):
         self.path = Path(path) if path else None
-        self._rows: set[tuple[int, str]] = set()
+        self.entries: list[dict] | None = [] if keep else None
+        self._rows: set[tuple[str, int, str]] = set()
         self._lock = threading.Lock()
         self._file = None
 
-    def add(self, line: int, pid: str, field: str, reason: str) -> None:
+    def add(self, line: int, pid: str, field: str, reason: str, *, file: str | None = None) -> None:
         entry = {"line": line, "id": pid, "field": field, "reason": reason}
+        if file is not None:
+            entry = {"file": file, **entry}
         with self._lock:
-            self._rows.add((line, pid))
+            self._rows.add((file or "", line, pid))
+            if self.entries is not None:
+                self.entries.append(entry)
             if self.path is not None:
                 if self._file is None:
                     self.path.parent.mkdir(parents=True, exist_ok=True)

@@ -4,7 +4,7 @@ Composes the steps of ``multimodal_rag.indexing``: a background stage looks up s
 images for the next chunk while the current chunk is embedded and written. Every write is a full entity carrying
 its hashes, so a run killed at any point leaves only complete products, and the next run embeds only what is
 missing or changed. After the writes (and ``prune``) the collection records its photo profile and facet
-vocabulary.
+vocabulary. ``engine="ray"`` runs the same steps on a Ray cluster (``multimodal_rag.ray_ingest``).
 
 From the command line: ``mmrag ingest``.
 """
@@ -17,7 +17,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator, Mapping
+from typing import Callable, Iterable, Iterator, Mapping
 
 from multimodal_rag.catalog.images import ImageFetcher
 from multimodal_rag.catalog.loaders import detect_format, load_catalog
@@ -35,9 +35,10 @@ from multimodal_rag.indexing import (
     embed_chunk,
     valid_products,
 )
-from multimodal_rag.store.milvus import open_store
+from multimodal_rag.store.milvus import ProductStore, open_store
 
 PREFETCH_CHUNKS = 2
+ENGINES = ("local", "ray")
 
 
 @dataclass
@@ -52,9 +53,38 @@ class IngestSummary:
     embedded: dict[str, int] = field(default_factory=dict)
     cache_hits: int = 0  # of the embedded vectors, how many were read from the embedding cache
     errors_path: str | None = None
+    bulk_files: list[str] = field(default_factory=list)  # files written for Milvus' bulk import (--bulk)
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+    def count(self, statuses: Iterable[str], embedded: Mapping[str, int]) -> None:
+        """Add a written chunk: each product's status (new, updated, unchanged), vectors computed per field."""
+        for status in statuses:
+            setattr(self, status, getattr(self, status) + 1)
+        for name, n in embedded.items():
+            self.embedded[name] = self.embedded.get(name, 0) + n
+
+    def close(self, report: ErrorReport, started: float) -> "IngestSummary":
+        self.failed = report.rows_failed
+        self.errors_path = str(report.path) if report.rows_failed and report.path else None
+        self.seconds = round(time.perf_counter() - started, 3)
+        handled = self.new + self.updated + self.unchanged
+        self.products_per_s = round(handled / self.seconds, 2) if self.seconds else 0.0
+        return self
+
+
+def finish_ingest(store: ProductStore, summary: IngestSummary, *, seen: Mapping[str, object], prune: bool,
+                  photos: list[PhotoStats], catalog_root: Path | None) -> None:
+    """After the writes: ``prune`` deletes stored products the catalog does not name; the collection records the
+    photo profile, the facet vocabulary and (for a local catalog) the folder its photos may be served from."""
+    if prune:
+        stale = [pid for pid in store.iter_ids() if pid not in seen]
+        summary.deleted = store.delete(stale)
+    store.record_photo_profile(PhotoProfile.from_stats(photos))
+    store.record_vocabulary()
+    if catalog_root is not None:
+        store.record_catalog_root(catalog_root)
 
 
 def count_rows(path: Path) -> int | None:
@@ -110,13 +140,32 @@ def ingest(catalog: str | Path, config: Config | str | Path | None = None, *, db
            uri: str | None = None, collection: str | None = None, prune: bool = False,
            errors_path: str | Path | None = None, columns: Mapping[str, str] | None = None,
            progress: bool = True, on_chunk: Callable[[IngestSummary], None] | None = None,
-           embedders: Mapping[str, Embedder] | None = None) -> IngestSummary:
+           embedders: Mapping[str, Embedder] | None = None, engine: str = "local",
+           ray_address: str | None = None, ray_actors: int | None = None,
+           bulk: str | None = None) -> IngestSummary:
     """Ingest a catalog file into the configured collection and return what happened.
 
     ``config`` is a ``Config``, a TOML path or None (the default); ``db`` (a Milvus Lite file), ``uri`` (a
     server) and ``collection`` say where the store is. ``prune`` deletes stored products whose id is not in the
     file; without it nothing is deleted. ``on_chunk`` is called with the running summary after each chunk.
+
+    ``engine="ray"`` spreads the work over a Ray cluster (``ray_address``: "auto", "ray://host:10001", or None
+    for a local Ray; ``ray_actors``: embedding actors per vector field); the catalog may then also be a folder
+    of shards, a glob or an object-store URL, and ``bulk`` (a folder, or ``s3://bucket/prefix`` for a Milvus
+    server's object store) writes new products as bulk-import files instead of upserts. See docs/scale-out.md.
     """
+    if engine not in ENGINES:
+        raise ValueError(f"engine must be one of {ENGINES}, not {engine!r}")
+    if engine == "ray":
+        if embedders is not None:
+            raise ValueError("the Ray engine loads the embedders in its actors; do not pass embedders")
+        from multimodal_rag.ray_ingest import ingest_with_ray
+
+        return ingest_with_ray(catalog, resolve_config(config, db=db, uri=uri, collection=collection),
+                               prune=prune, errors_path=errors_path, columns=columns, progress=progress,
+                               on_chunk=on_chunk, address=ray_address, actors=ray_actors, bulk=bulk)
+    if bulk is not None:
+        raise ValueError("bulk import files are written by the Ray engine: pass engine='ray' (--engine ray)")
     from tqdm.auto import tqdm
 
     config = resolve_config(config, db=db, uri=uri, collection=collection)
@@ -144,23 +193,14 @@ def ingest(catalog: str | Path, config: Config | str | Path | None = None, *, db
             for chunk in _prefetch(plans, PREFETCH_CHUNKS):
                 vectors = embed_chunk(config, embedders, chunk.products, settings.batch_size, cache)
                 store.upsert(build_rows(store, chunk.products, vectors))
-                for p in chunk.products:
-                    setattr(summary, p.status, getattr(summary, p.status) + 1)
-                    if p.photo is not None:
-                        photos.append(p.photo)
-                for name, by_id in vectors.items():
-                    summary.embedded[name] += len(by_id)
+                summary.count((p.status for p in chunk.products), {n: len(v) for n, v in vectors.items()})
+                photos.extend(p.photo for p in chunk.products if p.photo is not None)
                 summary.failed = report.rows_failed
                 bar.update(len(chunk.products))
                 bar.set_postfix(new=summary.new, updated=summary.updated, failed=summary.failed, refresh=False)
                 if on_chunk is not None:
                     on_chunk(summary)
-        if prune:
-            stale = [pid for pid in store.iter_ids() if pid not in seen]
-            summary.deleted = store.delete(stale)
-        store.record_photo_profile(PhotoProfile.from_stats(photos))
-        store.record_vocabulary()
-        store.record_catalog_root(catalog.parent)
+        finish_ingest(store, summary, seen=seen, prune=prune, photos=photos, catalog_root=catalog.parent)
     finally:
         bar.close()
         report.close()
@@ -168,9 +208,4 @@ def ingest(catalog: str | Path, config: Config | str | Path | None = None, *, db
         if cache is not None:
             summary.cache_hits = cache.hits
             cache.close()
-    summary.failed = report.rows_failed
-    summary.errors_path = str(report.path) if report.rows_failed and report.path else None
-    summary.seconds = round(time.perf_counter() - started, 3)
-    handled = summary.new + summary.updated + summary.unchanged
-    summary.products_per_s = round(handled / summary.seconds, 2) if summary.seconds else 0.0
-    return summary
+    return summary.close(report, started)

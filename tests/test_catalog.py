@@ -5,7 +5,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from multimodal_rag.catalog.loaders import CatalogError, load_catalog
+from multimodal_rag.catalog.loaders import CatalogError, catalog_files, load_catalog
 from multimodal_rag.catalog.product import Product
 from multimodal_rag.catalog.sample import sample_products
 from multimodal_rag.indexing import ErrorReport, valid_products
@@ -86,3 +86,24 @@ def test_missing_catalog_and_unknown_format(tmp_path):
     (tmp_path / "x.xlsx").write_text("")
     with pytest.raises(CatalogError, match="cannot tell the format"):
         load_catalog(tmp_path / "x.xlsx")
+
+
+def test_catalog_files_expand_a_folder_of_shards_and_a_glob(tmp_path):
+    shards = tmp_path / "shards"
+    (shards / "deeper").mkdir(parents=True)
+    for name in ("b.csv", "a.jsonl", "c.parquet", "notes.txt", "deeper/d.jsonl"):
+        (shards / name).write_text("")
+    assert catalog_files(shards) == [str(shards / n) for n in ("a.jsonl", "b.csv", "c.parquet")]
+    assert catalog_files(f"{shards}/*.jsonl") == [str(shards / "a.jsonl")]
+    assert catalog_files(f"{shards}/**/*.jsonl") == [str(shards / "a.jsonl"), str(shards / "deeper" / "d.jsonl")]
+    assert catalog_files(shards / "b.csv") == [str(shards / "b.csv")]
+    with pytest.raises(CatalogError, match="no catalog file matches"):
+        catalog_files(f"{shards}/*.tsv")
+    with pytest.raises(CatalogError, match="catalog file not found"):
+        catalog_files(shards / "gone.jsonl")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(CatalogError, match="a folder with no catalog file"):
+        catalog_files(tmp_path / "empty")
+    (shards / "e.xlsx").write_text("")
+    with pytest.raises(CatalogError, match="cannot tell the format"):
+        catalog_files(f"{shards}/e.*")

@@ -83,7 +83,12 @@ def test_prune_deletes_only_with_the_flag_and_ids_stay_unique(sample_catalog, ma
     assert set(stored(config, default_embedders, ["id"])) == {r for r in ids if r not in ("mug-red", "watch-black")}
 
 
-def test_bad_rows_are_reported_and_never_stop_the_run(tmp_path, sample_catalog, make_config, default_embedders):
+BAD_ROWS_SETTINGS = ("ingest.image_retries=0", "ingest.image_timeout_s=1.0")
+
+
+def add_bad_rows(sample_catalog: Path) -> None:
+    """Seven bad rows after the sample's 36 (lines 37-43): four broken photos, an empty title, a price that is not
+    a number, a repeated id. Ingest them with ``BAD_ROWS_SETTINGS`` (no retries of the unreachable photo)."""
     from PIL import Image
 
     images = sample_catalog.parent / "images"
@@ -100,7 +105,12 @@ def test_bad_rows_are_reported_and_never_stop_the_run(tmp_path, sample_catalog, 
         dict(base, id="mug-red", title="Duplicate of the first row"),
     ]
     rewrite(sample_catalog, lambda rows: rows + extra)
-    config = make_config("ingest.image_retries=0", "ingest.image_timeout_s=1.0")
+
+
+def test_bad_rows_are_reported_and_never_stop_the_run(tmp_path, sample_catalog, make_config, default_embedders):
+    add_bad_rows(sample_catalog)
+    images = sample_catalog.parent / "images"
+    config = make_config(*BAD_ROWS_SETTINGS)
     errors = tmp_path / "errors.jsonl"
     summary = ingest(sample_catalog, config, errors_path=errors, progress=False, embedders=default_embedders)
     report = [json.loads(x) for x in errors.read_text().splitlines()]

@@ -1,6 +1,7 @@
 """Fetching and decoding product images.
 
-References are local paths, ``file://`` URLs or ``http(s)`` URLs. Downloads have a timeout, a size cap and a
+References are local paths, ``file://`` URLs, ``http(s)`` URLs or object-store URLs (``s3://``, ``gs://``,
+``hdfs://``, ``abfs://``: read through pyarrow's filesystems, credentials from their usual environment). Downloads have a timeout, a size cap and a
 few retries; decoding applies EXIF orientation, takes the first frame of animations, refuses decompression
 bombs before decoding pixels, and always returns RGB.
 """
@@ -20,6 +21,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 USER_AGENT = "multimodal-rag/0.1 (+product image fetcher)"
+OBJECT_STORE_SCHEMES = ("s3", "gs", "gcs", "hdfs", "viewfs", "abfs", "abfss")
 
 
 class ImageError(ValueError):
@@ -43,6 +45,8 @@ class ImageFetcher:
         if scheme == "file":
             parsed = urllib.parse.urlsplit(ref)
             return self._read_file(Path(urllib.request.url2pathname(parsed.netloc + parsed.path)))
+        if scheme in OBJECT_STORE_SCHEMES:
+            return self._read_object(ref)
         if scheme and len(scheme) > 1:  # one letter is a Windows drive, not a scheme
             raise ImageError(f"unsupported URL scheme {scheme!r}")
         return self._read_file(Path(ref))
@@ -60,6 +64,23 @@ class ImageFetcher:
             return path.read_bytes()
         except OSError as exc:
             raise ImageError(f"cannot read {path}: {exc.strerror}") from None
+
+    def _read_object(self, url: str) -> bytes:
+        import pyarrow.fs as pafs
+
+        try:
+            fs, path = pafs.FileSystem.from_uri(url)
+            info = fs.get_file_info(path)
+            if info.type == pafs.FileType.NotFound:
+                raise ImageError(f"object not found: {url}")
+            if info.size is not None and info.size > self.max_bytes:
+                raise ImageError(f"object is {info.size} bytes, over the {self.max_bytes} byte cap: {url}")
+            with fs.open_input_stream(path) as f:
+                return f.read()
+        except ImageError:
+            raise
+        except Exception as exc:  # pyarrow's errors for a missing bucket, bad credentials, a dropped connection
+            raise ImageError(f"cannot read {url}: {exc}") from None
 
     def _download(self, url: str) -> bytes:
         last: Exception | None = None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Mapping
+from typing import Mapping, Sequence
 
 from multimodal_rag.config import Config
 from multimodal_rag.embedders.base import (
@@ -16,11 +16,12 @@ from multimodal_rag.embedders.base import (
 from multimodal_rag.embedders.fusion import FusionEmbedder
 
 
-def load_embedders(config: Config) -> dict[str, Embedder]:
-    """Each vector field's embedder; a ``fusion:`` field's carries the field's weights."""
-    embedders = {v.name: load_embedder(v.embedder) for v in config.vectors}
+def load_embedders(config: Config, names: Sequence[str] | None = None) -> dict[str, Embedder]:
+    """Each vector field's embedder (or the named fields' only); a ``fusion:`` field's carries the field's weights."""
+    fields = [v for v in config.vectors if names is None or v.name in names]
+    embedders = {v.name: load_embedder(v.embedder) for v in fields}
     check_embedders(config, embedders)
-    for v in config.vectors:
+    for v in fields:
         if v.weights is not None:
             embedders[v.name] = embedders[v.name].with_weights(v.weights)
     return embedders
@@ -30,6 +31,8 @@ def check_embedders(config: Config, embedders: Mapping[str, Embedder]) -> None:
     """Each vector field's embedder must encode the field's modality; a field mixing the photo with text takes
     a fused embedder (``fusion:``, ``gme:``), and weights only mean something to ``fusion:``."""
     for v in config.vectors:
+        if v.name not in embedders:
+            continue
         emb = embedders[v.name]
         if v.modality == "fused":
             if not isinstance(emb, FusedEmbedder):

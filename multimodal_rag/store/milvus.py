@@ -322,7 +322,14 @@ class ProductStore:
     def create_version(self, version: int) -> str:
         """Create collection ``<name>__v<version>`` with this store's schema; returns its name."""
         collection = version_name(self.collection, version)
-        schema = self.client.create_schema(auto_id=False, enable_dynamic_field=False)
+        schema, index = self.schema()
+        self.client.create_collection(collection, schema=schema, index_params=index, consistency_level="Strong",
+                                      properties={FINGERPRINT_PROPERTY: json.dumps(self.fingerprint, sort_keys=True)})
+        return collection
+
+    def schema(self):
+        """The collection's schema and index parameters, as this config makes them (bulk-import files follow it)."""
+        schema = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
         schema.add_field("id", DataType.VARCHAR, is_primary=True, max_length=VARCHAR_LIMITS["id"])
         for name in ("title", "description", "category", "brand", "currency", "url", "image"):
             schema.add_field(name, DataType.VARCHAR, max_length=VARCHAR_LIMITS[name])
@@ -330,7 +337,7 @@ class ProductStore:
             schema.add_field(name, DataType.DOUBLE, nullable=True)
         schema.add_field("attributes", DataType.JSON)
         schema.add_field("row_hash", DataType.VARCHAR, max_length=VARCHAR_LIMITS["row_hash"])
-        index = self.client.prepare_index_params()
+        index = MilvusClient.prepare_index_params()
         for v in self.vectors:
             schema.add_field(v.vector_field, DataType.FLOAT_VECTOR, dim=v.dimension)
             schema.add_field(v.hash_field, DataType.VARCHAR, max_length=64)
@@ -343,9 +350,7 @@ class ProductStore:
             schema.add_function(Function(name="bm25", function_type=FunctionType.BM25,
                                          input_field_names=[BM25_INPUT], output_field_names=[BM25_FIELD]))
             index.add_index(BM25_FIELD, index_type="SPARSE_INVERTED_INDEX", metric_type="BM25")
-        self.client.create_collection(collection, schema=schema, index_params=index, consistency_level="Strong",
-                                      properties={FINGERPRINT_PROPERTY: json.dumps(self.fingerprint, sort_keys=True)})
-        return collection
+        return schema, index
 
     # -- reads ----------------------------------------------------------------------------------------------
 

@@ -6,11 +6,12 @@ a chat, a test run) connects with ``--uri http://127.0.0.1:PORT``.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import threading
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 from multimodal_rag.store.milvus import StoreError
 
@@ -44,18 +45,35 @@ def _start(path: str, host: str, port: int):
     return server, handle, bound
 
 
-def serve(db: str | Path, *, host: str = "127.0.0.1", port: int = 19530,
-          ready: Callable[[str], None] | None = None, stop: threading.Event | None = None) -> None:
-    """Serve ``db`` until SIGINT/SIGTERM (or ``stop`` is set); ``ready`` gets the URI once it listens."""
+@contextlib.contextmanager
+def open_server(db: str | Path, *, host: str = "127.0.0.1") -> Iterator[str]:
+    """Serve ``db`` from this process on a free port of ``host`` for the duration of a ``with``; yields the URI."""
     path = os.path.abspath(Path(db).expanduser())
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    server, handle, bound = _open(path, host, 0)
     try:
-        server, handle, bound = _start(path, host, port)
+        yield f"http://{host}:{bound}"
+    finally:
+        server.stop(grace=5).wait()
+        handle.close()
+
+
+def _open(path: str, host: str, port: int):
+    try:
+        return _start(path, host, port)
     except Exception as exc:
         text = str(exc)
         if "lock" in text.lower():
             raise StoreError(f"the Milvus Lite store {path} is already open in another process; stop it first "
                              "(only one process may own a Lite folder, the server included)") from None
         raise StoreError(f"cannot serve {path} on {host}:{port}: {text}") from None
+
+
+def serve(db: str | Path, *, host: str = "127.0.0.1", port: int = 19530,
+          ready: Callable[[str], None] | None = None, stop: threading.Event | None = None) -> None:
+    """Serve ``db`` until SIGINT/SIGTERM (or ``stop`` is set); ``ready`` gets the URI once it listens."""
+    path = os.path.abspath(Path(db).expanduser())
+    server, handle, bound = _open(path, host, port)
     stop = stop or threading.Event()
     previous = {}
     if threading.current_thread() is threading.main_thread():
