@@ -84,10 +84,15 @@ def valid_products(rows: Iterable[CatalogRow], report: ErrorReport, seen: dict[s
             continue
         first = seen.get(row.id)
         if first is not None:
-            report.add(row.line, row.id, "id", f"duplicate id (first on line {first}); this row is skipped")
+            report.add(row.line, row.id, "id", duplicate_id_reason(f"line {first}"))
             continue
         seen[row.id] = row.line
         yield row.line, row.product
+
+
+def duplicate_id_reason(first: str) -> str:
+    """The report's reason for a repeated id; ``first`` says where the id first came ("line 4")."""
+    return f"duplicate id (first on {first}); this row is skipped"
 
 
 def chunked(items: Iterable[Any], size: int) -> Iterator[list[Any]]:

@@ -39,14 +39,20 @@ from multimodal_rag.catalog.images import ImageFetcher
 from multimodal_rag.catalog.loaders import catalog_files, is_url, load_catalog
 from multimodal_rag.config import Config
 from multimodal_rag.embedders.fields import load_embedders
-from multimodal_rag.indexing import ChunkPlanner, ErrorReport, IngestError, build_rows, embed_chunk
+from multimodal_rag.indexing import (
+    ChunkPlanner,
+    ErrorReport,
+    IngestError,
+    build_rows,
+    duplicate_id_reason,
+    embed_chunk,
+)
 from multimodal_rag.ingestion import IngestSummary, finish_ingest
 from multimodal_rag.store.milvus import ProductStore
 
 # each vector field's dimension and embedder identity: what a store is opened with
 EmbedderShape = tuple[dict[str, int], dict[str, str]]
 
-log = logging.getLogger(__name__)
 
 RAY_HINT = "the Ray engine needs Ray Data: pip install 'multimodal-rag[ray]'"
 IO_CPUS = 0.5          # logical CPUs kept for the plan tasks and the writers (they wait on I/O)
@@ -112,9 +118,8 @@ class _IdCheck:
 
     def __init__(self, files: list[str], report: ErrorReport):
         self.files, self.report = files, report
-        self.seen: dict[str, tuple[int, int]] = {}
-        self.first_valid: dict[str, bool] = {}
-        self.repeats: dict[str, list[tuple[tuple[int, int], bool]]] = {}
+        self.seen: dict[str, tuple[tuple[int, int], bool]] = {}  # id -> its first row read (file, line), valid
+        self.repeats: dict[str, list[tuple[tuple[int, int], bool]]] = {}  # id -> its other rows
 
     def file_name(self, index: int) -> str | None:
         """The file a report entry names: only for a catalog of several files."""
@@ -125,27 +130,25 @@ class _IdCheck:
             self.report.add(line, pid, field, reason, file=self.file_name(index))
         if not pid:
             return
-        pos, valid = (index, line), not field
+        row = ((index, line), not field)
         if pid in self.seen:
-            self.repeats.setdefault(pid, []).append((pos, valid))
+            self.repeats.setdefault(pid, []).append(row)
         else:
-            self.seen[pid], self.first_valid[pid] = pos, valid
+            self.seen[pid] = row
 
     def skipped(self) -> frozenset[tuple[int, int]]:
         """The rows to skip: valid rows whose id came earlier in the catalog; each is reported."""
         skip = set()
         for pid, more in self.repeats.items():
-            rows = sorted([(self.seen[pid], self.first_valid[pid]), *more])
+            rows = sorted([self.seen[pid], *more])
             (first_file, first_line), _ = rows[0]
             for (index, line), valid in rows[1:]:
                 if not valid:
                     continue
                 where = f"line {first_line}" if first_file == index else \
                     f"line {first_line} of {self.files[first_file]}"
-                self.report.add(line, pid, "id", f"duplicate id (first on {where}); this row is skipped",
-                                file=self.file_name(index))
+                self.report.add(line, pid, "id", duplicate_id_reason(where), file=self.file_name(index))
                 skip.add((index, line))
-            self.seen[pid] = rows[0][0]
         return frozenset(skip)
 
 
@@ -273,6 +276,7 @@ def _reachable_store(config: Config) -> Iterator[Config]:
         return
     from multimodal_rag.store.server import open_server
 
+    Path(config.store.db).expanduser().parent.mkdir(parents=True, exist_ok=True)  # as the local engine's connect
     with open_server(config.store.db) as uri:
         yield dataclasses.replace(config, store=dataclasses.replace(config.store, uri=uri))
 
@@ -356,7 +360,7 @@ def ingest_with_ray(catalog: str | Path, config: Config, *, prune: bool = False,
         with _reachable_store(config) as shared, _open_store(shared, shape, create=True) as store:
             ids = _IdCheck(files, report)
             _check_ids(ids, files, columns)
-            job = _Job(shared, shape, files, columns, ids, actors, bulk)
+            job = _Job(shared, shape, files, columns, ids, ids.skipped(), actors, bulk)
             photos, bulk_files = job.run(summary, report, on_chunk)
             if bulk_files:
                 _import(shared, store, bulk, bulk_files, summary)
@@ -373,13 +377,17 @@ def ingest_with_ray(catalog: str | Path, config: Config, *, prune: bool = False,
     return summary.close(report, started)
 
 
-def _check_ids(ids: _IdCheck, files: list[str], columns: Mapping[str, str] | None) -> None:
-    """The first read: every row's id and error, into the driver's id check."""
+def _file_indices(files: list[str]):
+    """A dataset of the catalog's file numbers, one block each, so each file is read by its own task."""
     import ray.data
 
-    sources = ray.data.from_items([{"file": i} for i in range(len(files))], override_num_blocks=len(files))
+    return ray.data.from_items([{"file": i} for i in range(len(files))], override_num_blocks=len(files))
+
+
+def _check_ids(ids: _IdCheck, files: list[str], columns: Mapping[str, str] | None) -> None:
+    """The first read: every row's id and error, into the driver's id check."""
     read = _ReadRows(files, columns, READ_CHUNK, products=False)
-    for batch in sources.map_batches(read, batch_size=1, num_cpus=TASK_CPUS).iter_batches(batch_size=None):
+    for batch in _file_indices(files).map_batches(read, batch_size=1, num_cpus=TASK_CPUS).iter_batches(batch_size=None):
         for index, line, pid, field, reason in zip(batch["file"], batch["line"], batch["id"], batch["field"],
                                                    batch["reason"]):
             ids.add(int(index), int(line), str(pid), str(field), str(reason))
@@ -389,25 +397,23 @@ class _Job:
     """The second read and the plan, embed and write stages, run and counted as their blocks come back."""
 
     def __init__(self, config: Config, shape: EmbedderShape, files: list[str], columns: Mapping[str, str] | None,
-                 ids: _IdCheck, actors: int | None, bulk: str | None):
-        import ray.data
-
+                 ids: _IdCheck, skip: frozenset[tuple[int, int]], actors: int | None, bulk: str | None):
         self.ids = ids
         chunk = max(config.ingest.batch_size, 1)  # one embedding batch per block: the stages overlap early
         n_actors, resources = _actors(len(config.vectors), actors)
-        # An actor's threads: the CPUs of one actor of every field. The fields' loads are uneven
-        # MiniLM costs 2-3x the photo model here), so a busy actor may use the cores an idle one leaves; measured
+        # An actor's threads: the CPUs of one actor of every field. The fields' loads are uneven (here
+        # MiniLM costs 2-3x the photo model), so a busy actor may use the cores an idle one leaves; measured
         # on 2 CPUs: 136 s for flipkart_1050 against 159 s with threads = its own share.
         threads = 1 if "num_gpus" in resources else max(1, math.ceil(resources["num_cpus"] * len(config.vectors)))
-        sources = ray.data.from_items([{"file": i} for i in range(len(files))], override_num_blocks=len(files))
-        data = sources.map_batches(_ReadRows(files, columns, chunk, products=True, skip=ids.skipped()),
-                                   batch_size=1, num_cpus=TASK_CPUS)
-        data = data.map_batches(_plan_batch, fn_kwargs={"config": config, "shape": shape}, batch_size=chunk, num_cpus=TASK_CPUS)
+        data = _file_indices(files).map_batches(_ReadRows(files, columns, chunk, products=True, skip=skip),
+                                                batch_size=1, num_cpus=TASK_CPUS)
+        data = data.map_batches(_plan_batch, fn_kwargs={"config": config, "shape": shape}, batch_size=chunk,
+                                num_cpus=TASK_CPUS)
         for v in config.vectors:
             data = data.map_batches(_EmbedField, batch_size=chunk, concurrency=n_actors, **resources,
                                     fn_constructor_kwargs={"config": config, "name": v.name, "threads": threads})
-        self.data = data.map_batches(_WriteRows, fn_constructor_kwargs={"config": config, "shape": shape, "bulk": bulk},
-                                     batch_size=chunk, concurrency=n_actors, num_cpus=TASK_CPUS)
+        self.data = data.map_batches(_WriteRows, batch_size=chunk, concurrency=n_actors, num_cpus=TASK_CPUS,
+                                     fn_constructor_kwargs={"config": config, "shape": shape, "bulk": bulk})
 
     def run(self, summary: IngestSummary, report: ErrorReport,
             on_chunk: Callable[[IngestSummary], None] | None) -> tuple[list, list[list[str]]]:
@@ -442,7 +448,7 @@ def _import(config: Config, store: ProductStore, bulk: str, groups: list[list[st
 
 
 def _cause(exc: BaseException) -> str:
-    """The first line of the innermost error a Ray task raised."""
+    """The last line (the error itself, after any traceback) of the innermost error a Ray task raised."""
     inner = getattr(exc, "cause", None) or exc
     text = str(inner).strip().splitlines()
     return text[-1] if text else type(inner).__name__

@@ -1,9 +1,9 @@
 """Fetching and decoding product images.
 
 References are local paths, ``file://`` URLs, ``http(s)`` URLs or object-store URLs (``s3://``, ``gs://``,
-``hdfs://``, ``abfs://``: read through pyarrow's filesystems, credentials from their usual environment). Downloads have a timeout, a size cap and a
-few retries; decoding applies EXIF orientation, takes the first frame of animations, refuses decompression
-bombs before decoding pixels, and always returns RGB.
+``hdfs://``, ``abfs://``: read through pyarrow's filesystems, credentials from their usual environment).
+Downloads have a timeout, a size cap and a few retries; decoding applies EXIF orientation, takes the first frame
+of animations, refuses decompression bombs before decoding pixels, and always returns RGB.
 """
 
 from __future__ import annotations

@@ -46,45 +46,38 @@ def _start(path: str, host: str, port: int):
 
 
 @contextlib.contextmanager
-def open_server(db: str | Path, *, host: str = "127.0.0.1") -> Iterator[str]:
-    """Serve ``db`` from this process on a free port of ``host`` for the duration of a ``with``; yields the URI."""
+def open_server(db: str | Path, *, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
+    """Serve ``db`` from this process on ``host:port`` (0 picks a free port) for the duration of a ``with``;
+    yields the URI."""
     path = os.path.abspath(Path(db).expanduser())
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    server, handle, bound = _open(path, host, 0)
     try:
-        yield f"http://{host}:{bound}"
-    finally:
-        server.stop(grace=5).wait()
-        handle.close()
-
-
-def _open(path: str, host: str, port: int):
-    try:
-        return _start(path, host, port)
+        server, handle, bound = _start(path, host, port)
     except Exception as exc:
         text = str(exc)
         if "lock" in text.lower():
             raise StoreError(f"the Milvus Lite store {path} is already open in another process; stop it first "
                              "(only one process may own a Lite folder, the server included)") from None
         raise StoreError(f"cannot serve {path} on {host}:{port}: {text}") from None
+    try:
+        yield f"http://{host}:{bound}"
+    finally:
+        server.stop(grace=5).wait()  # let in-flight writes finish before the folder is closed
+        handle.close()
 
 
 def serve(db: str | Path, *, host: str = "127.0.0.1", port: int = 19530,
           ready: Callable[[str], None] | None = None, stop: threading.Event | None = None) -> None:
     """Serve ``db`` until SIGINT/SIGTERM (or ``stop`` is set); ``ready`` gets the URI once it listens."""
-    path = os.path.abspath(Path(db).expanduser())
-    server, handle, bound = _open(path, host, port)
     stop = stop or threading.Event()
     previous = {}
-    if threading.current_thread() is threading.main_thread():
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            previous[sig] = signal.signal(sig, lambda *_: stop.set())
-    try:
-        if ready is not None:
-            ready(f"http://{host}:{bound}")
-        stop.wait()
-    finally:
-        server.stop(grace=5).wait()  # let in-flight writes finish before the folder is closed
-        handle.close()
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+    with open_server(db, host=host, port=port) as uri:
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                previous[sig] = signal.signal(sig, lambda *_: stop.set())
+        try:
+            if ready is not None:
+                ready(uri)
+            stop.wait()
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
