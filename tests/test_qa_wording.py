@@ -72,6 +72,14 @@ WORDINGS = [
      "The weight of Rockmantra Classic Vintage Black Car Ceramic Mug is 300 g [1].", MUG),
     ("phrase", "What comes in the box with Rockmantra Classic Vintage Black Car Ceramic Mug?",
      "The sales package of Rockmantra Classic Vintage Black Car Ceramic Mug is 1 mug [1].", MUG),
+    ("verb form", "What's the Bergner Kadhai NA L selling for", "The price of Bergner Kadhai NA L is 1,499 INR [1].",
+     BERGNER),
+    ("package", "what's inside the package of the rockmantra classic vintage black car ceramic mug?",
+     "The sales package of Rockmantra Classic Vintage Black Car Ceramic Mug is 1 mug [1].", MUG),
+    ("partial name, own words left", "Which label is Prestige Deluxe sold under?",
+     "The brand of Prestige Deluxe Plus 10 L Pressure Cooker is Prestige [1].", PRESTIGE),
+    ("offered answers", "Is the NammaBaby Baby Girl's Animal Print Top & Pyjama Set suitable for men, women or kids?",
+     "The ideal for of NammaBaby Baby Girl's Animal Print Top & Pyjama Set is Baby Girl's [1].", NAMMA),
     ("field not listed", "Who is the Bergner Kadhai NA L ideal for?",
      "The catalog does not list the ideal for of Bergner Kadhai NA L [1].", BERGNER),
 ]
@@ -122,6 +130,25 @@ def test_a_model_answer_stating_a_price_no_card_holds_is_replaced(config):
         assert result.answer.startswith("Towel sets are soft [1]. The closest products in the catalog are ")
         assert "99" not in result.answer and result.grounding == "catalog" and result.written_by == "chain"
         assert result.cited_ids[0] == result.products[0].metadata["id"]
+    finally:
+        chain.retriever.close()
+
+
+def test_a_model_answer_that_adds_to_the_fact_is_replaced(config):
+    """A stated fact is the whole answer: the model may word it (the field's own wording included), not add to it."""
+    question = "How much is the Bianca Cotton Face Towel Set?"
+    chain = ProductQA.from_config(config, llm=scripted(
+        lambda p: "The Bianca Cotton Face Towel Set is 439 INR [1], a luxury item available in limited numbers."))
+    try:
+        result = chain.invoke(question)
+        assert (result.answer, result.written_by) == ("The price of Bianca Cotton Face Towel Set is 439 INR [1].",
+                                                      "chain")
+        chain.llm.reply = lambda p: "round necked " * 20 + "439 INR [1]"  # a small model's loop
+        assert chain.invoke(question).written_by == "chain"
+        chain.llm.reply = lambda p: "The Bianca Cotton Face Towel Set costs 439 INR [1]."
+        result = chain.invoke(question)
+        assert (result.answer, result.written_by, result.cited_ids) == (
+            "The Bianca Cotton Face Towel Set costs 439 INR [1].", "model", [BIANCA])
     finally:
         chain.retriever.close()
 

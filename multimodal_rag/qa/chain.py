@@ -33,7 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from multimodal_rag.catalog.facets import FacetVocabulary
 from multimodal_rag.qa.fields import FieldResolver
 from multimodal_rag.qa.followup import StandaloneQuery, Turn, rewrite_with_llm, rewrite_with_rules
-from multimodal_rag.qa.grounding import GroundingCheck
+from multimodal_rag.qa.grounding import GroundingCheck, novel_words
 from multimodal_rag.qa.lookup import FieldAnswer, Lookup, contains_answer, format_price, lookup
 from multimodal_rag.words import correct, is_stopword, tokens
 from multimodal_rag.retrieval.retriever import ProductQuery, ProductRetriever, product_card
@@ -468,8 +468,10 @@ class ProductQA(Runnable[Any, QAResult]):
             grounding, written_by = "lookup", "model"
             if fact.position not in positions:
                 answer, positions = f"{answer} [{fact.position}]", [*positions, fact.position]
+            # The fact is the whole answer: the model's sentence may phrase it, never add to it ("a luxury item
+            # available in limited numbers", a word repeated until the token limit).
             if (not states_fact(answer, positions, fact, products[fact.position - 1].metadata)
-                    or self._check(plan)(answer)):
+                    or self._check(plan)(answer) or novel_words(answer, plan.sources, self.resolver.phrasing)):
                 answer, positions, written_by = fact_sentence(fact), [fact.position], "chain"
         else:
             answer, positions, grounding, written_by = self._finish_open(plan, gate)

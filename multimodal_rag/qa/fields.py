@@ -21,7 +21,8 @@ CORE_FIELDS = ("price", "brand", "category", "rating", "description")
 # concept -> phrases a shopper uses for it. A concept is a core field or a kind of attribute (see ATTRIBUTE_NAMES).
 BUILTIN_SYNONYMS: dict[str, tuple[str, ...]] = {
     "price": ("price", "priced", "pricing", "cost", "costs", "costing", "pay", "paying", "price tag", "how much",
-              "mrp", "rate", "expensive", "cheap", "amount", "charge", "sell for", "go for", "worth"),
+              "mrp", "rate", "expensive", "cheap", "amount", "charge", "sell for", "sells for", "selling for",
+              "sold for", "go for", "goes for", "going for", "retail for", "retails for", "worth"),
     "brand": ("brand", "brand name", "make", "makes", "maker", "manufacturer", "manufactures", "manufactured",
               "made by", "company", "who makes", "produced by", "producer", "label"),
     "rating": ("rating", "rated", "stars", "star rating", "reviews", "review score"),
@@ -35,7 +36,8 @@ BUILTIN_SYNONYMS: dict[str, tuple[str, ...]] = {
                   "who is it for", "who can use", "gender", "targeted at", "aimed at"),
     "weight": ("weight", "weigh", "weighs", "heavy", "heaviness"),
     "sales package": ("sales package", "in the box", "box contents", "package contents", "comes with",
-                      "included", "includes", "contents", "what's in the box"),
+                      "included", "includes", "contents", "what's in the box", "package", "packaging",
+                      "inside the package", "what's inside"),
 }
 # attribute concept -> the attribute names (or name parts) it designates, in the order they are preferred
 ATTRIBUTE_NAMES: dict[str, tuple[str, ...]] = {
@@ -195,6 +197,13 @@ class FieldResolver:
             return concept if concept in ATTRIBUTE_NAMES else self._stored_name(concept, attributes)
         return max(ranked, key=lambda item: (self._name_match(words, item[0])[0], -item[1],
                                              -len(_name_words(item[0])), -attributes.index(item[0])))[0]
+
+    @staticmethod
+    def stored_names(field: FieldQuestion, attributes: Sequence[str]) -> list[str]:
+        """The ``attributes`` (a catalog's) that may hold the asked field: products name one concept differently
+        ("Ideal For", "Suitable For", "Designed For")."""
+        names = ATTRIBUTE_NAMES.get(field.name, (field.name,))
+        return [a for a in attributes if any(_designates(n, a) for n in names)]
 
     @staticmethod
     def _stored_name(concept: str, attributes: Sequence[str]) -> str:

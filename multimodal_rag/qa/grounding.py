@@ -3,6 +3,8 @@
 Every number in an answer (prices, sizes, counts; citation markers aside) must appear in a product card the model
 was given or in the question, compared as numbers; every catalog value it names (a colour, a material, a brand:
 the catalog's facet values) must appear in a given card or in the question. An answer that fails is not shown.
+An answer that states one field of a product has nothing to add to it: ``novel_words`` are the words it says that
+no source does.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from dataclasses import dataclass
 from typing import Iterable, Sequence
 
 from multimodal_rag.qa.lookup import numbers
-from multimodal_rag.words import is_stopword, tokens
+from multimodal_rag.words import find_word, is_stopword, tokens
 
 _CITATION = re.compile(r"\[\d+(?:\s*,\s*\d+)*\]")
 _NUMBER = re.compile(r"(?<![\w.])\d[\d,]*(?:\.\d+)?")
@@ -69,3 +71,12 @@ class GroundingCheck:
                 bad_values.append(value)
                 text = pattern.sub(" ", text)  # a longer value holds shorter ones: "Navy Blue" is not also "Blue"
         return Unsupported(tuple(bad_numbers), tuple(bad_values))
+
+
+def novel_words(answer: str, sources: Sequence[str], allowed: Iterable[str] = ()) -> list[str]:
+    """The content words of ``answer`` found in no source (plurals and one typo forgiven) nor among ``allowed``
+    (a field's own wording: "costs", "made of"): what the model added. Numbers are left to ``check``."""
+    known = {w for source in sources for w in tokens(source)} | set(allowed)
+    said = tokens(_CITATION.sub(" ", answer))
+    return [w for w in dict.fromkeys(said) if not is_stopword(w) and not any(c.isdigit() for c in w)
+            and w not in known and find_word(w, known) is None]

@@ -25,9 +25,11 @@ from multimodal_rag.catalog.facets import FacetVocabulary
 from multimodal_rag.qa.fields import FieldQuestion, FieldResolver
 from multimodal_rag.words import is_stopword, find_word, same_word, tokens
 
+ALTERNATIVES = frozenset({"or", "and", "nor"})
 _NUMBER = re.compile(r"\d[\d,]*(?:\.\d+)?")
 # A question that holds this share of a product's title words names it even with words no retrieved product holds.
 STRONG_NAME = 0.6
+PARTIAL_NAME_WORDS = 2  # a shorter share of the title names a product when it holds this many of its name words
 
 
 @dataclass(frozen=True)
@@ -105,7 +107,7 @@ def _names(c: _Candidate, words: Sequence[str], everything: Sequence[set[str]],
            vocabulary: FacetVocabulary | None) -> bool:
     if not c.unexplained:
         return True
-    if vocabulary is None or c.title_coverage < STRONG_NAME:
+    if vocabulary is None or (c.title_coverage < STRONG_NAME and not _partial_name(c, words)):
         return False
     # A leftover word that another retrieved product holds names that product, not this one.
     others = [known for i, known in enumerate(everything, start=1) if i != c.position]
@@ -114,6 +116,14 @@ def _names(c: _Candidate, words: Sequence[str], everything: Sequence[set[str]],
     # So does another value of one of its own facets: "blue" of a brown curtain's colour.
     rivals = _facet_words(c.product, vocabulary)
     return not any(find_word(words[i], rivals) is not None for i in c.unexplained)
+
+
+def _partial_name(c: _Candidate, words: Sequence[str]) -> bool:
+    """A short name (brand + model: "OGX Sunkissed") with words of the question's own phrasing left over ("which
+    label is it sold under"): at least two of the product's name words, and no leftover word with a digit (a
+    model number no retrieved product holds points at a product not retrieved)."""
+    return len(c.matched) >= PARTIAL_NAME_WORDS and not any(any(ch.isdigit() for ch in words[i])
+                                                             for i in c.unexplained)
 
 
 def _facet_words(product: Mapping[str, Any], vocabulary: FacetVocabulary | None) -> set[str]:
@@ -135,9 +145,30 @@ def _offered_values(words: Sequence[str], field_positions: set[int], resolver: F
     if vocabulary is None or not field_positions:
         return set()
     asked = resolver.resolve(words, field_positions, {}, attributes)
-    values = vocabulary.attributes.get(asked.name, {}) if asked is not None else {}
-    offered = {w for v in values for w in tokens(v) if not is_stopword(w)}
-    return {i for i, w in enumerate(words) if i not in field_positions and w in offered}
+    stored = resolver.stored_names(asked, vocabulary.attributes) if asked is not None else []
+    offered = {w for name in stored for v in vocabulary.attributes[name] for w in tokens(v) if not is_stopword(w)}
+    found = {i for i, w in enumerate(words) if i not in field_positions and w in offered}
+    # A word listed with offered values is offered too, catalog value or not: "men, women or kids".
+    while listed := _listed_with(found, words) - found - field_positions:
+        found |= listed
+    return found
+
+
+def _listed_with(found: set[int], words: Sequence[str]) -> set[int]:
+    """Positions of the words a list joins to the ``found`` ones. Commas are not tokens, so "men, women or kids"
+    is "men women or kids": a word across "or"/"and" from a found one, or next to one and itself followed or
+    preceded by "or"/"and" ("women kids or babies")."""
+    def word(j: int) -> bool:
+        return 0 <= j < len(words) and words[j] not in ALTERNATIVES and not is_stopword(words[j])
+
+    def joins(j: int) -> bool:
+        return 0 <= j < len(words) and words[j] in ALTERNATIVES
+
+    out = set()
+    for i in found:
+        out |= {j for j, between in ((i - 2, i - 1), (i + 2, i + 1)) if word(j) and joins(between)}
+        out |= {j for j, beyond in ((i - 1, i - 2), (i + 1, i + 2)) if word(j) and joins(beyond)}
+    return out
 
 
 def lookup(question: str, products: Sequence[Mapping[str, Any]], resolver: FieldResolver | None = None,
