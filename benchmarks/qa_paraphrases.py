@@ -276,14 +276,16 @@ def ask(product: dict, wording: str, catalog: list[dict], catalog_words: set[str
 def build(catalog: list[dict], seed: int = 0) -> dict[str, list[dict]]:
     catalog_words = {w for p in catalog for w in name_words(p)}
     halves: dict[str, list[dict]] = {"tune": [], "heldout": [], "fresh": []}
-    sets = [(random.Random(seed), {kind: wordings for kind, (_, wordings) in WORDINGS.items()}),
-            (random.Random(seed + 1), FRESH_WORDINGS)]
-    for rng, kinds in sets:
+    # (draws, wordings by kind, the half a wording's index goes to)
+    sets = [(random.Random(seed), {kind: wordings for kind, (_, wordings) in WORDINGS.items()},
+             lambda index: "tune" if index % 2 == 0 else "heldout"),
+            (random.Random(seed + 1), FRESH_WORDINGS, lambda index: "fresh")]
+    for rng, kinds, half_of in sets:
         for kind, wordings in kinds.items():
             field = WORDINGS[kind][0]
             having = [p for p in catalog if gold(p, field)]
             for index, wording in enumerate(wordings):
-                half = "fresh" if kinds is FRESH_WORDINGS else ("tune" if index % 2 == 0 else "heldout")
+                half = half_of(index)
                 for product in rng.sample(having, PRODUCTS_PER_WORDING):
                     question, habits = ask(product, wording, catalog, catalog_words, rng)
                     halves[half].append({

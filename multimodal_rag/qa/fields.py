@@ -191,18 +191,18 @@ class FieldResolver:
         if concept in CORE_FIELDS:
             return concept
         names = ATTRIBUTE_NAMES.get(concept, (concept,))
-        ranked = [(a, min(i for i, n in enumerate(names) if _designates(n, a))) for a in attributes
-                  if any(_designates(n, a) for n in names)]
+        ranked = [(a, min(i for i, n in enumerate(names) if _designates(n, a)))
+                  for a in self.stored_names(concept, attributes)]
         if not ranked:
             return concept if concept in ATTRIBUTE_NAMES else self._stored_name(concept, attributes)
         return max(ranked, key=lambda item: (self._name_match(words, item[0])[0], -item[1],
                                              -len(_name_words(item[0])), -attributes.index(item[0])))[0]
 
     @staticmethod
-    def stored_names(field: FieldQuestion, attributes: Sequence[str]) -> list[str]:
-        """The ``attributes`` (a catalog's) that may hold the asked field: products name one concept differently
-        ("Ideal For", "Suitable For", "Designed For")."""
-        names = ATTRIBUTE_NAMES.get(field.name, (field.name,))
+    def stored_names(field: str, attributes: Sequence[str]) -> list[str]:
+        """The ``attributes`` that may hold a field or concept: products name one concept differently ("Ideal
+        For", "Suitable For", "Designed For")."""
+        names = ATTRIBUTE_NAMES.get(field, (field,))
         return [a for a in attributes if any(_designates(n, a) for n in names)]
 
     @staticmethod

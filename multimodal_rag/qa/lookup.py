@@ -145,7 +145,7 @@ def _offered_values(words: Sequence[str], field_positions: set[int], resolver: F
     if vocabulary is None or not field_positions:
         return set()
     asked = resolver.resolve(words, field_positions, {}, attributes)
-    stored = resolver.stored_names(asked, vocabulary.attributes) if asked is not None else []
+    stored = resolver.stored_names(asked.name, vocabulary.attributes) if asked is not None else []
     offered = {w for name in stored for v in vocabulary.attributes[name] for w in tokens(v) if not is_stopword(w)}
     found = {i for i, w in enumerate(words) if i not in field_positions and w in offered}
     # A word listed with offered values is offered too, catalog value or not: "men, women or kids".
