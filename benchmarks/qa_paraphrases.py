@@ -12,7 +12,8 @@ or a partial name (the brand and the fewest title words that name only that prod
 Three sets: ten wordings per kind alternate between ``tune.jsonl`` and ``heldout.jsonl``; the question
 understanding was developed on the first, the second was scored once (2026-11-23), its misses were then looked at
 and fixed, so it is tuning data now. ``fresh.jsonl`` holds six more wordings per kind, written 2026-11-24 after
-that tuning and never used for it: the held-out figure comes from it alone.
+that tuning; it was scored once and its misses read, so it is tuning data too. ``unseen.jsonl``: six more per
+kind, written before the changes that followed; the held-out figure comes from it alone.
 
 The catalog stays in ../shared/data; only the wordings live here.
 """
@@ -197,6 +198,74 @@ FRESH_WORDINGS: dict[str, list[str]] = {
         "What's included in the {X} package?",
     ],
 }
+# Written 2026-11-24 (second session), after the fresh set had been scored and its misses read, and before the
+# changes that followed: six more wordings per kind, never used for tuning; the next held-out figure.
+UNSEEN_WORDINGS: dict[str, list[str]] = {
+    "price": [
+        "How much money is {X}?",
+        "what's the cost of {X}",
+        "Tell me what {X} costs.",
+        "{X} - what's the price like?",
+        "How much are you charging for {X}?",
+        "What is the selling price of {X}?",
+    ],
+    "brand": [
+        "What's the brand of {X}?",
+        "Who is behind {X}?",
+        "{X}: which brand?",
+        "Which manufacturer produced {X}?",
+        "Who made {X}?",
+        "I'd like to know the company that makes {X}.",
+    ],
+    "colour": [
+        "{X} comes in what color?",
+        "What colours does {X} have?",
+        "Which shade does {X} come in?",
+        "Tell me {X}'s colour.",
+        "Is {X} available in any colour?",
+        "what color is the {X} please",
+    ],
+    "material": [
+        "What material is {X} made of?",
+        "{X} - what's it made of?",
+        "What is {X} manufactured from?",
+        "Tell me the material used in {X}.",
+        "What's the build material of {X}?",
+        "Which material does {X} have?",
+    ],
+    "type": [
+        "What type of product is {X}?",
+        "{X}: what kind is it?",
+        "Can you tell me the type of {X}?",
+        "What sort of thing is {X}?",
+        "What is {X}'s type?",
+        "What kind is the {X}?",
+    ],
+    "ideal for": [
+        "Is {X} meant for men, women or children?",
+        "Who would {X} suit?",
+        "Who can wear or use {X}?",
+        "For whom is {X} designed?",
+        "Is {X} for boys or girls?",
+        "Who's the {X} made for?",
+    ],
+    "weight": [
+        "How light is {X}?",
+        "Tell me how much {X} weighs.",
+        "What's the net weight of {X}?",
+        "Weight of {X} please",
+        "How many kg is {X}?",
+        "What is the weight of {X} in grams?",
+    ],
+    "sales package": [
+        "What's included with {X}?",
+        "What do you get when you buy {X}?",
+        "{X} - box contents?",
+        "What is in the sales package of {X}?",
+        "Does {X} come with anything else in the box?",
+        "What will I find in the box of {X}?",
+    ],
+}
 HABITS = {"lowercase": 0.3, "no_question_mark": 0.3, "typo": 0.2, "partial_name": 0.25}
 _WORD = re.compile(r"[A-Za-z]+")
 
@@ -275,11 +344,12 @@ def ask(product: dict, wording: str, catalog: list[dict], catalog_words: set[str
 
 def build(catalog: list[dict], seed: int = 0) -> dict[str, list[dict]]:
     catalog_words = {w for p in catalog for w in name_words(p)}
-    halves: dict[str, list[dict]] = {"tune": [], "heldout": [], "fresh": []}
+    halves: dict[str, list[dict]] = {"tune": [], "heldout": [], "fresh": [], "unseen": []}
     # (draws, wordings by kind, the half a wording's index goes to)
     sets = [(random.Random(seed), {kind: wordings for kind, (_, wordings) in WORDINGS.items()},
              lambda index: "tune" if index % 2 == 0 else "heldout"),
-            (random.Random(seed + 1), FRESH_WORDINGS, lambda index: "fresh")]
+            (random.Random(seed + 1), FRESH_WORDINGS, lambda index: "fresh"),
+            (random.Random(seed + 2), UNSEEN_WORDINGS, lambda index: "unseen")]
     for rng, kinds, half_of in sets:
         for kind, wordings in kinds.items():
             field = WORDINGS[kind][0]
