@@ -75,12 +75,17 @@ TYPO_MIN_LENGTH = 5  # shorter words differ in one letter too often ("mug"/"rug"
 
 
 def same_word(a: str, b: str) -> bool:
-    """Equal, equal after folding plurals, or (both long enough, not numbers) one typo apart."""
+    """Equal, equal after folding plurals, or (both long enough, no digit in either) one typo apart: a model code
+    one character off ("PMR1332" for "PMR1336") is another product, not a typo."""
     if a == b or stem(a) == stem(b):
         return True
-    if min(len(a), len(b)) < TYPO_MIN_LENGTH or a.isdigit() or b.isdigit():
+    if min(len(a), len(b)) < TYPO_MIN_LENGTH or has_digit(a) or has_digit(b):
         return False
     return a[0] == b[0] and _one_edit(a, b)
+
+
+def has_digit(word: str) -> bool:
+    return any(ch.isdigit() for ch in word)
 
 
 def find_word(word: str, vocabulary: Iterable[str]) -> str | None:
@@ -95,7 +100,7 @@ def correct(words: Iterable[str], vocabulary: set[str]) -> list[str]:
     """Each word not in ``vocabulary`` replaced by the vocabulary word one typo away, when there is exactly one."""
     out = []
     for word in words:
-        if word in vocabulary or len(word) < TYPO_MIN_LENGTH or word.isdigit():
+        if word in vocabulary or len(word) < TYPO_MIN_LENGTH or has_digit(word):
             out.append(word)
             continue
         near = {v for v in vocabulary if len(v) >= TYPO_MIN_LENGTH and v[0] == word[0] and _one_edit(word, v)}

@@ -75,6 +75,22 @@ def test_lookup_refuses_a_near_twin_and_finds_fields_in_other_phrasings():
     assert facts("do you have red mugs?", [cooker]) == (None, [])
 
 
+def test_lookup_tells_twins_apart_by_a_model_code_and_by_a_plural():
+    by_title = {p["title"]: p for p in flipkart_products().values()}
+    pmr1332, pmr1336 = by_title["Printland PMR1332 Ceramic Mug"], by_title["Printland PMR1336 Ceramic Mug"]
+    # One character off is a typo in a word, another product in a model code.
+    assert facts("What is the material of Printland PMR1336 Ceramic Mug?", [pmr1332]) == ("material", [])
+    assert facts("What is the material of Printland PMR1336 Ceramic Mug?", [pmr1332, pmr1336]) == \
+        ("Material", [(2, "Ceramic")])
+    sticker = by_title["Wallmantra Medium Vinyl Sticker Sticker"]
+    stickers = by_title["Wallmantra Medium Vinyl Stickers Sticker"]
+    # A plural is forgiven, but the name written as asked names the product when both are there.
+    assert facts("What is the material of Wallmantra Medium Vinyl Stickers Sticker?", [sticker, stickers]) == \
+        ("Material", [(2, "Vinyl")])
+    assert facts("What is the material of Wallmantra Medium Vinyl Stickers Sticker?", [sticker]) == \
+        ("Material", [(1, "Vinyl")])
+
+
 @pytest.mark.parametrize("text, accepted, expected", [
     ("It costs 2,495 INR [1].", "2495", True),
     ("It costs Rs. 2495.00.", "2495", True),

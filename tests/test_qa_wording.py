@@ -22,6 +22,10 @@ BERGNER = "0c4718ae90f2889b7021a99ee1cc106c"    # Bergner Kadhai NA L, 1,499 INR
 NAMMA = "6d460d2e12ff7c84cb6b9af783d465ae"      # NammaBaby Baby Girl's Animal Print Top & Pyjama Set
 PRESTIGE = "0b8c4bc35aee94af356cb1fd2dfa0219"   # Prestige Deluxe Plus 10 L Pressure Cooker, 2,345 INR
 MUG = "b5d1b8ef70b1ce27726f7f6c2f373e56"        # Rockmantra Classic Vintage Black Car Ceramic Mug, 300 g
+MAXIMA = "b64149a8a9235f5199c6d8225d5dc602"     # Maxima 29923LPGY Analog Watch - For Men, one of 23 Maxima watches
+PMR1336 = "1afa5f2c3c9b4b43def6dc2e695d2c87"    # Printland PMR1336 Ceramic Mug; PMR1332 is its twin
+STICKERS = "be0f39341d771aac57084970f1ed6425"   # Wallmantra Medium Vinyl Stickers Sticker; "... Sticker Sticker" too
+TWIN_FAMILIES = ("Maxima ", "Printland ", "Wallmantra ")  # every product of these, so the twins are all there
 
 
 SILENT = scripted(lambda prompt: "")  # says nothing: the chain states the catalog's fact itself
@@ -29,11 +33,13 @@ SILENT = scripted(lambda prompt: "")  # says nothing: the chain states the catal
 
 @pytest.fixture(scope="module")
 def config(tmp_path_factory):
-    """The first 60 Flipkart products and the five the questions are about, in a Lite collection."""
+    """The first 60 Flipkart products, the five the questions are about and three families of near twins (model
+    codes, plurals), in a Lite collection."""
     require_shared_data()
     with open(FLIPKART / "products.jsonl", encoding="utf-8") as lines:
         products = {p["id"]: p for p in map(json.loads, lines)}
-    chosen = dict.fromkeys([*list(products)[:60], BIANCA, BERGNER, NAMMA, PRESTIGE, MUG])
+    twins = [pid for pid, p in products.items() if p["title"].startswith(TWIN_FAMILIES)]
+    chosen = dict.fromkeys([*list(products)[:60], BIANCA, BERGNER, NAMMA, PRESTIGE, MUG, *twins])
     folder = tmp_path_factory.mktemp("wording")
     path = folder / "catalog.jsonl"
     path.write_text("".join(json.dumps({**products[pid], "image": None}) + "\n" for pid in chosen))
@@ -82,6 +88,26 @@ WORDINGS = [
      "The ideal for of NammaBaby Baby Girl's Animal Print Top & Pyjama Set is Baby Girl's [1].", NAMMA),
     ("field not listed", "Who is the Bergner Kadhai NA L ideal for?",
      "The catalog does not list the ideal for of Bergner Kadhai NA L [1].", BERGNER),
+    # Neither offered colour is its own: the answer is the one it has.
+    ("offered answers name the field", "Is the Bergner Kadhai NA L white or grey?",
+     "The color of Bergner Kadhai NA L is Blue [1].", BERGNER),
+    ("offered answers name the field", "is the nammababy baby girl's animal print top & pyjama set for boys or girls",
+     "The ideal for of NammaBaby Baby Girl's Animal Print Top & Pyjama Set is Baby Girl's [1].", NAMMA),
+    ("synonym", "Who is the target user of NammaBaby Baby Girl's Animal Print Top & Pyjama Set?",
+     "The ideal for of NammaBaby Baby Girl's Animal Print Top & Pyjama Set is Baby Girl's [1].", NAMMA),
+    ("synonym", "What do I receive with the Rockmantra Classic Vintage Black Car Ceramic Mug?",
+     "The sales package of Rockmantra Classic Vintage Black Car Ceramic Mug is 1 mug [1].", MUG),
+    ("synonym", "Whose product is the Bergner Kadhai NA L?", "The brand of Bergner Kadhai NA L is Bergner [1].",
+     BERGNER),
+    # RRF ranks this watch 7th for its own name (MiniLM prefers its twins; BM25 puts it first by far): the retry by
+    # name looks deeper. The question also offers its own answer ("For Men" is in the title).
+    ("model code", "What is the ideal for of Maxima 29923LPGY Analog Watch  - For Men?",
+     "The ideal for of Maxima 29923LPGY Analog Watch - For Men is Men [1].", MAXIMA),
+    # PMR1332 is one character off: a model code is never a typo.
+    ("model code, twin one digit off", "What is the material of Printland PMR1336 Ceramic Mug?",
+     "The material of Printland PMR1336 Ceramic Mug is Ceramic [1].", PMR1336),
+    ("twin a plural tells apart", "What is the material of Wallmantra Medium Vinyl Stickers Sticker?",
+     "The material of Wallmantra Medium Vinyl Stickers Sticker is Vinyl [1].", STICKERS),
 ]
 
 
@@ -144,6 +170,9 @@ def test_a_model_answer_that_adds_to_the_fact_is_replaced(config):
         assert (result.answer, result.written_by) == ("The price of Bianca Cotton Face Towel Set is 439 INR [1].",
                                                       "chain")
         chain.llm.reply = lambda p: "round necked " * 20 + "439 INR [1]"  # a small model's loop
+        assert chain.invoke(question).written_by == "chain"
+        # Every word is the card's, but "Cotton Towel" retells the name as no card does.
+        chain.llm.reply = lambda p: "The Bianca Cotton Towel Set costs 439 INR [1]."
         assert chain.invoke(question).written_by == "chain"
         chain.llm.reply = lambda p: "The Bianca Cotton Face Towel Set costs 439 INR [1]."
         result = chain.invoke(question)

@@ -12,6 +12,8 @@ import pytest
 
 from multimodal_rag.catalog.facets import FacetVocabulary
 from multimodal_rag.config import load_config
+from multimodal_rag.ingestion import ingest
+from multimodal_rag.retrieval import ProductQuery, ProductRetriever
 from multimodal_rag.retrieval.understanding import QueryUnderstanding, Understanding, _prices
 from multimodal_rag.store.filters import build_filter
 from tests.conftest import FLIPKART, MYNTRA, require_shared_data
@@ -141,3 +143,28 @@ def test_random_and_hostile_strings_never_raise_and_stay_fast(myntra):
 def test_the_shipped_synonyms_are_a_table_in_the_default_config():
     default = tomllib.loads((Path(__file__).parents[1] / "configs" / "default.toml").read_text())
     assert default["search"]["synonyms"]["gents"] == "Men"
+
+
+def test_the_boost_finds_what_satisfies_the_query_below_every_fields_first_k(tmp_path, default_embedders):
+    """298 Myntra items: the 14 women's "Scullers For Her ... Shirts" (BM25's first picks for "black shirts for men"),
+    274 black men's T-shirts (MiniLM's) and 10 black men's shirts, which neither field ranks in its first 5."""
+    require_shared_data()
+    rows = [json.loads(line) for line in (MYNTRA / "products.jsonl").open()]
+    kind = {r["id"]: (r["attributes"].get("baseColour"), r["attributes"].get("articleType"), r["attributes"]["gender"])
+            for r in rows}
+    her = [r for r in rows if "For Her" in r["title"] and kind[r["id"]][1] == "Shirts"]
+    tees = [r for r in rows if kind[r["id"]] == ("Black", "Tshirts", "Men")]
+    shirts = [r for r in rows if kind[r["id"]] == ("Black", "Shirts", "Men")][:10]
+    catalog = tmp_path / "products.jsonl"
+    catalog.write_text("".join(json.dumps({**r, "image": None}) + "\n" for r in her + tees + shirts))
+    config = load_config(None, [f"store.db={json.dumps(str(tmp_path / 'boost.db'))}"])
+    ingest(catalog, config, progress=False, embedders=default_embedders)
+    retriever = ProductRetriever.from_config(config)
+    try:
+        plain = retriever.invoke(ProductQuery(text="black shirts for men", k=5, understand="off"))
+        boosted = retriever.invoke(ProductQuery(text="black shirts for men", k=5))
+    finally:
+        retriever.close()
+    assert not any(kind[d.metadata["id"]] == ("Black", "Shirts", "Men") for d in plain)
+    assert [kind[d.metadata["id"]] for d in boosted] == [("Black", "Shirts", "Men")] * 5
+    assert all(d.metadata["ranks"]["understood"] <= 5 and d.metadata["ranks"].get("text", 6) > 5 for d in boosted)

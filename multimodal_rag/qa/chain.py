@@ -53,6 +53,9 @@ _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
 # An answer mentions a product (and must cite it) when it holds this share of the product's title words.
 MENTION_SHARE = 0.6
 CATALOG_SENTENCE_PRODUCTS = 3
+# How deep the retry by a product's name looks: fusion ranks the product a model code names ("29923LPGY", first by
+# BM25 by far) below the first few when the embedder prefers its twins, as RRF counts ranks, not margins.
+NAMING_POOL = 20
 Grounding = Literal["lookup", "shopping", "llm", "catalog", "ambiguous", "not_listed", "not_found"]
 
 
@@ -356,8 +359,15 @@ class ProductQA(Runnable[Any, QAResult]):
             return None
         text = " ".join(correct(plan.look.naming.split(), self.catalog_words))
         if isinstance(first, ProductQuery):
-            return first.model_copy(update={"text": text})
+            return first.model_copy(update={"text": text, "k": max(NAMING_POOL, self.context_k)})
         return text
+
+    def _named_first(self, question: str, docs: Sequence[Document]) -> list[Document]:
+        """The products with those the question names moved to the front (the first the model reads), the rest in
+        their order."""
+        named = set(lookup(question, [d.metadata for d in docs], self.resolver, self.vocabulary).named)
+        return [d for i, d in enumerate(docs, start=1) if i in named] + [
+            d for i, d in enumerate(docs, start=1) if i not in named]
 
     def _prepare(self, qa_input: QAInput, config: RunnableConfig | None) -> _Plan:
         """Everything before the model: the standalone question, retrieval (again by the product's name when the
@@ -426,7 +436,7 @@ class ProductQA(Runnable[Any, QAResult]):
         return [Document(page_content=product_card(r), metadata={**r, "id": r["id"]}, id=r["id"]) for r in rows]
 
     def _plan(self, qa_input: QAInput, query: StandaloneQuery, docs: Sequence[Document]) -> _Plan:
-        products = list(docs)[: self.context_k]
+        products = self._named_first(query.text, docs)[: self.context_k]
         look = lookup(query.text, [d.metadata for d in products], self.resolver, self.vocabulary)
         plan = _Plan(qa_input.question, query.text, products, look)
         asked = look.field.name.lower() if look.field else None

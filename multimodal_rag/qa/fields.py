@@ -24,7 +24,7 @@ BUILTIN_SYNONYMS: dict[str, tuple[str, ...]] = {
               "mrp", "rate", "expensive", "cheap", "amount", "charge", "sell for", "sells for", "selling for",
               "sold for", "go for", "goes for", "going for", "retail for", "retails for", "worth"),
     "brand": ("brand", "brand name", "make", "makes", "maker", "manufacturer", "manufactures", "manufactured",
-              "made by", "company", "who makes", "produced by", "producer", "label"),
+              "made by", "company", "who makes", "produced by", "producer", "label", "whose"),
     "rating": ("rating", "rated", "stars", "star rating", "reviews", "review score"),
     "category": ("category", "department", "section", "categorised", "categorized", "listed under"),
     "description": ("description", "describe", "details", "features", "about"),
@@ -33,11 +33,12 @@ BUILTIN_SYNONYMS: dict[str, tuple[str, ...]] = {
     "material": ("material", "materials", "made of", "made from", "made out of", "fabric", "built from",
                  "built of", "constructed from", "composed of"),
     "ideal for": ("ideal for", "meant for", "suitable for", "designed for", "intended for", "for whom",
-                  "who is it for", "who can use", "gender", "targeted at", "aimed at"),
+                  "who is it for", "who's it for", "who can use", "gender", "targeted at", "aimed at",
+                  "target user", "target users", "intended user", "intended users", "target audience", "audience"),
     "weight": ("weight", "weigh", "weighs", "heavy", "heaviness"),
     "sales package": ("sales package", "in the box", "box contents", "package contents", "comes with",
                       "included", "includes", "contents", "what's in the box", "package", "packaging",
-                      "inside the package", "what's inside"),
+                      "inside the package", "what's inside", "contain", "contains", "receive", "packed"),
 }
 # attribute concept -> the attribute names (or name parts) it designates, in the order they are preferred
 ATTRIBUTE_NAMES: dict[str, tuple[str, ...]] = {
@@ -59,7 +60,8 @@ ASKING = frozenset("what which how who whom whose is are does do can could will 
 @dataclass(frozen=True)
 class FieldQuestion:
     """The field a question asks for: ``name`` as the product stores it (an attribute key, or a core field);
-    ``how`` says which rule found it: "name" (the attribute's own name), "synonym", or "embedding"."""
+    ``how`` says which rule found it: "name" (the attribute's own name), "synonym", "embedding", or "offered"
+    (the question offers two of its catalog values: "for men or women?")."""
 
     name: str
     how: str

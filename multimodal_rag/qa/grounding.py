@@ -4,7 +4,7 @@ Every number in an answer (prices, sizes, counts; citation markers aside) must a
 was given or in the question, compared as numbers; every catalog value it names (a colour, a material, a brand:
 the catalog's facet values) must appear in a given card or in the question. An answer that fails is not shown.
 An answer that states one field of a product has nothing to add to it: ``novel_words`` are the words it says that
-no source does.
+no source does, and the words it joins that no source joins.
 """
 
 from __future__ import annotations
@@ -74,9 +74,21 @@ class GroundingCheck:
 
 
 def novel_words(answer: str, sources: Sequence[str], allowed: Iterable[str] = ()) -> list[str]:
-    """The content words of ``answer`` found in no source (plurals and one typo forgiven) nor among ``allowed``
-    (a field's own wording: "costs", "made of"): what the model added. Numbers are left to ``check``."""
+    """What the model added: the content words of ``answer`` found in no source (plurals and one typo forgiven)
+    nor among ``allowed`` (a field's own wording: "costs", "made of"), and two source words it puts side by side
+    that no source does ("USB LED Lamp" retelling "USB Led Light", "Light Lamp"). Numbers are left to ``check``."""
     known = {w for source in sources for w in tokens(source)} | set(allowed)
     said = tokens(_CITATION.sub(" ", answer))
-    return [w for w in dict.fromkeys(said) if not is_stopword(w) and not any(c.isdigit() for c in w)
-            and w not in known and find_word(w, known) is None]
+    added = [w for w in dict.fromkeys(said) if _content(w) and w not in known and find_word(w, known) is None]
+    pairs = {pair for source in sources for pair in _pairs(tokens(source))}
+    return added + [" ".join(p) for p in dict.fromkeys(_pairs(said))
+                    if p not in pairs and all(w in known for w in p) and not set(p) & set(allowed)]
+
+
+def _content(word: str) -> bool:
+    return not is_stopword(word) and not any(c.isdigit() for c in word)
+
+
+def _pairs(words: Sequence[str]) -> list[tuple[str, str]]:
+    """Neighbouring content words."""
+    return [(a, b) for a, b in zip(words, words[1:]) if _content(a) and _content(b)]

@@ -18,18 +18,21 @@ answer then gives each one's value.
 from __future__ import annotations
 
 import re
+import string
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
 from multimodal_rag.catalog.facets import FacetVocabulary
 from multimodal_rag.qa.fields import FieldQuestion, FieldResolver
-from multimodal_rag.words import is_stopword, find_word, same_word, tokens
+from multimodal_rag.words import has_digit, is_stopword, find_word, same_word, stem, tokens
 
 ALTERNATIVES = frozenset({"or", "and", "nor"})
 _NUMBER = re.compile(r"\d[\d,]*(?:\.\d+)?")
 # A question that holds this share of a product's title words names it even with words no retrieved product holds.
 STRONG_NAME = 0.6
-PARTIAL_NAME_WORDS = 2  # a shorter share of the title names a product when it holds this many of its name words
+# A shorter share of the title (brand + model: "OGX Sunkissed") names a product when it holds this many of its name
+# words, the question's own phrasing left over ("which label is it sold under").
+PARTIAL_NAME_WORDS = 2
 
 
 @dataclass(frozen=True)
@@ -73,6 +76,7 @@ class _Candidate:
     position: int
     product: Mapping[str, Any]
     matched: set[int] = field(default_factory=set)        # question word positions in its name
+    verbatim: int = 0                                      # how many of them are in it letter for letter
     unexplained: list[int] = field(default_factory=list)  # question word positions found nowhere in it
     title_coverage: float = 0.0
 
@@ -89,6 +93,7 @@ def name_products(words: Sequence[str], products: Sequence[Mapping[str, Any]], o
         title = set(_product_words(product, "title"))
         c = _Candidate(position, product)
         c.matched = {i for i in content if find_word(words[i], name) is not None}
+        c.verbatim = sum(words[i] in name for i in c.matched)
         c.unexplained = [i for i in content if i not in optional and find_word(words[i], known) is None]
         held = {t for t in title if any(same_word(words[i], t) for i in c.matched)}
         c.title_coverage = len(held) / len(title) if title else 0.0
@@ -97,9 +102,11 @@ def name_products(words: Sequence[str], products: Sequence[Mapping[str, Any]], o
     if not named:
         return [], set()
     best = max(len(c.matched) for c in named)
-    top = sorted((c for c in named if len(c.matched) == best), key=lambda c: (-c.title_coverage, c.position))
+    # Twins a plural tells apart ("Vinyl Stickers Sticker", "Vinyl Sticker Sticker"): the name written as asked wins.
+    top = sorted((c for c in named if len(c.matched) == best),
+                 key=lambda c: (-c.verbatim, -c.title_coverage, c.position))
     # Equal matches name the products equally: the question does not tell them apart.
-    equal = [c for c in top if c.matched == top[0].matched]
+    equal = [c for c in top if c.matched == top[0].matched and c.verbatim == top[0].verbatim]
     return [c.position for c in equal], top[0].matched
 
 
@@ -107,7 +114,10 @@ def _names(c: _Candidate, words: Sequence[str], everything: Sequence[set[str]],
            vocabulary: FacetVocabulary | None) -> bool:
     if not c.unexplained:
         return True
-    if vocabulary is None or (c.title_coverage < STRONG_NAME and not _partial_name(c, words)):
+    # A leftover model code ("PMR1336") that no retrieved product holds names a product not retrieved.
+    if vocabulary is None or any(_is_code(words[i]) for i in c.unexplained):
+        return False
+    if c.title_coverage < STRONG_NAME and not _partial_name(c, words):
         return False
     # A leftover word that another retrieved product holds names that product, not this one.
     others = [known for i, known in enumerate(everything, start=1) if i != c.position]
@@ -119,11 +129,13 @@ def _names(c: _Candidate, words: Sequence[str], everything: Sequence[set[str]],
 
 
 def _partial_name(c: _Candidate, words: Sequence[str]) -> bool:
-    """A short name (brand + model: "OGX Sunkissed") with words of the question's own phrasing left over ("which
-    label is it sold under"): at least two of the product's name words, and no leftover word with a digit (a
-    model number no retrieved product holds points at a product not retrieved)."""
-    return len(c.matched) >= PARTIAL_NAME_WORDS and not any(any(ch.isdigit() for ch in words[i])
-                                                             for i in c.unexplained)
+    """A short name: at least two of the product's name words, and no leftover number ("for 2 people" may be a
+    size another product has)."""
+    return len(c.matched) >= PARTIAL_NAME_WORDS and not any(has_digit(words[i]) for i in c.unexplained)
+
+
+def _is_code(word: str) -> bool:
+    return has_digit(word) and any(ch.isalpha() for ch in word)
 
 
 def _facet_words(product: Mapping[str, Any], vocabulary: FacetVocabulary | None) -> set[str]:
@@ -142,16 +154,57 @@ def _offered_values(words: Sequence[str], field_positions: set[int], resolver: F
                     attributes: Sequence[str], vocabulary: FacetVocabulary | None) -> set[int]:
     """Positions of words that are catalog values of the field asked: a question may offer the answers ("is it
     for men, women or kids?", "red or blue?"); those words name no product."""
-    if vocabulary is None or not field_positions:
+    if vocabulary is None:
         return set()
+    alternatives = _alternatives(words, vocabulary)[0]
+    if not field_positions:
+        return alternatives
     asked = resolver.resolve(words, field_positions, {}, attributes)
     stored = resolver.stored_names(asked.name, vocabulary.attributes) if asked is not None else []
     offered = {w for name in stored for v in vocabulary.attributes[name] for w in tokens(v) if not is_stopword(w)}
-    found = {i for i, w in enumerate(words) if i not in field_positions and w in offered}
-    # A word listed with offered values is offered too, catalog value or not: "men, women or kids".
+    return alternatives | _with_listed({i for i, w in enumerate(words) if i not in field_positions and w in offered},
+                                       words, field_positions)
+
+
+def _alternatives(words: Sequence[str], vocabulary: FacetVocabulary) -> tuple[set[int], list[str]]:
+    """A question that names no field may still ask one by offering its answers: "is X for men or women?",
+    "red or blue?". (positions of the offered words, the attributes whose catalog values hold two words joined by
+    "or", most such pairs first); nothing when no pair is two values of one attribute."""
+    pairs = [(i - 1, i + 1) for i, w in enumerate(words) if w == "or" and 0 < i < len(words) - 1]
+    if not pairs:
+        return set(), []
+    asked = [stem(w) for w in words]
+    holding: dict[str, int] = {}
+    for name, values in vocabulary.attributes.items():
+        held = {stem(w) for v in values for w in tokens(v)}
+        count = sum(asked[a] in held and asked[b] in held and not is_stopword(words[a]) and asked[a] != asked[b]
+                    for a, b in pairs)
+        if count:
+            holding[name] = count
+    if not holding:
+        return set(), []
+    names = sorted(holding, key=lambda name: -holding[name])
+    held = {stem(w) for name in names for v in vocabulary.attributes[name] for w in tokens(v)}
+    found = {i for pair in pairs for i in pair if asked[pair[0]] in held and asked[pair[1]] in held}
+    return _with_listed(found, words, set()), names
+
+
+def _with_listed(found: set[int], words: Sequence[str], field_positions: set[int]) -> set[int]:
+    """``found`` and, repeatedly, the words listed with them, catalog values or not: "men, women or kids"."""
     while listed := _listed_with(found, words) - found - field_positions:
         found |= listed
     return found
+
+
+def _offered_field(words: Sequence[str], product: Mapping[str, Any],
+                   vocabulary: FacetVocabulary) -> FieldQuestion | None:
+    """The field a named product's question asks by offering answers ("is it for men or women?"): the product's
+    attribute among those whose catalog values hold them, else the first of those."""
+    positions, names = _alternatives(words, vocabulary)
+    if not names:
+        return None
+    own = [name for name in names if name in (product.get("attributes") or {})]
+    return FieldQuestion((own or names)[0], "offered", tuple(words[i] for i in sorted(positions)))
 
 
 def _listed_with(found: set[int], words: Sequence[str]) -> set[int]:
@@ -183,7 +236,7 @@ def lookup(question: str, products: Sequence[Mapping[str, Any]], resolver: Field
     field_positions = resolver.field_words(words, attributes)
     optional = field_positions | {i for i, w in enumerate(words) if w in resolver.phrasing}
     optional |= _offered_values(words, field_positions, resolver, attributes, vocabulary)
-    naming = " ".join(w for i, w in enumerate(words) if i not in optional and not is_stopword(w))
+    naming = _as_written(question, {i for i, w in enumerate(words) if i not in optional and not is_stopword(w)})
     positions, taken = name_products(words, products, optional, vocabulary)
     if not positions:
         # No product named: still say which field was asked, so the answer can say the product is missing.
@@ -191,6 +244,8 @@ def lookup(question: str, products: Sequence[Mapping[str, Any]], resolver: Field
         return Lookup(asked, naming=naming)
     free = set(range(len(words))) - taken
     asked = resolver.resolve(words, free, products[positions[0] - 1], attributes)
+    if asked is None and vocabulary is not None:
+        asked = _offered_field(words, products[positions[0] - 1], vocabulary)
     if asked is None:
         return Lookup(None, named=tuple(positions), naming=naming)
     facts = []
@@ -202,6 +257,18 @@ def lookup(question: str, products: Sequence[Mapping[str, Any]], resolver: Field
         facts.append(FieldAnswer(position, str(product["id"]), str(product.get("title") or ""), name,
                                  field_value(product, name)))
     return Lookup(asked, tuple(facts), tuple(positions), naming)
+
+
+def _as_written(question: str, kept: set[int]) -> str:
+    """The question's words that hold a ``kept`` token, lower-cased but whole: a model code stays "29923lpgy",
+    which is how BM25 indexed it, not "29923 lpgy"."""
+    out, position = [], 0
+    for piece in question.split():
+        count = len(tokens(piece))
+        if kept & set(range(position, position + count)):
+            out.append(piece.strip(string.punctuation).lower())
+        position += count
+    return " ".join(out)
 
 
 def field_value(product: Mapping[str, Any], field: str) -> str | None:

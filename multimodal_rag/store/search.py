@@ -31,6 +31,10 @@ from multimodal_rag.store.milvus import BM25_FIELD, ProductStore
 BM25 = "bm25"
 UNDERSTOOD = "understood"  # the boost list's name among the per-field scores
 MAX_PARALLEL_SEARCHES = 8
+# A boosted query's fields are searched this deep (the fused list is still cut to k): the products that satisfy
+# the understood constraints may rank low in every field. "black shirts for men" on myntra_dev: none of text's or
+# BM25's first 10 is a black men's shirt (BM25 prefers "Scullers For Her ... Shirts"); text's 15th is.
+BOOST_DEPTH = 100
 
 
 class UnsupportedQuery(ValueError):
@@ -54,8 +58,9 @@ class SearchQuery:
     """One query: text, a photo (already decoded), or both; a filter expression; how many products; and an
     optional ``boost`` test: the candidates that pass it, in the text field's order, are one more ranked list.
 
-    The boost works on the candidates the other fields found, on the client: a filtered search for it would cost
-    Milvus Lite seconds per query at 15,000 products (it evaluates filters row by row in Python)."""
+    The boost works on the candidates the other fields found (searched ``BOOST_DEPTH`` deep), on the client: a
+    filtered search for it would cost Milvus Lite seconds per query at 15,000 products (it evaluates filters row
+    by row in Python)."""
 
     text: str | None = None
     image: Image.Image | None = None
@@ -206,7 +211,8 @@ class ProductSearcher:
         for qi, requests in enumerate(per_query):
             for ri, r in enumerate(requests):
                 groups.setdefault((r.anns_field, r.expr), []).append((qi, ri))
-        limit = {key: max(queries[qi].k for qi, _ in members) for key, members in groups.items()}
+        depth = [max(q.k, BOOST_DEPTH) if q.boost is not None else q.k for q in queries]
+        limit = {key: max(depth[qi] for qi, _ in members) for key, members in groups.items()}
         futures = {key: self._pool.submit(self._field_search, [per_query[qi][ri].data for qi, ri in members],
                                           key[0], key[1], limit[key])
                    for key, members in groups.items()}
@@ -218,7 +224,7 @@ class ProductSearcher:
                     # 0): never rank them. Dropped here rather than filtered in Milvus, where a filter on every
                     # search costs Milvus Lite ~8 ms per query at 15,000 products.
                     hits = [h for h in hits if h["distance"] != 0.0]
-                found[qi][ri] = list(hits)[: queries[qi].k]
+                found[qi][ri] = list(hits)[: depth[qi]]
         for q, requests, lists in zip(queries, per_query, found):
             self._boosted(q, requests, lists)
         return [self._fuse(requests, lists, q.k) for q, requests, lists in zip(queries, per_query, found)]
