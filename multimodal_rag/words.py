@@ -14,13 +14,13 @@ a about above after again against all also am an and any anything are aren't as 
 before being below between both but by can can't cannot could couldn't did didn't do does doesn't doing don't down
 during each either else ever every few for from further get gets getting give given go going got had hadn't has
 hasn't have haven't having he her here hers herself him himself his how i i'd i'll i'm i've if in into is isn't it
-it's its itself just know let let's like looking me mention might mine more most much must my myself need needed
+it's its itself just know let let's like looking me mention might mine many more most much must my myself need needed
 no nor not now of off on once one only or other our ours ourselves out over own please pls plz quick quickly rather
 really right s same say see shall she should shouldn't show so some such tell than thank thanks that that's the
 their theirs them themselves then there there's these they this those through thus to too under until up upon us
 very want wanted wanting wants was wasn't way we were weren't what what's whats when where which while who who's
 whom whose why will with within without won't would wouldn't yes yet you you'd you'll your yours yourself
-buy buying purchase purchasing order ordering find finding check checking curious wondering wonder planning plan
+buy buying purchase purchasing order ordering come comes came find finding check checking curious wondering wonder planning plan
 question item product thing one's exactly actually kindly could've hey hi hello
 """.split())
 
@@ -75,17 +75,21 @@ TYPO_MIN_LENGTH = 5  # shorter words differ in one letter too often ("mug"/"rug"
 
 
 def same_word(a: str, b: str) -> bool:
-    """Equal, equal after folding plurals, or (both long enough, no digit in either) one typo apart: a model code
-    one character off ("PMR1332" for "PMR1336") is another product, not a typo."""
+    """Equal, equal after folding plurals, or (both long enough) one typo apart; in a model code only its letters
+    may hold the typo: "PMR1332" for "PMR1336" is another product, "GNLBBBL0314" for "GNLBBL0314" a typo."""
     if a == b or stem(a) == stem(b):
         return True
-    if min(len(a), len(b)) < TYPO_MIN_LENGTH or has_digit(a) or has_digit(b):
+    if min(len(a), len(b)) < TYPO_MIN_LENGTH or _digits(a) != _digits(b) or a.isdigit() or b.isdigit():
         return False
     return a[0] == b[0] and _one_edit(a, b)
 
 
 def has_digit(word: str) -> bool:
     return any(ch.isdigit() for ch in word)
+
+
+def _digits(word: str) -> str:
+    return "".join(ch for ch in word if ch.isdigit())
 
 
 def find_word(word: str, vocabulary: Iterable[str]) -> str | None:

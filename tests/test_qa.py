@@ -17,6 +17,7 @@ from multimodal_rag.qa import LLMError, ProductQA, QAInput, Turn, load_chat_mode
 from multimodal_rag.qa.chain import SYSTEM_PROMPT, clean_citations
 from multimodal_rag.qa.followup import rewrite_with_llm, rewrite_with_rules
 from multimodal_rag.qa.lookup import contains_answer, lookup
+from multimodal_rag.words import same_word
 from multimodal_rag.retrieval import ProductRetriever
 from tests.chat_models import scripted
 from tests.conftest import FLIPKART, require_shared_data
@@ -89,6 +90,11 @@ def test_lookup_tells_twins_apart_by_a_model_code_and_by_a_plural():
         ("Material", [(2, "Vinyl")])
     assert facts("What is the material of Wallmantra Medium Vinyl Stickers Sticker?", [sticker]) == \
         ("Material", [(1, "Vinyl")])
+    # Every word of both is in the question; only one title is in it word for word.
+    assert facts("What is the material of Wallmantra Medium Vinyl Sticker Sticker?", [stickers, sticker]) == \
+        ("Material", [(2, "Vinyl")])
+    # A model code's letters may hold a typo, its digits may not.
+    assert same_word("gnlbbbl0314", "gnlbbl0314") and not same_word("pmr1332", "pmr1336")
 
 
 @pytest.mark.parametrize("text, accepted, expected", [

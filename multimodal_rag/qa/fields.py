@@ -35,8 +35,8 @@ BUILTIN_SYNONYMS: dict[str, tuple[str, ...]] = {
     "ideal for": ("ideal for", "meant for", "suitable for", "designed for", "intended for", "for whom",
                   "who is it for", "who's it for", "who can use", "gender", "targeted at", "aimed at",
                   "target user", "target users", "intended user", "intended users", "target audience", "audience"),
-    "weight": ("weight", "weigh", "weighs", "heavy", "heaviness"),
-    "sales package": ("sales package", "in the box", "box contents", "package contents", "comes with",
+    "weight": ("weight", "weigh", "weighs", "heavy", "heaviness", "grams", "kilograms", "kg"),
+    "sales package": ("sales package", "in the box", "box contents", "package contents", "comes with", "come with",
                       "included", "includes", "contents", "what's in the box", "package", "packaging",
                       "inside the package", "what's inside", "contain", "contains", "receive", "packed"),
 }

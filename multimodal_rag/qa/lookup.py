@@ -77,6 +77,7 @@ class _Candidate:
     product: Mapping[str, Any]
     matched: set[int] = field(default_factory=set)        # question word positions in its name
     verbatim: int = 0                                      # how many of them are in it letter for letter
+    whole_title: bool = False                              # the question holds its title word for word
     unexplained: list[int] = field(default_factory=list)  # question word positions found nowhere in it
     title_coverage: float = 0.0
 
@@ -94,6 +95,7 @@ def name_products(words: Sequence[str], products: Sequence[Mapping[str, Any]], o
         c = _Candidate(position, product)
         c.matched = {i for i in content if find_word(words[i], name) is not None}
         c.verbatim = sum(words[i] in name for i in c.matched)
+        c.whole_title = _holds(words, tokens(str(product.get("title") or "")))
         c.unexplained = [i for i in content if i not in optional and find_word(words[i], known) is None]
         held = {t for t in title if any(same_word(words[i], t) for i in c.matched)}
         c.title_coverage = len(held) / len(title) if title else 0.0
@@ -104,10 +106,18 @@ def name_products(words: Sequence[str], products: Sequence[Mapping[str, Any]], o
     best = max(len(c.matched) for c in named)
     # Twins a plural tells apart ("Vinyl Stickers Sticker", "Vinyl Sticker Sticker"): the name written as asked wins.
     top = sorted((c for c in named if len(c.matched) == best),
-                 key=lambda c: (-c.verbatim, -c.title_coverage, c.position))
-    # Equal matches name the products equally: the question does not tell them apart.
-    equal = [c for c in top if c.matched == top[0].matched and c.verbatim == top[0].verbatim]
+                 key=lambda c: (not c.whole_title, -c.verbatim, -c.title_coverage, c.position))
+    # Equal matches name the products equally: the question does not tell them apart. One whose title the question
+    # holds whole is named over one with title words it does not say ("Right Abstract Cushions Cover", not
+    # "meSleep Abstract Cushions Cover").
+    equal = [c for c in top if c.matched == top[0].matched and c.verbatim == top[0].verbatim
+             and c.title_coverage == top[0].title_coverage and c.whole_title == top[0].whole_title]
     return [c.position for c in equal], top[0].matched
+
+
+def _holds(words: Sequence[str], title: Sequence[str]) -> bool:
+    n = len(title)
+    return n > 0 and any(list(words[i:i + n]) == list(title) for i in range(len(words) - n + 1))
 
 
 def _names(c: _Candidate, words: Sequence[str], everything: Sequence[set[str]],
@@ -129,9 +139,12 @@ def _names(c: _Candidate, words: Sequence[str], everything: Sequence[set[str]],
 
 
 def _partial_name(c: _Candidate, words: Sequence[str]) -> bool:
-    """A short name: at least two of the product's name words, and no leftover number ("for 2 people" may be a
-    size another product has)."""
-    return len(c.matched) >= PARTIAL_NAME_WORDS and not any(has_digit(words[i]) for i in c.unexplained)
+    """A short name is a brand and a model ("Prestige Deluxe"): at least two of the product's name words, its brand
+    (or its title's first word) among them, and no leftover number ("for 2 people" may be a size another product
+    has). "Canvas Art" alone does not name a Tallenge print when the question says "Bourne Supermacy"."""
+    lead = _product_words(c.product, "brand") or _product_words(c.product, "title")[:1]
+    return (len(c.matched) >= PARTIAL_NAME_WORDS and any(find_word(words[i], lead) is not None for i in c.matched)
+            and not any(has_digit(words[i]) for i in c.unexplained))
 
 
 def _is_code(word: str) -> bool:
