@@ -20,8 +20,8 @@ really right s same say see shall she should shouldn't show so some such tell th
 their theirs them themselves then there there's these they this those through thus to too under until up upon us
 very want wanted wanting wants was wasn't way we were weren't what what's whats when where which while who who's
 whom whose why will with within without won't would wouldn't yes yet you you'd you'll your yours yourself
-buy buying purchase purchasing order ordering come comes came find finding check checking curious wondering wonder planning plan
-question item product thing one's exactly actually kindly could've hey hi hello
+buy buying purchase purchasing order ordering come comes came find finding check checking curious wondering
+wonder planning plan question item product thing one's exactly actually kindly could've hey hi hello
 """.split())
 
 

@@ -362,13 +362,6 @@ class ProductQA(Runnable[Any, QAResult]):
             return first.model_copy(update={"text": text, "k": max(NAMING_POOL, self.context_k)})
         return text
 
-    def _named_first(self, question: str, docs: Sequence[Document]) -> list[Document]:
-        """The products with those the question names moved to the front (the first the model reads), the rest in
-        their order."""
-        named = set(lookup(question, [d.metadata for d in docs], self.resolver, self.vocabulary).named)
-        return [d for i, d in enumerate(docs, start=1) if i in named] + [
-            d for i, d in enumerate(docs, start=1) if i not in named]
-
     def _prepare(self, qa_input: QAInput, config: RunnableConfig | None) -> _Plan:
         """Everything before the model: the standalone question, retrieval (again by the product's name when the
         first missed it, and strictly by the constraints for a shopping question) and the plan.
@@ -436,8 +429,16 @@ class ProductQA(Runnable[Any, QAResult]):
         return [Document(page_content=product_card(r), metadata={**r, "id": r["id"]}, id=r["id"]) for r in rows]
 
     def _plan(self, qa_input: QAInput, query: StandaloneQuery, docs: Sequence[Document]) -> _Plan:
-        products = self._named_first(query.text, docs)[: self.context_k]
-        look = lookup(query.text, [d.metadata for d in products], self.resolver, self.vocabulary)
+        docs = list(docs)
+        look = lookup(query.text, [d.metadata for d in docs], self.resolver, self.vocabulary)
+        # The products the question names go first (the first the model reads), the rest keep their order.
+        named = set(look.named)
+        products = [d for i, d in enumerate(docs, start=1) if i in named] + [
+            d for i, d in enumerate(docs, start=1) if i not in named]
+        products = products[: self.context_k]
+        # Moved, or cut (the retry's deeper pool): the positions, and the products the guards see, change.
+        if len(docs) > self.context_k or sorted(named) != list(range(1, len(named) + 1)):
+            look = lookup(query.text, [d.metadata for d in products], self.resolver, self.vocabulary)
         plan = _Plan(qa_input.question, query.text, products, look)
         asked = look.field.name.lower() if look.field else None
         if not products:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Iterable, Sequence
 
 from multimodal_rag.qa.lookup import numbers
-from multimodal_rag.words import find_word, is_stopword, tokens
+from multimodal_rag.words import find_word, has_digit, is_stopword, tokens
 
 _CITATION = re.compile(r"\[\d+(?:\s*,\s*\d+)*\]")
 _NUMBER = re.compile(r"(?<![\w.])\d[\d,]*(?:\.\d+)?")
@@ -86,7 +86,7 @@ def novel_words(answer: str, sources: Sequence[str], allowed: Iterable[str] = ()
 
 
 def _content(word: str) -> bool:
-    return not is_stopword(word) and not any(c.isdigit() for c in word)
+    return not is_stopword(word) and not has_digit(word)
 
 
 def _pairs(words: Sequence[str]) -> list[tuple[str, str]]:

@@ -164,12 +164,13 @@ def _facet_words(product: Mapping[str, Any], vocabulary: FacetVocabulary | None)
 
 
 def _offered_values(words: Sequence[str], field_positions: set[int], resolver: FieldResolver,
-                    attributes: Sequence[str], vocabulary: FacetVocabulary | None) -> set[int]:
+                    attributes: Sequence[str], vocabulary: FacetVocabulary | None,
+                    alternatives: set[int]) -> set[int]:
     """Positions of words that are catalog values of the field asked: a question may offer the answers ("is it
-    for men, women or kids?", "red or blue?"); those words name no product."""
+    for men, women or kids?", "red or blue?"); those words name no product. ``alternatives``: the offered words
+    ``_alternatives`` found."""
     if vocabulary is None:
         return set()
-    alternatives = _alternatives(words, vocabulary)[0]
     if not field_positions:
         return alternatives
     asked = resolver.resolve(words, field_positions, {}, attributes)
@@ -210,10 +211,10 @@ def _with_listed(found: set[int], words: Sequence[str], field_positions: set[int
 
 
 def _offered_field(words: Sequence[str], product: Mapping[str, Any],
-                   vocabulary: FacetVocabulary) -> FieldQuestion | None:
+                   alternatives: tuple[set[int], list[str]]) -> FieldQuestion | None:
     """The field a named product's question asks by offering answers ("is it for men or women?"): the product's
-    attribute among those whose catalog values hold them, else the first of those."""
-    positions, names = _alternatives(words, vocabulary)
+    attribute among those whose catalog values hold them (``_alternatives``' names), else the first of those."""
+    positions, names = alternatives
     if not names:
         return None
     own = [name for name in names if name in (product.get("attributes") or {})]
@@ -248,7 +249,8 @@ def lookup(question: str, products: Sequence[Mapping[str, Any]], resolver: Field
                                      *(vocabulary.attributes if vocabulary is not None else ())]))
     field_positions = resolver.field_words(words, attributes)
     optional = field_positions | {i for i, w in enumerate(words) if w in resolver.phrasing}
-    optional |= _offered_values(words, field_positions, resolver, attributes, vocabulary)
+    alternatives = _alternatives(words, vocabulary) if vocabulary is not None else (set(), [])
+    optional |= _offered_values(words, field_positions, resolver, attributes, vocabulary, alternatives[0])
     naming = _as_written(question, {i for i, w in enumerate(words) if i not in optional and not is_stopword(w)})
     positions, taken = name_products(words, products, optional, vocabulary)
     if not positions:
@@ -257,8 +259,8 @@ def lookup(question: str, products: Sequence[Mapping[str, Any]], resolver: Field
         return Lookup(asked, naming=naming)
     free = set(range(len(words))) - taken
     asked = resolver.resolve(words, free, products[positions[0] - 1], attributes)
-    if asked is None and vocabulary is not None:
-        asked = _offered_field(words, products[positions[0] - 1], vocabulary)
+    if asked is None:
+        asked = _offered_field(words, products[positions[0] - 1], alternatives)
     if asked is None:
         return Lookup(None, named=tuple(positions), naming=naming)
     facts = []
