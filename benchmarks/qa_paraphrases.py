@@ -13,7 +13,9 @@ Three sets: ten wordings per kind alternate between ``tune.jsonl`` and ``heldout
 understanding was developed on the first, the second was scored once (2026-11-23), its misses were then looked at
 and fixed, so it is tuning data now. ``fresh.jsonl`` holds six more wordings per kind, written 2026-11-24 after
 that tuning; it was scored once and its misses read, so it is tuning data too. ``unseen.jsonl``: six more per
-kind, written before the changes that followed; the held-out figure comes from it alone.
+kind, written before the changes of the next session, scored once (0.870) and its misses read: tuning data now.
+``blind.jsonl``: six more per kind, written before the changes that followed; the held-out figure comes from it
+alone.
 
 The catalog stays in ../shared/data; only the wordings live here.
 """
@@ -266,6 +268,74 @@ UNSEEN_WORDINGS: dict[str, list[str]] = {
         "What will I find in the box of {X}?",
     ],
 }
+# Written 2026-11-24 (third session), after the unseen set had been scored and its misses read, and before the
+# changes that followed: six more wordings per kind, never used for tuning; the next held-out figure.
+BLIND_WORDINGS: dict[str, list[str]] = {
+    "price": [
+        "What does {X} sell for?",
+        "Price check on {X}",
+        "how much would {X} set me back",
+        "Is {X} expensive? What's its price?",
+        "{X} price in rupees?",
+        "What are they asking for {X}?",
+    ],
+    "brand": [
+        "Which company is {X} from?",
+        "{X} is made by which brand?",
+        "Whose product is {X}?",
+        "What label is {X} sold under?",
+        "brand name of {X}?",
+        "Who produces {X}?",
+    ],
+    "colour": [
+        "Which color will {X} be when it arrives?",
+        "{X} - colour?",
+        "Tell me the shade of {X}.",
+        "What color options does {X} come in?",
+        "Is {X} black or some other colour?",
+        "colour of the {X}",
+    ],
+    "material": [
+        "What is {X} made out of?",
+        "What fabric or material does {X} use?",
+        "{X}: material?",
+        "Is {X} plastic, metal or something else?",
+        "What's the {X} constructed from?",
+        "Tell me what {X} is made from.",
+    ],
+    "type": [
+        "What type is {X}?",
+        "{X} - which type?",
+        "Which variety of product is {X}?",
+        "Type of {X}?",
+        "Tell me which type {X} belongs to.",
+        "what's the product type for {X}",
+    ],
+    "ideal for": [
+        "Who is {X} intended for?",
+        "Is {X} suitable for men or women?",
+        "Who should buy {X}?",
+        "Which gender is {X} for?",
+        "{X} - for kids or adults?",
+        "Who is the {X} aimed at?",
+    ],
+    "weight": [
+        "How heavy is {X}?",
+        "What does {X} weigh?",
+        "{X} weight?",
+        "Is {X} heavy? How much does it weigh?",
+        "Can you give me the weight of {X}?",
+        "how many grams does {X} weigh",
+    ],
+    "sales package": [
+        "What comes in the box with {X}?",
+        "What's in the pack of {X}?",
+        "How many pieces come with {X}?",
+        "What does the {X} package include?",
+        "{X}: what's in the box?",
+        "List the contents of {X}'s package.",
+    ],
+}
 HABITS = {"lowercase": 0.3, "no_question_mark": 0.3, "typo": 0.2, "partial_name": 0.25}
 _WORD = re.compile(r"[A-Za-z]+")
 
@@ -344,12 +414,13 @@ def ask(product: dict, wording: str, catalog: list[dict], catalog_words: set[str
 
 def build(catalog: list[dict], seed: int = 0) -> dict[str, list[dict]]:
     catalog_words = {w for p in catalog for w in name_words(p)}
-    halves: dict[str, list[dict]] = {"tune": [], "heldout": [], "fresh": [], "unseen": []}
+    halves: dict[str, list[dict]] = {"tune": [], "heldout": [], "fresh": [], "unseen": [], "blind": []}
     # (draws, wordings by kind, the half a wording's index goes to)
     sets = [(random.Random(seed), {kind: wordings for kind, (_, wordings) in WORDINGS.items()},
              lambda index: "tune" if index % 2 == 0 else "heldout"),
             (random.Random(seed + 1), FRESH_WORDINGS, lambda index: "fresh"),
-            (random.Random(seed + 2), UNSEEN_WORDINGS, lambda index: "unseen")]
+            (random.Random(seed + 2), UNSEEN_WORDINGS, lambda index: "unseen"),
+            (random.Random(seed + 3), BLIND_WORDINGS, lambda index: "blind")]
     for rng, kinds, half_of in sets:
         for kind, wordings in kinds.items():
             field = WORDINGS[kind][0]
