@@ -51,6 +51,15 @@ def stem(word: str) -> str:
     return word
 
 
+def inflection_base(word: str) -> str:
+    """A crude fold of a verb's or noun's endings, for phrase words only: charging, charged, charges -> charg;
+    pricing -> pric."""
+    for ending in ("ing", "ed", "es", "s", "e"):
+        if word.endswith(ending) and len(word) - len(ending) >= 4:
+            return word[: -len(ending)]
+    return word
+
+
 @lru_cache(maxsize=65536)
 def _one_edit(a: str, b: str) -> bool:
     """True when ``a`` and ``b`` differ by one insertion, deletion, substitution or swap of neighbours."""

@@ -95,6 +95,30 @@ def test_lookup_tells_twins_apart_by_a_model_code_and_by_a_plural():
         ("Material", [(2, "Vinyl")])
     # A model code's letters may hold a typo, its digits may not.
     assert same_word("gnlbbbl0314", "gnlbbl0314") and not same_word("pmr1332", "pmr1336")
+    # A title held whole but for a typo ("Cokree") wins over a twin with a word more.
+    dresses = [by_title["Chokree Baby Girl's, Girl's A-line Dress"], by_title["Chokree Baby Girl's A-line Dress"]]
+    assert facts("Tell me who Cokree Baby Girl's A-line Dress is ideal for", dresses) == \
+        ("Ideal For", [(2, "Baby Girl's")])
+    # Titles that differ only in letter case: the one written as asked; lower case names both, one brand.
+    shirts = [by_title[f"{brand} Mini Klub Baby Boy's Woven Casual Shirt"] for brand in ("FS", "Fs")]
+    assert facts("Who makes Fs Mini Klub Baby Boy's Woven Casual Shirt?", shirts) == ("brand", [(2, "Fs Mini Klub")])
+    look = lookup("who makes fs mini klub baby boy's woven casual shirt", shirts)
+    assert [f.position for f in look.facts] == [1, 2] and not look.ambiguous
+
+
+def test_lookup_reads_who_questions_verb_forms_and_compound_attributes():
+    by_title = {p["title"]: p for p in flipkart_products().values()}
+    led = by_title["RRP Alpha X002 USB Led Light"]  # Color Pink, Light Color White
+    # "light" names the product here; asked twice, the second is the field's.
+    assert facts("rrp alpha x002 usb led light comes in what color", [led]) == ("Color", [(1, "Pink")])
+    assert facts("what's the light colour of the rrp alpha x002 usb led light", [led]) == \
+        ("Light Color", [(1, "White")])
+    toffy = by_title["Toffyhouse Baby Boy's Sleepsuit"]
+    assert facts("What are they charging for the Toffyhouse Baby Boy's Sleepsuit?", [toffy]) == \
+        ("price", [(1, "545 INR")])
+    garnier = by_title["Garnier Nutrisse Haircolor Hair Color"]
+    assert facts("Who would Garnier Nutrisse Haircolor Hair Color suit?", [garnier]) == ("Ideal For", [(1, "Women")])
+    assert facts("Who is behind Garnier Nutrisse Haircolor Hair Color?", [garnier]) == ("brand", [(1, "Garnier")])
 
 
 @pytest.mark.parametrize("text, accepted, expected", [

@@ -26,6 +26,12 @@ MAXIMA = "b64149a8a9235f5199c6d8225d5dc602"     # Maxima 29923LPGY Analog Watch 
 PMR1336 = "1afa5f2c3c9b4b43def6dc2e695d2c87"    # Printland PMR1336 Ceramic Mug; PMR1332 is its twin
 STICKERS = "be0f39341d771aac57084970f1ed6425"   # Wallmantra Medium Vinyl Stickers Sticker; "... Sticker Sticker" too
 TWIN_FAMILIES = ("Maxima ", "Printland ", "Wallmantra ")  # every product of these, so the twins are all there
+LED = "9a9402ad55d079c86c302521816b7b0e"        # RRP Alpha X002 USB Led Light: Color Pink, Light Color White
+BONSAI = "3589e80e8f7f3f3a5b65447389b90c2e"     # Miracle Retail Bonsai ... with Pot: Color Yellow, Pot Color Brown
+BLANKET = "83b7c331ebdd018bea7cecb6171eda96"    # Home Originals ... Double Blanket: Sales Package, Number of Contents
+GARNIER = "17582ae953860b5320683768b8e97d3a"    # Garnier Nutrisse Haircolor Hair Color, Ideal For Women
+ELEPHANT = "c109187e7975ee8fdb2b3dfbdd9dce20"   # Shoppingtara Elephant Pair Gift Showpiece - 4 cm, Brass
+TOFFY = "7dd5e83e2108a97659577e50879f9d9f"      # Toffyhouse Baby Boy's Sleepsuit, 545 INR
 
 
 SILENT = scripted(lambda prompt: "")  # says nothing: the chain states the catalog's fact itself
@@ -33,13 +39,14 @@ SILENT = scripted(lambda prompt: "")  # says nothing: the chain states the catal
 
 @pytest.fixture(scope="module")
 def config(tmp_path_factory):
-    """The first 60 Flipkart products, the five the questions are about and three families of near twins (model
+    """The first 60 Flipkart products, the eleven the questions are about and three families of near twins (model
     codes, plurals), in a Lite collection."""
     require_shared_data()
     with open(FLIPKART / "products.jsonl", encoding="utf-8") as lines:
         products = {p["id"]: p for p in map(json.loads, lines)}
     twins = [pid for pid, p in products.items() if p["title"].startswith(TWIN_FAMILIES)]
-    chosen = dict.fromkeys([*list(products)[:60], BIANCA, BERGNER, NAMMA, PRESTIGE, MUG, *twins])
+    chosen = dict.fromkeys([*list(products)[:60], BIANCA, BERGNER, NAMMA, PRESTIGE, MUG, LED, BONSAI, BLANKET,
+                            GARNIER, ELEPHANT, TOFFY, *twins])
     folder = tmp_path_factory.mktemp("wording")
     path = folder / "catalog.jsonl"
     path.write_text("".join(json.dumps({**products[pid], "image": None}) + "\n" for pid in chosen))
@@ -108,6 +115,32 @@ WORDINGS = [
      "The material of Printland PMR1336 Ceramic Mug is Ceramic [1].", PMR1336),
     ("twin a plural tells apart", "What is the material of Wallmantra Medium Vinyl Stickers Sticker?",
      "The material of Wallmantra Medium Vinyl Stickers Sticker is Vinyl [1].", STICKERS),
+    # A compound attribute ("Light Color", "Pot Color") is asked only by its own further word outside the name.
+    ("plain attribute over a compound the name holds", "rrp alpha x002 usb led light comes in what color",
+     "The color of RRP Alpha X002 USB Led Light is Pink [1].", LED),
+    ("compound attribute asked", "And the light colour of the RRP Alpha X002 USB Led Light?",
+     "The light color of RRP Alpha X002 USB Led Light is White [1].", LED),
+    ("plain attribute over a compound the name holds",
+     "Is Miracle Retail Bonsai Wild Plant Artificial Plant with Pot available in any colour?",
+     "The color of Miracle Retail Bonsai Wild Plant Artificial Plant with Pot is Yellow [1].", BONSAI),
+    # "contents" is the phrase's own word, not a reason to pick "Number of Contents in Sales Package".
+    ("phrase words name no compound", "home originals geometric, striped double blanket multicolor - box contents",
+     "The sales package of Home Originals Geometric, Striped Double Blanket Multicolor is 2 Blankets [1].", BLANKET),
+    ("who: whom it is for", "Who would Garnier Nutrisse Haircolor Hair Color suit",
+     "The ideal for of Garnier Nutrisse Haircolor Hair Color is Women [1].", GARNIER),
+    ("who: whom it is for", "Who can wear or use Home Originals Geometric, Striped Double Blanket Multicolor?",
+     "The ideal for of Home Originals Geometric, Striped Double Blanket Multicolor is Men and Women [1].", BLANKET),
+    ("who: the maker", "who made the bergner kadhai na l", "The brand of Bergner Kadhai NA L is Bergner [1].",
+     BERGNER),
+    ("manufactured from: material, not brand", "What is Shoppingtara Elephant Pair Gift Showpiece manufactured from?",
+     "The material of Shoppingtara Elephant Pair Gift Showpiece - 4 cm is Brass [1].", ELEPHANT),
+    ("how light", "How light is the Rockmantra Classic Vintage Black Car Ceramic Mug?",
+     "The weight of Rockmantra Classic Vintage Black Car Ceramic Mug is 300 g [1].", MUG),
+    ("what do you get", "What do you get when you buy the Rockmantra Classic Vintage Black Car Ceramic Mug?",
+     "The sales package of Rockmantra Classic Vintage Black Car Ceramic Mug is 1 mug [1].", MUG),
+    # "charging" is "charge" (price), not a product word; "tfofyhouse" a typo of the brand in a partial name.
+    ("verb form, typo in a partial name", "how much are you charging for tfofyhouse baby?",
+     "The price of Toffyhouse Baby Boy's Sleepsuit is 545 INR [1].", TOFFY),
 ]
 
 
@@ -138,6 +171,13 @@ def test_attribute_names_and_the_embedder_name_fields_no_synonym_lists(silent_qa
     result = silent_qa.invoke("What volume does the Prestige Deluxe Plus 10 L Pressure Cooker hold?")
     assert (result.field, result.answer) == (
         "capacity", "The capacity of Prestige Deluxe Plus 10 L Pressure Cooker is 10 L [1].")
+    # No synonym holds "assembled" and no field name is near it; the synonym phrase "built of" is (cosine 0.58).
+    result = silent_qa.invoke("What is the Bergner Kadhai NA L assembled from?")
+    assert (result.field, result.answer) == ("material", "The material of Bergner Kadhai NA L is Aluminium [1].")
+    # "textile" is nearest "fabric", a phrase of the material concept, not an attribute this product has.
+    result = silent_qa.invoke("Which textile is the Rockmantra Classic Vintage Black Car Ceramic Mug?")
+    assert (result.field, result.answer) == (
+        "material", "The material of Rockmantra Classic Vintage Black Car Ceramic Mug is Ceramic [1].")
 
 
 def test_a_model_answer_stating_a_price_no_card_holds_is_replaced(config):

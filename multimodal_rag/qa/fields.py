@@ -3,8 +3,9 @@
 No sentence templates: the words left once the product's name is taken out are matched against the product's
 field vocabulary (its attribute names as stored, and price, brand, category, rating, description), through a
 built-in synonym set ("pay", "cost" -> price; "manufacturer", "made by" -> brand; "shade" -> the colour attribute),
-an editable synonym table from the config (``[qa.synonyms]``), and, when no word matches, the text embedder's
-similarity between the remaining words and the field names.
+an editable synonym table from the config (``[qa.synonyms]``), "who" questions (the brand when a verb of making
+is asked, else whom the product is for), and, when no word matches, the text embedder's similarity between the
+remaining words and the field names and synonym phrases.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from multimodal_rag.words import is_stopword, same_word, stem, tokens
+from multimodal_rag.words import inflection_base, is_stopword, same_word, stem, tokens
 
 CORE_FIELDS = ("price", "brand", "category", "rating", "description")
 
@@ -24,21 +25,23 @@ BUILTIN_SYNONYMS: dict[str, tuple[str, ...]] = {
               "mrp", "rate", "expensive", "cheap", "amount", "charge", "sell for", "sells for", "selling for",
               "sold for", "go for", "goes for", "going for", "retail for", "retails for", "worth"),
     "brand": ("brand", "brand name", "make", "makes", "maker", "manufacturer", "manufactures", "manufactured",
-              "made by", "company", "who makes", "produced by", "producer", "label", "whose"),
+              "made by", "company", "who makes", "produced by", "producer", "label", "whose", "who made"),
     "rating": ("rating", "rated", "stars", "star rating", "reviews", "review score"),
     "category": ("category", "department", "section", "categorised", "categorized", "listed under"),
     "description": ("description", "describe", "details", "features", "about"),
     "color": ("color", "colour", "colors", "colours", "colored", "coloured", "shade", "hue"),
     "type": ("type", "kind", "sort", "variety", "style of product"),
-    "material": ("material", "materials", "made of", "made from", "made out of", "fabric", "built from",
-                 "built of", "constructed from", "composed of"),
+    "material": ("material", "materials", "made of", "made from", "made out of", "made with", "fabric", "built from",
+                 "built of", "constructed from", "composed of", "manufactured from", "produced from"),
     "ideal for": ("ideal for", "meant for", "suitable for", "designed for", "intended for", "for whom",
                   "who is it for", "who's it for", "who can use", "gender", "targeted at", "aimed at",
-                  "target user", "target users", "intended user", "intended users", "target audience", "audience"),
-    "weight": ("weight", "weigh", "weighs", "heavy", "heaviness", "grams", "kilograms", "kg"),
+                  "target user", "target users", "intended user", "intended users", "target audience", "audience",
+                  "made for", "suit", "suits", "suited to", "suited for", "who can wear", "who wears"),
+    "weight": ("weight", "weigh", "weighs", "heavy", "heaviness", "how light", "grams", "kilograms", "kg"),
     "sales package": ("sales package", "in the box", "box contents", "package contents", "comes with", "come with",
                       "included", "includes", "contents", "what's in the box", "package", "packaging",
-                      "inside the package", "what's inside", "contain", "contains", "receive", "packed"),
+                      "inside the package", "what's inside", "contain", "contains", "receive", "packed",
+                      "what do you get", "what do i get", "what will i get", "what would i get"),
 }
 # attribute concept -> the attribute names (or name parts) it designates, in the order they are preferred
 ATTRIBUTE_NAMES: dict[str, tuple[str, ...]] = {
@@ -55,6 +58,9 @@ WEAK_PHRASES = frozenset({("how", "much"), ("kind",), ("type",), ("sort",), ("ab
                           ("features",), ("make",), ("makes",)})
 EMBEDDING_MIN_SIMILARITY = 0.5  # below it a leftover word names no field
 ASKING = frozenset("what which how who whom whose is are does do can could will would tell".split())
+# "Who ..." asks who makes a product when one of these verbs says so ("who made", "who sells", "who is behind"),
+# else whom it is for ("who would it suit", "who can wear it").
+MAKING = frozenset("make made making manufacture manufactured produce produced create created sell sold behind".split())
 
 
 @dataclass(frozen=True)
@@ -101,11 +107,11 @@ class FieldResolver:
                 phrases = [phrases]
             merged.setdefault(" ".join(tokens(key)) if key.lower() in BUILTIN_SYNONYMS else key, []).extend(phrases)
         self.phrases = _phrases(merged)
-        # Words of the field vocabulary ("intended", "box", "weigh"): a question's phrasing, never what names
-        # the product, though a product's name may hold them too.
-        self.phrasing = frozenset(w for phrase, _ in self.phrases for w in phrase)
+        # Words of the field vocabulary ("intended", "box", "weigh", "behind"): a question's phrasing, never what
+        # names the product, though a product's name may hold them too.
+        self.phrasing = frozenset(w for phrase, _ in self.phrases for w in phrase) | MAKING
         self.embed = embed
-        self._name_vectors: dict[str, np.ndarray] = {}
+        self._vectors: dict[str, np.ndarray] = {}  # field names' and phrases' embeddings
 
     # -- the words ----------------------------------------------------------------------------------------------
 
@@ -126,19 +132,20 @@ class FieldResolver:
     def _occurrences(words: Sequence[str], phrase: tuple[str, ...]) -> list[int]:
         n = len(phrase)
         return [i for i in range(len(words) - n + 1)
-                if all(words[i + j] == phrase[j] or (len(phrase[j]) > 3 and same_word(words[i + j], phrase[j]))
+                if all(words[i + j] == phrase[j] or (len(phrase[j]) > 3 and (
+                    same_word(words[i + j], phrase[j]) or inflection_base(words[i + j]) == inflection_base(phrase[j])))
                        for j in range(n))]
 
     @staticmethod
-    def _name_match(words: Sequence[str], attribute: str) -> tuple[float, set[int]]:
-        """(share of the attribute name's words the question holds, their positions); 1.0 is a whole-name match."""
+    def _name_match(words: Sequence[str], attribute: str, among: set[int] | None = None) -> tuple[float, set[int]]:
+        """(share of the attribute name's words the question holds, their positions); 1.0 is a whole-name match.
+        ``among``: only the words at these positions count."""
         wanted = _name_words(attribute)
         if not wanted:
             return 0.0, set()
-        positions = {next(i for i, q in enumerate(words) if same_word(q, w))
-                     for w in wanted if any(same_word(q, w) for q in words)}
-        matched = sum(any(same_word(q, w) for q in words) for w in wanted)
-        return matched / len(wanted), positions
+        indices = [i for i in range(len(words)) if among is None or i in among]
+        found = [next((i for i in indices if same_word(words[i], w)), None) for w in wanted]
+        return sum(i is not None for i in found) / len(wanted), {i for i in found if i is not None}
 
     # -- the field ----------------------------------------------------------------------------------------------
 
@@ -148,48 +155,66 @@ class FieldResolver:
         product's name; a field must be named by at least one of them. ``known``: attribute names other products
         have (the catalog's), which the question may name though this product lacks them."""
         own = [str(k) for k in (product.get("attributes") or {})]
-        # 1. One of the product's attributes named in full, most specific (most words) first: "dial color",
-        # "mug capacity" (its name may share words with the product's).
-        whole = self._whole_names(words, free, own)
-        if whole and whole[0][0] >= 2:
-            return whole[0][1]
+        # 1. One of the product's attributes named in full by words outside the product's name, most specific
+        # (most words) first: "dial color", "mug capacity" ("light color" is not asked by "what color is X Light").
+        named = self._whole_names(words, free, own, among=free)
+        if named and named[0][0] >= 2:
+            return named[0][1]
         # 2. A synonym phrase among the free words; the loose ones ("how much", "kind of", "about") only when no
         # other field is named, else earliest first. Its concept is resolved to this product's field.
         hits = sorted((phrase in WEAK_PHRASES, start, -len(phrase), concept, phrase)
                       for phrase, concept in self.phrases for start in self._occurrences(words, phrase)
                       if free & set(range(start, start + len(phrase))))
         for _, _, _, concept, phrase in hits:
-            name = self._concept_field(concept, own, words)
+            name = self._concept_field(concept, own, words, free, phrase)
             if name is not None:
                 return FieldQuestion(name, "synonym", phrase)
-        # 3. A one-word attribute name of the product ("warranty"), then one of the catalog's attributes, which
-        # this product does not list.
+        # 3. A one-word attribute name of the product ("warranty"), or one named in full with the product's name's
+        # help ("capacity" of X Mug: "Mug Capacity"), then one of the catalog's attributes, which this product does
+        # not list.
+        whole = self._whole_names(words, free, own)
         if whole:
             return whole[0][1]
         others = self._whole_names(words, free, [a for a in known if a not in own])
         if others:
             return others[0][1]
-        # 4. The free words against the product's field names, by the text embedder: only for a question ("soft
-        # cotton towels" names no field, though "soft" is near "Material").
+        if asker := self._who(words, free, own):
+            return asker
+        # 4. The free words against the product's field names and the synonym phrases, by the text embedder: only
+        # for a question ("soft cotton towels" names no field, though "soft" is near "Material").
         if not ASKING & set(words):
             return None
-        return self._by_embedding([words[i] for i in sorted(free)], own)
+        return self._by_embedding(words, free, own)
 
-    def _whole_names(self, words: Sequence[str], free: set[int],
-                     attributes: Sequence[str]) -> list[tuple[int, FieldQuestion]]:
-        """Attributes named in full with at least one free word, most name words first."""
+    def _whole_names(self, words: Sequence[str], free: set[int], attributes: Sequence[str],
+                     among: set[int] | None = None) -> list[tuple[int, FieldQuestion]]:
+        """Attributes named in full (by the words at ``among``, else anywhere) with at least one free word, most
+        name words first."""
         out = []
         for attribute in attributes:
-            share, positions = self._name_match(words, attribute)
+            share, positions = self._name_match(words, attribute, among)
             if share == 1.0 and positions & free:
                 question = FieldQuestion(attribute, "name", tuple(words[i] for i in sorted(positions)))
                 out.append((len(_name_words(attribute)), question))
         return sorted(out, key=lambda item: -item[0])
 
-    def _concept_field(self, concept: str, attributes: Sequence[str], words: Sequence[str]) -> str | None:
-        """A concept as this product's field: a core field, an attribute it designates (the one whose other words
-        the question holds, then the one the concept's names prefer), or the concept itself when the product has
-        no such attribute (so the answer can say the catalog does not list it)."""
+    def _who(self, words: Sequence[str], free: set[int], attributes: Sequence[str]) -> FieldQuestion | None:
+        """A "who" question no phrase resolved: the brand when a verb of making is asked ("who made X", "who is
+        behind X"), else whom the product is for ("who would X suit", "who can wear or use X")."""
+        asked = [words[i] for i in sorted(free)]
+        if not {"who", "whom"} & set(asked):
+            return None
+        making = [w for w in asked if any(same_word(w, m) for m in MAKING)]
+        if making:
+            return FieldQuestion("brand", "synonym", ("who", making[0]))
+        return FieldQuestion(self._concept_field("ideal for", attributes, words, free, ("who",)), "synonym", ("who",))
+
+    def _concept_field(self, concept: str, attributes: Sequence[str], words: Sequence[str], free: set[int],
+                       phrase: Sequence[str]) -> str | None:
+        """A concept as this product's field: a core field, an attribute it designates (the one whose own further
+        words the question asks outside the product's name and the synonym ``phrase``: "dial" of "Dial Color";
+        then the one the concept's names prefer, then the plainest), or the concept itself when the product has no
+        such attribute (so the answer can say the catalog does not list it)."""
         if concept in CORE_FIELDS:
             return concept
         names = ATTRIBUTE_NAMES.get(concept, (concept,))
@@ -197,8 +222,15 @@ class FieldResolver:
                   for a in self.stored_names(concept, attributes)]
         if not ranked:
             return concept if concept in ATTRIBUTE_NAMES else self._stored_name(concept, attributes)
-        return max(ranked, key=lambda item: (self._name_match(words, item[0])[0], -item[1],
-                                             -len(_name_words(item[0])), -attributes.index(item[0])))[0]
+        plain = {stem(w) for n in (*names, *phrase) for w in tokens(n)}
+        asked = [words[i] for i in sorted(free)]
+
+        def further(attribute: str) -> float:
+            extra = [w for w in _name_words(attribute) if w not in plain]
+            return sum(any(same_word(q, w) for q in asked) for w in extra) / len(extra) if extra else 0.0
+
+        return max(ranked, key=lambda item: (further(item[0]), -item[1], -len(_name_words(item[0])),
+                                             -attributes.index(item[0])))[0]
 
     @staticmethod
     def stored_names(field: str, attributes: Sequence[str]) -> list[str]:
@@ -213,17 +245,26 @@ class FieldResolver:
         wanted = " ".join(tokens(concept))
         return next((a for a in attributes if " ".join(tokens(a)) == wanted), concept)
 
-    def _by_embedding(self, words: Sequence[str], attributes: Sequence[str]) -> FieldQuestion | None:
-        leftover = [w for w in words if not is_stopword(w) and not w.isdigit()]
+    def _by_embedding(self, words: Sequence[str], free: set[int],
+                      attributes: Sequence[str]) -> FieldQuestion | None:
+        """The free words (each, and together) against the product's field names and every synonym phrase, by the
+        text embedder; the nearest above ``EMBEDDING_MIN_SIMILARITY`` names the field. Phrases reach wordings no
+        table lists ("how pricey" is near "expensive"), which names alone do not ("pricey" is far from "price")."""
+        leftover = [words[i] for i in sorted(free) if not is_stopword(words[i]) and not words[i].isdigit()]
         if self.embed is None or not leftover:
             return None
+        queries = leftover + [" ".join(leftover)] * (len(leftover) > 1)
         names = list(dict.fromkeys([*CORE_FIELDS, *attributes]))
-        missing = [n for n in names if n not in self._name_vectors]
+        targets = [n.lower() for n in names] + [" ".join(phrase) for phrase, _ in self.phrases]
+        missing = list(dict.fromkeys(t for t in targets if t not in self._vectors))
         if missing:
-            self._name_vectors.update(zip(missing, self.embed([n.lower() for n in missing])))
-        field_vectors = np.stack([self._name_vectors[n] for n in names])
-        similarity = self.embed(leftover) @ field_vectors.T  # (leftover words, fields)
-        word, field = np.unravel_index(int(np.argmax(similarity)), similarity.shape)
-        if similarity[word, field] < EMBEDDING_MIN_SIMILARITY:
+            self._vectors.update(zip(missing, self.embed(missing)))
+        similarity = self.embed(queries) @ np.stack([self._vectors[t] for t in targets]).T  # (queries, targets)
+        query, target = np.unravel_index(int(np.argmax(similarity)), similarity.shape)
+        if similarity[query, target] < EMBEDDING_MIN_SIMILARITY:
             return None
-        return FieldQuestion(names[field], "embedding", (leftover[word],))
+        if target < len(names):
+            return FieldQuestion(names[target], "embedding", (queries[query],))
+        phrase, concept = self.phrases[target - len(names)]
+        return FieldQuestion(self._concept_field(concept, attributes, words, free, phrase), "embedding",
+                             (queries[query],))

@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 import string
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from multimodal_rag.catalog.facets import FacetVocabulary
 from multimodal_rag.qa.fields import FieldQuestion, FieldResolver
@@ -58,7 +58,8 @@ class Lookup:
 
     @property
     def ambiguous(self) -> bool:
-        return len({f.value for f in self.facts}) > 1
+        # "FS Mini Klub" and "Fs Mini Klub" are one brand
+        return len({f.value.casefold() if f.value is not None else None for f in self.facts}) > 1
 
 
 def _product_words(product: Mapping[str, Any], *keys: str) -> list[str]:
@@ -78,6 +79,7 @@ class _Candidate:
     matched: set[int] = field(default_factory=set)        # question word positions in its name
     verbatim: int = 0                                      # how many of them are in it letter for letter
     whole_title: bool = False                              # the question holds its title word for word
+    typed_title: bool = False                              # ... allowing a typo or a plural in its words
     unexplained: list[int] = field(default_factory=list)  # question word positions found nowhere in it
     title_coverage: float = 0.0
 
@@ -93,9 +95,10 @@ def name_products(words: Sequence[str], products: Sequence[Mapping[str, Any]], o
         name = _product_words(product, "title", "brand")
         title = set(_product_words(product, "title"))
         c = _Candidate(position, product)
-        c.matched = {i for i in content if find_word(words[i], name) is not None}
+        c.matched = _once_each({i: find_word(words[i], name) for i in content}, name)
         c.verbatim = sum(words[i] in name for i in c.matched)
         c.whole_title = _holds(words, tokens(str(product.get("title") or "")))
+        c.typed_title = _holds(words, tokens(str(product.get("title") or "")), same_word)
         c.unexplained = [i for i in content if i not in optional and find_word(words[i], known) is None]
         held = {t for t in title if any(same_word(words[i], t) for i in c.matched)}
         c.title_coverage = len(held) / len(title) if title else 0.0
@@ -106,18 +109,34 @@ def name_products(words: Sequence[str], products: Sequence[Mapping[str, Any]], o
     best = max(len(c.matched) for c in named)
     # Twins a plural tells apart ("Vinyl Stickers Sticker", "Vinyl Sticker Sticker"): the name written as asked wins.
     top = sorted((c for c in named if len(c.matched) == best),
-                 key=lambda c: (not c.whole_title, -c.verbatim, -c.title_coverage, c.position))
+                 key=lambda c: (not c.whole_title, not c.typed_title, -c.verbatim, -c.title_coverage, c.position))
     # Equal matches name the products equally: the question does not tell them apart. One whose title the question
     # holds whole is named over one with title words it does not say ("Right Abstract Cushions Cover", not
     # "meSleep Abstract Cushions Cover").
     equal = [c for c in top if c.matched == top[0].matched and c.verbatim == top[0].verbatim
-             and c.title_coverage == top[0].title_coverage and c.whole_title == top[0].whole_title]
+             and c.title_coverage == top[0].title_coverage and c.whole_title == top[0].whole_title
+             and c.typed_title == top[0].typed_title]
     return [c.position for c in equal], top[0].matched
 
 
-def _holds(words: Sequence[str], title: Sequence[str]) -> bool:
+def _once_each(found: Mapping[int, str | None], name: Sequence[str]) -> set[int]:
+    """The question positions that hold a name word, each name word taken as often as the name holds it: the one
+    asked twice ("the light colour of the USB Led Light") names the product where it stands among the name's other
+    words, and leaves the other free to name a field."""
+    matched = {i for i, word in found.items() if word is not None}
+    taken = set()
+    for word in {found[i] for i in matched}:
+        at = [i for i in matched if found[i] == word]
+        others = matched.difference(at)
+        # nearest to the name's other words first
+        at.sort(key=lambda i: (min((abs(i - j) for j in others), default=0), i))
+        taken.update(at[: name.count(word)])
+    return taken
+
+
+def _holds(words: Sequence[str], title: Sequence[str], same: Callable[[str, str], bool] = str.__eq__) -> bool:
     n = len(title)
-    return n > 0 and any(list(words[i:i + n]) == list(title) for i in range(len(words) - n + 1))
+    return n > 0 and any(all(same(a, b) for a, b in zip(words[i:i + n], title)) for i in range(len(words) - n + 1))
 
 
 def _names(c: _Candidate, words: Sequence[str], everything: Sequence[set[str]],
@@ -253,6 +272,7 @@ def lookup(question: str, products: Sequence[Mapping[str, Any]], resolver: Field
     optional |= _offered_values(words, field_positions, resolver, attributes, vocabulary, alternatives[0])
     naming = _as_written(question, {i for i, w in enumerate(words) if i not in optional and not is_stopword(w)})
     positions, taken = name_products(words, products, optional, vocabulary)
+    positions = _written_as_titled(question, positions, products)
     if not positions:
         # No product named: still say which field was asked, so the answer can say the product is missing.
         asked = resolver.resolve(words, field_positions, {}, attributes) if field_positions else None
@@ -272,6 +292,16 @@ def lookup(question: str, products: Sequence[Mapping[str, Any]], resolver: Field
         facts.append(FieldAnswer(position, str(product["id"]), str(product.get("title") or ""), name,
                                  field_value(product, name)))
     return Lookup(asked, tuple(facts), tuple(positions), naming)
+
+
+def _written_as_titled(question: str, positions: list[int], products: Sequence[Mapping[str, Any]]) -> list[int]:
+    """Twins whose titles differ only in letter case ("FS Mini Klub ...", "Fs Mini Klub ..."): the ones whose title
+    the question writes as is are named."""
+    if len(positions) < 2:
+        return positions
+    text = " ".join(question.split())
+    cased = [p for p in positions if " ".join(str(products[p - 1].get("title") or "").split()) in text]
+    return cased or positions
 
 
 def _as_written(question: str, kept: set[int]) -> str:
