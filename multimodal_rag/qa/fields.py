@@ -249,7 +249,7 @@ class FieldResolver:
                       attributes: Sequence[str]) -> FieldQuestion | None:
         """The free words (each, and together) against the product's field names and every synonym phrase, by the
         text embedder; the nearest above ``EMBEDDING_MIN_SIMILARITY`` names the field. Phrases reach wordings no
-        table lists ("how pricey" is near "expensive"), which names alone do not ("pricey" is far from "price")."""
+        table lists ("assembled from" is near "built of", "textile" near "fabric") that field names alone miss."""
         leftover = [words[i] for i in sorted(free) if not is_stopword(words[i]) and not words[i].isdigit()]
         if self.embed is None or not leftover:
             return None
