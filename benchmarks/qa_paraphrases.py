@@ -14,8 +14,9 @@ understanding was developed on the first, the second was scored once (2026-11-23
 and fixed, so it is tuning data now. ``fresh.jsonl`` holds six more wordings per kind, written 2026-11-24 after
 that tuning; it was scored once and its misses read, so it is tuning data too. ``unseen.jsonl``: six more per
 kind, written before the changes of the next session, scored once (0.870) and its misses read: tuning data now.
-``blind.jsonl``: six more per kind, written before the changes that followed; the held-out figure comes from it
-alone.
+``blind.jsonl``: six more per kind, written before the next session's changes, scored once (0.927) and read.
+``next.jsonl``: six more per kind, written before the changes that followed; the next held-out figure comes from
+it alone.
 
 The catalog stays in ../shared/data; only the wordings live here.
 """
@@ -336,6 +337,74 @@ BLIND_WORDINGS: dict[str, list[str]] = {
         "List the contents of {X}'s package.",
     ],
 }
+# Written 2026-11-24 (third session), after the blind set had been scored (0.927 / 0.948) and its misses read, and
+# before the changes that followed: six more wordings per kind, never used for tuning; the next held-out figure.
+NEXT_WORDINGS: dict[str, list[str]] = {
+    "price": [
+        "What's the going rate for {X}?",
+        "{X} - how much?",
+        "Could you tell me the price for {X}",
+        "How much do I need to pay for {X}?",
+        "what is {X} priced at",
+        "Cost of {X}?",
+    ],
+    "brand": [
+        "Who manufactures {X}?",
+        "{X} brand?",
+        "Which brand is {X} sold by?",
+        "Can you tell me who makes {X}",
+        "What brand does {X} belong to?",
+        "{X} - who's the maker?",
+    ],
+    "colour": [
+        "What is the colour of {X}?",
+        "{X} colour please",
+        "Which colour is {X} in?",
+        "Tell me what shade {X} is",
+        "Does {X} come in red?",
+        "What colour would {X} be?",
+    ],
+    "material": [
+        "What's {X} made of?",
+        "{X} - which material?",
+        "Material used for {X}?",
+        "What is the fabric of {X}?",
+        "Is {X} made of cotton?",
+        "Which material is used to make {X}?",
+    ],
+    "type": [
+        "Which type does {X} come under?",
+        "{X}: type?",
+        "Tell me the type of {X}",
+        "What kind of thing is {X}?",
+        "What product type is {X}?",
+        "Which type of product is {X}?",
+    ],
+    "ideal for": [
+        "Is {X} for women?",
+        "Who's {X} ideal for?",
+        "{X} - suitable for whom?",
+        "Can a man use {X}?",
+        "Is {X} unisex?",
+        "Who is {X} made for?",
+    ],
+    "weight": [
+        "What's the weight of {X}?",
+        "{X} - how heavy?",
+        "Is {X} lightweight?",
+        "What does {X} weigh in total?",
+        "Tell me {X}'s weight",
+        "How much weight does {X} have?",
+    ],
+    "sales package": [
+        "What's inside the box of {X}?",
+        "{X} - what does the package include?",
+        "What is in the {X} pack?",
+        "What accessories come with {X}?",
+        "Tell me the box contents of {X}",
+        "What does {X} ship with?",
+    ],
+}
 HABITS = {"lowercase": 0.3, "no_question_mark": 0.3, "typo": 0.2, "partial_name": 0.25}
 _WORD = re.compile(r"[A-Za-z]+")
 
@@ -414,13 +483,14 @@ def ask(product: dict, wording: str, catalog: list[dict], catalog_words: set[str
 
 def build(catalog: list[dict], seed: int = 0) -> dict[str, list[dict]]:
     catalog_words = {w for p in catalog for w in name_words(p)}
-    halves: dict[str, list[dict]] = {"tune": [], "heldout": [], "fresh": [], "unseen": [], "blind": []}
+    halves: dict[str, list[dict]] = {"tune": [], "heldout": [], "fresh": [], "unseen": [], "blind": [], "next": []}
     # (draws, wordings by kind, the half a wording's index goes to)
     sets = [(random.Random(seed), {kind: wordings for kind, (_, wordings) in WORDINGS.items()},
              lambda index: "tune" if index % 2 == 0 else "heldout"),
             (random.Random(seed + 1), FRESH_WORDINGS, lambda index: "fresh"),
             (random.Random(seed + 2), UNSEEN_WORDINGS, lambda index: "unseen"),
-            (random.Random(seed + 3), BLIND_WORDINGS, lambda index: "blind")]
+            (random.Random(seed + 3), BLIND_WORDINGS, lambda index: "blind"),
+            (random.Random(seed + 4), NEXT_WORDINGS, lambda index: "next")]
     for rng, kinds, half_of in sets:
         for kind, wordings in kinds.items():
             field = WORDINGS[kind][0]
