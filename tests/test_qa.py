@@ -10,6 +10,7 @@ import re
 
 import pytest
 
+from multimodal_rag.catalog.facets import FacetVocabulary
 from multimodal_rag.config import load_config
 from multimodal_rag.eval.runner import collection_for
 from multimodal_rag.ingestion import ingest
@@ -119,6 +120,20 @@ def test_lookup_reads_who_questions_verb_forms_and_compound_attributes():
     garnier = by_title["Garnier Nutrisse Haircolor Hair Color"]
     assert facts("Who would Garnier Nutrisse Haircolor Hair Color suit?", [garnier]) == ("Ideal For", [(1, "Women")])
     assert facts("Who is behind Garnier Nutrisse Haircolor Hair Color?", [garnier]) == ("brand", [(1, "Garnier")])
+
+
+def test_lookup_names_the_product_whose_whole_title_is_asked_whatever_words_the_question_adds():
+    products = flipkart_products()
+    vocabulary = FacetVocabulary.from_products(products.values())
+    by_title = {p["title"]: p for p in products.values()}
+    # "pieces" and "set" are other products' words; the question still holds this title whole.
+    towel = by_title["LukLuck Cotton Bath Towel"]
+    wrapper = by_title["My NewBorn Solid Single Wrapper Assorted Muti Colors"]
+    look = lookup("How many pieces come with LukLuck Cotton Bath Towel?", [wrapper, towel], vocabulary=vocabulary)
+    assert (look.field.name, [(f.position, f.value) for f in look.facts]) == ("Sales Package", [(2, "Bath Towel")])
+    dress, combo = by_title["Titrit Baby Girl's Gathered Dress"], by_title["Spinz Combo Set"]
+    look = lookup("how much would titrit baby girl's gathred dress set me back", [combo, dress], vocabulary=vocabulary)
+    assert (look.field.name, [(f.position, f.value) for f in look.facts]) == ("price", [(2, "1,800 INR")])
 
 
 @pytest.mark.parametrize("text, accepted, expected", [

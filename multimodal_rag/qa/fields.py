@@ -23,7 +23,8 @@ CORE_FIELDS = ("price", "brand", "category", "rating", "description")
 BUILTIN_SYNONYMS: dict[str, tuple[str, ...]] = {
     "price": ("price", "priced", "pricing", "cost", "costs", "costing", "pay", "paying", "price tag", "how much",
               "mrp", "rate", "expensive", "cheap", "amount", "charge", "sell for", "sells for", "selling for",
-              "sold for", "go for", "goes for", "going for", "retail for", "retails for", "worth"),
+              "sold for", "go for", "goes for", "going for", "retail for", "retails for", "worth", "asking price",
+              "asking for"),
     "brand": ("brand", "brand name", "make", "makes", "maker", "manufacturer", "manufactures", "manufactured",
               "made by", "company", "who makes", "produced by", "producer", "label", "whose", "who made"),
     "rating": ("rating", "rated", "stars", "star rating", "reviews", "review score"),

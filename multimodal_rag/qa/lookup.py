@@ -33,6 +33,8 @@ STRONG_NAME = 0.6
 # A shorter share of the title (brand + model: "OGX Sunkissed") names a product when it holds this many of its name
 # words, the question's own phrasing left over ("which label is it sold under").
 PARTIAL_NAME_WORDS = 2
+# A title the question holds whole names its product when it has more than this many words per leftover word.
+WHOLE_TITLE_SHARE = 2
 
 
 @dataclass(frozen=True)
@@ -146,6 +148,12 @@ def _names(c: _Candidate, words: Sequence[str], everything: Sequence[set[str]],
     # A leftover model code ("PMR1336") that no retrieved product holds names a product not retrieved.
     if vocabulary is None or any(_is_code(words[i]) for i in c.unexplained):
         return False
+    # A question that holds the whole title (a typo forgiven) names the product whatever its own words are ("how
+    # many pieces come with X", "what would X set me back"), unless they outnumber the title's ("Canvas Art" in
+    # "Bourne Supermacy Canvas Art").
+    title = _product_words(c.product, "title")
+    if (c.whole_title or c.typed_title) and len(title) > WHOLE_TITLE_SHARE * len(c.unexplained):
+        return True
     if c.title_coverage < STRONG_NAME and not _partial_name(c, words):
         return False
     # A leftover word that another retrieved product holds names that product, not this one.

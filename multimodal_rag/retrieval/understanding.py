@@ -23,9 +23,10 @@ MAX_VALUE_WORDS = 5
 MAX_QUERY_CHARS = 2000  # a longer query is understood from its start: facets come first in what shoppers type
 
 _CURRENCY = r"(?:₹|rs\.?|inr|rupees?|\$|usd|€|eur|£|gbp)"
-# An amount is a whole word: "8502-7PURPLE" (a model number) holds none; "2k", "300rs" and "₹300" do.
-_AMOUNT = (r"(?<!\w)(\d{1,3}(?:,\d{2,3})+(?:\.\d+)?|\d+(?:\.\d+)?)(?![\d,.]?\d)(\s*k\b)?"
-           r"(?!(?!rs\b|rs\.|inr\b|rupees?\b|usd\b|eur\b|gbp\b)[a-z])")
+# An amount is a whole word: "8502-7PURPLE" and "E-1700-906_BLK" (model numbers) hold none, being joined to
+# letters by a hyphen or an underscore; "2k", "300rs", "₹300" and "300-500" do.
+_AMOUNT = (r"(?<!\w)(?<![a-z][-_])(\d{1,3}(?:,\d{2,3})+(?:\.\d+)?|\d+(?:\.\d+)?)(?![\d,.]?\d)(?!_|-[a-z])"
+           r"(\s*k\b)?(?!(?!rs\b|rs\.|inr\b|rupees?\b|usd\b|eur\b|gbp\b)[a-z])")
 # A number followed by a unit is a spec ("max 256 GB", "under 2 kg"), not a price.
 _UNIT = (r"(?!\s*(?:gb|tb|mb|ml|l|ltrs?|litres?|liters?|kg|kgs|g|gms?|grams?|cm|mm|inch(?:es)?|\"|ft|feet|w|watts?|"
          r"mah|hz|v|volts?|pcs|pieces?|pack|packs|x|years?|months?|days?|hours?|hrs?|mins?|minutes?|seconds?|"
