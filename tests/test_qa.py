@@ -136,6 +136,18 @@ def test_lookup_names_the_product_whose_whole_title_is_asked_whatever_words_the_
     assert (look.field.name, [(f.position, f.value) for f in look.facts]) == ("price", [(2, "1,800 INR")])
 
 
+def test_lookup_reads_a_field_from_one_offered_answer_the_catalog_knows():
+    products = flipkart_products()
+    vocabulary = FacetVocabulary.from_products(products.values())
+    by_title = {p["title"]: p for p in products.values()}
+    kadhai, mug = by_title["Bergner Kadhai NA L"], by_title["Rockmantra Classic Vintage Black Car Ceramic Mug"]
+    # "steel" and "glass" are catalog materials; "something else" and "what" are not values of anything.
+    look = lookup("Bergner Kadhai NA L: steel or something else", [kadhai], vocabulary=vocabulary)
+    assert (look.field.name, look.field.how, [f.value for f in look.facts]) == ("Material", "offered", ["Aluminium"])
+    look = lookup("Rockmantra Classic Vintage Black Car Ceramic Mug, glass or what", [mug], vocabulary=vocabulary)
+    assert (look.field.name, [f.value for f in look.facts]) == ("Material", ["Ceramic"])
+
+
 @pytest.mark.parametrize("text, accepted, expected", [
     ("It costs 2,495 INR [1].", "2495", True),
     ("It costs Rs. 2495.00.", "2495", True),

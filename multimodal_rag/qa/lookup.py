@@ -208,25 +208,30 @@ def _offered_values(words: Sequence[str], field_positions: set[int], resolver: F
 
 
 def _alternatives(words: Sequence[str], vocabulary: FacetVocabulary) -> tuple[set[int], list[str]]:
-    """A question that names no field may still ask one by offering its answers: "is X for men or women?",
-    "red or blue?". (positions of the offered words, the attributes whose catalog values hold two words joined by
-    "or", most such pairs first); nothing when no pair is two values of one attribute."""
+    """A question that names no field may still ask one by offering its answers: "is X for men or women?", "red
+    or blue?", "for kids or adults?" (one of them a catalog value is enough). (positions of the offered words and
+    the words listed with them, the attributes whose catalog values hold words joined by "or": those holding both
+    words of most pairs first, then one word of most pairs, then the values held by the most products); nothing
+    when no word joined by "or" is a value."""
     pairs = [(i - 1, i + 1) for i, w in enumerate(words) if w == "or" and 0 < i < len(words) - 1]
     if not pairs:
         return set(), []
     asked = [stem(w) for w in words]
-    holding: dict[str, int] = {}
+    offered = [[i for i in pair if not is_stopword(words[i])] for pair in pairs]
+    holding: dict[str, tuple[int, int, int]] = {}
+    found: set[int] = set()
     for name, values in vocabulary.attributes.items():
-        held = {stem(w) for v in values for w in tokens(v)}
-        count = sum(asked[a] in held and asked[b] in held and not is_stopword(words[a]) and asked[a] != asked[b]
-                    for a, b in pairs)
-        if count:
-            holding[name] = count
-    if not holding:
-        return set(), []
-    names = sorted(holding, key=lambda name: -holding[name])
-    held = {stem(w) for name in names for v in vocabulary.attributes[name] for w in tokens(v)}
-    found = {i for pair in pairs for i in pair if asked[pair[0]] in held and asked[pair[1]] in held}
+        held: dict[str, int] = {}  # word of a value -> products holding such values
+        for value, products in values.items():
+            for word in {stem(w) for w in tokens(value)}:
+                held[word] = held.get(word, 0) + products
+        inside = [[i for i in sides if asked[i] in held] for sides in offered]
+        both = sum(len(i) == 2 and asked[i[0]] != asked[i[1]] for i in inside)
+        one = sum(len(i) == 1 for i in inside)
+        if both or one:
+            holding[name] = (both, one, sum(held[asked[j]] for hits in inside for j in hits))
+            found.update(i for sides, hits in zip(offered, inside) if hits for i in sides)
+    names = sorted(holding, key=lambda name: tuple(-n for n in holding[name]))
     return _with_listed(found, words, set()), names
 
 
@@ -237,12 +242,13 @@ def _with_listed(found: set[int], words: Sequence[str], field_positions: set[int
     return found
 
 
-def _offered_field(words: Sequence[str], product: Mapping[str, Any],
-                   alternatives: tuple[set[int], list[str]]) -> FieldQuestion | None:
+def _offered_field(words: Sequence[str], product: Mapping[str, Any], alternatives: tuple[set[int], list[str]],
+                   free: set[int]) -> FieldQuestion | None:
     """The field a named product's question asks by offering answers ("is it for men or women?"): the product's
-    attribute among those whose catalog values hold them (``_alternatives``' names), else the first of those."""
+    attribute among those whose catalog values hold them (``_alternatives``' names), else the first of those. The
+    offered words must lie outside the product's name ("Bergner Kadhai or a Prestige cooker?" offers nothing)."""
     positions, names = alternatives
-    if not names:
+    if not names or not positions & free:
         return None
     own = [name for name in names if name in (product.get("attributes") or {})]
     return FieldQuestion((own or names)[0], "offered", tuple(words[i] for i in sorted(positions)))
@@ -288,7 +294,7 @@ def lookup(question: str, products: Sequence[Mapping[str, Any]], resolver: Field
     free = set(range(len(words))) - taken
     asked = resolver.resolve(words, free, products[positions[0] - 1], attributes)
     if asked is None:
-        asked = _offered_field(words, products[positions[0] - 1], alternatives)
+        asked = _offered_field(words, products[positions[0] - 1], alternatives, free)
     if asked is None:
         return Lookup(None, named=tuple(positions), naming=naming)
     facts = []
