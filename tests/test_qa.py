@@ -120,6 +120,8 @@ def test_lookup_reads_who_questions_verb_forms_and_compound_attributes():
     garnier = by_title["Garnier Nutrisse Haircolor Hair Color"]
     assert facts("Who would Garnier Nutrisse Haircolor Hair Color suit?", [garnier]) == ("Ideal For", [(1, "Women")])
     assert facts("Who is behind Garnier Nutrisse Haircolor Hair Color?", [garnier]) == ("brand", [(1, "Garnier")])
+    # No field word at all: "who" without a verb of making asks whom it is for.
+    assert facts("Who is Garnier Nutrisse Haircolor Hair Color for?", [garnier]) == ("Ideal For", [(1, "Women")])
 
 
 def test_lookup_names_the_product_whose_whole_title_is_asked_whatever_words_the_question_adds():
