@@ -68,7 +68,7 @@ MAKING = frozenset("make made making manufacture manufactured produce produced c
 class FieldQuestion:
     """The field a question asks for: ``name`` as the product stores it (an attribute key, or a core field);
     ``how`` says which rule found it: "name" (the attribute's own name), "synonym", "embedding", or "offered"
-    (the question offers two of its catalog values: "for men or women?")."""
+    (the question offers catalog values of it: "for men or women?", "steel or something else?")."""
 
     name: str
     how: str

@@ -99,8 +99,9 @@ def name_products(words: Sequence[str], products: Sequence[Mapping[str, Any]], o
         c = _Candidate(position, product)
         c.matched = _once_each({i: find_word(words[i], name) for i in content}, name)
         c.verbatim = sum(words[i] in name for i in c.matched)
-        c.whole_title = _holds(words, tokens(str(product.get("title") or "")))
-        c.typed_title = _holds(words, tokens(str(product.get("title") or "")), same_word)
+        title_words = tokens(str(product.get("title") or ""))
+        c.whole_title = _holds(words, title_words)
+        c.typed_title = c.whole_title or _holds(words, title_words, same_word)
         c.unexplained = [i for i in content if i not in optional and find_word(words[i], known) is None]
         held = {t for t in title if any(same_word(words[i], t) for i in c.matched)}
         c.title_coverage = len(held) / len(title) if title else 0.0
@@ -225,11 +226,11 @@ def _alternatives(words: Sequence[str], vocabulary: FacetVocabulary) -> tuple[se
         for value, products in values.items():
             for word in {stem(w) for w in tokens(value)}:
                 held[word] = held.get(word, 0) + products
-        inside = [[i for i in sides if asked[i] in held] for sides in offered]
-        both = sum(len(i) == 2 and asked[i[0]] != asked[i[1]] for i in inside)
-        one = sum(len(i) == 1 for i in inside)
+        inside = [[i for i in sides if asked[i] in held] for sides in offered]  # per pair, its words held
+        both = sum(len(hits) == 2 and asked[hits[0]] != asked[hits[1]] for hits in inside)
+        one = sum(len(hits) == 1 for hits in inside)
         if both or one:
-            holding[name] = (both, one, sum(held[asked[j]] for hits in inside for j in hits))
+            holding[name] = (both, one, sum(held[asked[i]] for hits in inside for i in hits))
             found.update(i for sides, hits in zip(offered, inside) if hits for i in sides)
     names = sorted(holding, key=lambda name: tuple(-n for n in holding[name]))
     return _with_listed(found, words, set()), names
