@@ -140,6 +140,9 @@ class SearchConfig:
     # "filter" (only those), or "off"; and a shopper's words for facet values, {"gents": "Men"}.
     understand: str = "boost"
     synonyms: Mapping[str, str] = field(default_factory=dict)
+    # Facets a shopper gives up first (attribute names, or "brand"): products missing only these rank right after
+    # those that satisfy everything, and a search that finds nothing drops them first.
+    relax_first: tuple[str, ...] = ("colour", "color", "basecolour")
 
 
 @dataclass(frozen=True)
@@ -268,7 +271,9 @@ def config_from_dict(raw: Mapping[str, Any]) -> Config:
     store = StoreConfig(**_known(raw.get("store", {}), StoreConfig, "store"))
     ingest = IngestConfig(**_known(raw.get("ingest", {}), IngestConfig, "ingest"))
     search = SearchConfig(**_known(raw.get("search", {}), SearchConfig, "search"))
-    search = replace(search, fields=tuple(search.fields))
+    if isinstance(search.relax_first, str) or not all(isinstance(n, str) and n.strip() for n in search.relax_first):
+        raise ConfigError('search.relax_first must be a list of facet names, e.g. ["colour", "baseColour"]')
+    search = replace(search, fields=tuple(search.fields), relax_first=tuple(search.relax_first))
     if search.fusion not in FUSIONS:
         raise ConfigError(f"search.fusion must be one of {FUSIONS}, not {search.fusion!r}")
     try:

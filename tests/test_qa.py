@@ -15,7 +15,7 @@ from multimodal_rag.config import load_config
 from multimodal_rag.eval.runner import collection_for
 from multimodal_rag.ingestion import ingest
 from multimodal_rag.qa import LLMError, ProductQA, QAInput, Turn, load_chat_model
-from multimodal_rag.qa.chain import SYSTEM_PROMPT, clean_citations
+from multimodal_rag.qa.chain import SYSTEM_PROMPT, clean_citations, complete_answer
 from multimodal_rag.qa.followup import rewrite_with_llm, rewrite_with_rules
 from multimodal_rag.qa.lookup import contains_answer, lookup
 from multimodal_rag.words import same_word
@@ -159,6 +159,21 @@ def test_lookup_reads_a_field_from_one_offered_answer_the_catalog_knows():
 ])
 def test_answers_match_case_insensitively_and_numbers_as_numbers(text, accepted, expected):
     assert contains_answer(text, accepted) is expected
+
+
+@pytest.mark.parametrize("generated, kept", [
+    # SmolLM2's answers to "makeup cheaper than 950 please" and "which coffee mugs is the priciest?"
+    ("Products that match: Incolor Lipstick at 210 INR [1]; GC4353 Vanity Pouch at 783 INR [2]; Goldencollections GC4",
+     "Products that match: Incolor Lipstick at 210 INR [1]; GC4353 Vanity Pouch at 783 INR [2]"),
+    ("The most expensive: Rockmantra Cute Two Cats Ceramic Mug at 349 INR [1]\n\nQuestion:",
+     "The most expensive: Rockmantra Cute Two Cats Ceramic Mug at 349 INR [1]"),
+    ("Try the mug [1]. It is also", "Try the mug [1]."),
+    ("Catalog fact: it holds 3.5 L [2]", "it holds 3.5 L [2]"),
+    ("It costs 549 INR.", "It costs 549 INR."),
+    ("The Kalash Kadhai is a", ""),
+])
+def test_an_answer_cut_by_the_token_limit_or_running_into_a_next_turn_ends_where_it_last_ended(generated, kept):
+    assert complete_answer(generated) == kept
 
 
 def test_citations_outside_the_given_products_are_removed():

@@ -26,6 +26,9 @@ MAXIMA = "b64149a8a9235f5199c6d8225d5dc602"     # Maxima 29923LPGY Analog Watch 
 PMR1336 = "1afa5f2c3c9b4b43def6dc2e695d2c87"    # Printland PMR1336 Ceramic Mug; PMR1332 is its twin
 STICKERS = "be0f39341d771aac57084970f1ed6425"   # Wallmantra Medium Vinyl Stickers Sticker; "... Sticker Sticker" too
 TWIN_FAMILIES = ("Maxima ", "Printland ", "Wallmantra ")  # every product of these, so the twins are all there
+# Every product of two brands whose titles are little more than their facet values ("Kalash Kadhai 3.5 L").
+KALASH = {"85fe188e1ee8237b70df0d475907bf24", "72cbc043d14ee578c789c9fab3c43cdd"}  # Kadhai 11.5 L / 3.5 L, Cookware
+PURPLEDIP = "5b378b0925d5409b5d84ceb416fc2afc"  # Purpledip Showpiece - 12 cm, category leaf "Purpledip Showpieces"
 LED = "9a9402ad55d079c86c302521816b7b0e"        # RRP Alpha X002 USB Led Light: Color Pink, Light Color White
 BONSAI = "3589e80e8f7f3f3a5b65447389b90c2e"     # Miracle Retail Bonsai ... with Pot: Color Yellow, Pot Color Brown
 BLANKET = "83b7c331ebdd018bea7cecb6171eda96"    # Home Originals ... Double Blanket: Sales Package, Number of Contents
@@ -46,7 +49,7 @@ def config(tmp_path_factory):
         products = {p["id"]: p for p in map(json.loads, lines)}
     twins = [pid for pid, p in products.items() if p["title"].startswith(TWIN_FAMILIES)]
     chosen = dict.fromkeys([*list(products)[:60], BIANCA, BERGNER, NAMMA, PRESTIGE, MUG, LED, BONSAI, BLANKET,
-                            GARNIER, ELEPHANT, TOFFY, *twins])
+                            GARNIER, ELEPHANT, TOFFY, *twins, *sorted(KALASH), PURPLEDIP])
     folder = tmp_path_factory.mktemp("wording")
     path = folder / "catalog.jsonl"
     path.write_text("".join(json.dumps({**products[pid], "image": None}) + "\n" for pid in chosen))
@@ -256,6 +259,20 @@ def test_a_question_naming_no_catalog_product_gets_no_price(silent_qa):
         result = silent_qa.invoke(question)
         assert result.grounding == "not_found" and result.cited_ids == []
         assert not re.search(r"\d", result.answer)
+
+
+def test_a_question_naming_only_facet_values_asks_what_the_catalog_has_of_them(silent_qa):
+    """"show me cookware by Kalash" partly matches the title "Kalash Kadhai 11.5 L", yet each of its naming words is
+    a facet value (a brand, a kind): it asks for the brand's cookware, every cited product Kalash cookware, not for
+    the closest products (a Supreme Cookwares kadhai among them). A brand inside a category name works alike."""
+    result = silent_qa.invoke("show me cookware by Kalash")
+    assert result.grounding == "shopping" and set(result.cited_ids) == KALASH
+    result = silent_qa.invoke("do you have Purpledip showpieces?")
+    assert result.grounding == "shopping" and result.cited_ids == [PURPLEDIP]
+    # A word beyond the facet values (a size) still names the product, and its field is answered.
+    result = silent_qa.invoke("how much is the Kalash Kadhai 3.5 L?")
+    assert result.grounding == "lookup" and result.cited_ids == ["72cbc043d14ee578c789c9fab3c43cdd"]
+    assert "549 INR" in result.answer
 
 
 @pytest.mark.parametrize("answer, unsupported", [

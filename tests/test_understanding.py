@@ -6,12 +6,13 @@ import json
 import random
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from multimodal_rag.catalog.facets import FacetVocabulary
-from multimodal_rag.config import load_config
+from multimodal_rag.config import ConfigError, load_config
 from multimodal_rag.ingestion import ingest
 from multimodal_rag.retrieval import ProductQuery, ProductRetriever
 from multimodal_rag.retrieval.understanding import QueryUnderstanding, Understanding, _prices
@@ -169,3 +170,54 @@ def test_the_boost_finds_what_satisfies_the_query_below_every_fields_first_k(tmp
     assert not any(kind[d.metadata["id"]] == ("Black", "Shirts", "Men") for d in plain)
     assert [kind[d.metadata["id"]] for d in boosted] == [("Black", "Shirts", "Men")] * 5
     assert all(d.metadata["ranks"]["understood"] <= 5 and d.metadata["ranks"].get("text", 6) > 5 for d in boosted)
+
+
+def test_products_missing_only_a_soft_constraint_rank_next(tmp_path, default_embedders):
+    """Myntra has 4 beige women's flats. After them, "beige flats for women" ranks women's flats in other colours
+    (colour is what a shopper gives up first, `[search] relax_first`), not the beige heels, handbags and casual
+    shoes for women that the words "beige" and "women" pull up; with `relax_first = []` those fill the places."""
+    require_shared_data()
+    rows = [json.loads(line) for line in (MYNTRA / "products.jsonl").open()]
+
+    def kind(r):
+        return r["attributes"].get("baseColour"), r["attributes"].get("articleType"), r["attributes"]["gender"]
+
+    flats = [r for r in rows if kind(r)[1:] == ("Flats", "Women")]
+    beige_flats = [r for r in flats if kind(r)[0] == "Beige"]
+    other_flats = [r for r in flats if kind(r)[0] != "Beige"][:20]
+    beige_other = [r for r in rows if kind(r)[0] == "Beige" and kind(r)[2] == "Women" and kind(r)[1] in
+                   ("Heels", "Handbags", "Casual Shoes")]
+    catalog = tmp_path / "products.jsonl"
+    catalog.write_text("".join(json.dumps({**r, "image": None}) + "\n" for r in beige_flats + other_flats + beige_other))
+    by_id = {r["id"]: kind(r) for r in beige_flats + other_flats + beige_other}
+    config = load_config(None, [f"store.db={json.dumps(str(tmp_path / 'soft.db'))}"])
+    ingest(catalog, config, progress=False, embedders=default_embedders)
+    ranked = {}
+    for relax_first in (config.search.relax_first, ()):
+        retriever = ProductRetriever.from_config(
+            replace(config, search=replace(config.search, relax_first=relax_first)))
+        try:
+            ranked[relax_first] = [by_id[d.metadata["id"]] for d in retriever.invoke("beige flats for women")]
+        finally:
+            retriever.close()
+    soft, none = ranked[config.search.relax_first], ranked[()]
+    assert len(beige_flats) == 4 and soft[:4] == [("Beige", "Flats", "Women")] * 4
+    assert len(soft) == 10 and all(k[1:] == ("Flats", "Women") and k[0] != "Beige" for k in soft[4:])
+    assert none[:4] == soft[:4] and none[4:] == [("Beige", "Heels", "Women")] * 6
+
+
+def test_soft_constraints_are_dropped_first_when_nothing_matches(myntra):
+    soft = QueryUnderstanding(myntra.vocabulary, {}, ("baseColour",))
+    understood = soft.understand("beige flats for women")
+    assert [(c.facet, c.soft) for c in understood.constraints] == [
+        ("attributes.baseColour", True), ("attributes.articleType", False), ("attributes.gender", False)]
+    assert understood.loosest().facet == "attributes.baseColour"
+    assert understood.without(understood.loosest()).loosest().facet == "attributes.gender"  # then the last named
+    flat = {"attributes": {"baseColour": "Black", "articleType": "Flats", "gender": "Women"}}
+    assert understood.tier({"attributes": {**flat["attributes"], "baseColour": "Beige"}}) == 0
+    assert understood.tier(flat) == 1
+    assert understood.tier({"attributes": {**flat["attributes"], "gender": "Men"}}) is None
+    # A query of soft constraints alone boosts nothing beyond what satisfies it.
+    assert soft.understand("beige").tier(flat) is None
+    with pytest.raises(ConfigError, match="search.relax_first must be a list of facet names"):
+        load_config(None, ['search.relax_first="colour"'])

@@ -35,7 +35,7 @@ from multimodal_rag.qa.fields import FieldResolver
 from multimodal_rag.qa.followup import StandaloneQuery, Turn, rewrite_with_llm, rewrite_with_rules
 from multimodal_rag.qa.grounding import GroundingCheck, novel_words
 from multimodal_rag.qa.lookup import FieldAnswer, Lookup, contains_answer, format_price, lookup
-from multimodal_rag.words import correct, is_stopword, tokens
+from multimodal_rag.words import correct, is_stopword, stem, tokens
 from multimodal_rag.retrieval.retriever import ProductQuery, ProductRetriever, product_card
 from multimodal_rag.retrieval.understanding import QueryUnderstanding, Understanding
 from multimodal_rag.store.filters import build_filter
@@ -48,6 +48,11 @@ SYSTEM_PROMPT = (
 )
 _DELIMITER = re.compile(r"</?\s*product\s*>", re.I)
 _ECHO = re.compile(r"^\s*catalog fact:\s*", re.I)  # small models repeat the prompt's label
+# Small models go on to write the next turn ("\n\nQuestion: ..."): nothing from such a line on is the answer.
+_NEXT_TURN = re.compile(r"\n\s*(?:question|answer|user|assistant|human|customer)\s*:.*", re.I | re.S)
+# Where an answer may end: a sentence's end or a citation. A text that ends elsewhere was cut by the token limit.
+_ENDED = re.compile(r"(?:[.!?]|\])[\"')]*$")
+_LAST_END = re.compile(r"^.*(?:[.!?](?=\s)|\](?:\s*[.;,])?)", re.S)
 _CITATION = re.compile(r"\[(\d+(?:\s*,\s*\d+)*)\]")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
 # An answer mentions a product (and must cite it) when it holds this share of the product's title words.
@@ -152,6 +157,15 @@ def _priced(doc: Document, position: int) -> str:
     return f"{m.get('title')}{price} [{position}]"
 
 
+def _said_by(naming: str, understood: Understanding | None) -> bool:
+    """True when every word that names a product is a word of an understood facet value (category, brand,
+    attribute; plural or singular alike)."""
+    facet_words = {stem(w) for c in (understood.constraints if understood else ()) if c.facet != "price"
+                   for w in tokens(" ".join(c.words))}
+    named = {stem(w) for w in tokens(naming)}
+    return bool(named) and named <= facet_words
+
+
 def shopping_sentence(understood: Understanding, products: Sequence[Document], positions: Sequence[int]) -> str:
     """Products that satisfy every constraint, in the order the question asks for."""
     listed = "; ".join(_priced(products[p - 1], p) for p in positions[:CATALOG_SENTENCE_PRODUCTS])
@@ -175,6 +189,17 @@ def build_messages(question: str, products: Sequence[Document], fact: FieldAnswe
 
 def shown_products(products: Sequence[Document], fact: FieldAnswer | None) -> list[tuple[int, Document]]:
     return [(fact.position, products[fact.position - 1])] if fact else list(enumerate(products, start=1))
+
+
+def complete_answer(generated: str) -> str:
+    """The model's answer without a next turn it went on to write, and without the unfinished words the token
+    limit cut ("... Vanity Pouch at 783 INR [2]; Goldencollections GC4"): up to its last sentence end or
+    citation (empty when it has none)."""
+    text = _NEXT_TURN.sub("", _ECHO.sub("", generated or "")).strip()
+    if not text or _ENDED.search(text):
+        return text
+    last = _LAST_END.match(text)
+    return last.group().rstrip(" ;,") if last else ""
 
 
 def clean_citations(answer: str, count: int) -> tuple[str, list[int]]:
@@ -368,7 +393,7 @@ class ProductQA(Runnable[Any, QAResult]):
 
         A question with a budget or a price order ("under 300", "which costs the least") is a shopping question;
         one that names a brand ("do you have Sonata watches?") is one when it asks no field of a product and the
-        catalog answers no product by name. Other open questions ("a ceramic mug as a gift") go to the model, with
+        catalog answers no product by name, or names one only through facet values ("cookware by Kalash"). Other open questions ("a ceramic mug as a gift") go to the model, with
         retrieval boosted by what was understood."""
         query = self._standalone(qa_input)
         understood = query.understood
@@ -381,10 +406,13 @@ class ProductQA(Runnable[Any, QAResult]):
             plan = self._plan(qa_input, query, self.retriever.invoke(request, config=config))
             if (retry := self._naming_query(plan, request)) is not None:
                 plan = self._plan(qa_input, query, self.retriever.invoke(retry, config=config))
-            answered = plan.fact is not None or plan.look.field is not None or bool(plan.look.named) or (
-                plan.fixed is not None and plan.fixed[2] != "not_found")
+            # "do you have Purpledip showpieces?" names a product only through facet values (a brand and a kind):
+            # it asks what the catalog has of them, not about the one product whose title is those words.
+            faceted = plan.look.field is None and bool(plan.look.named) and _said_by(plan.look.naming, understood)
+            answered = plan.fact is not None or plan.look.field is not None or (
+                bool(plan.look.named) and not faceted) or (plan.fixed is not None and plan.fixed[2] != "not_found")
             branded = bool(understood) and any(c.facet == "brand" for c in understood.constraints)
-            if answered or not branded or not isinstance(request, ProductQuery):
+            if answered or not (branded or faceted) or not isinstance(request, ProductQuery):
                 return plan
         strict = request.model_copy(update={"understand": "filter", "understood": understood})
         return self._shopping_plan(qa_input, query, self.retriever.invoke(strict, config=config), understood)
@@ -475,7 +503,7 @@ class ProductQA(Runnable[Any, QAResult]):
         elif plan.shopping is not None:
             answer, positions, grounding, written_by = self._finish_shopping(plan, generated)
         elif fact is not None:
-            answer, positions = clean_citations(_ECHO.sub("", generated or ""), len(products))
+            answer, positions = clean_citations(complete_answer(generated), len(products))
             grounding, written_by = "lookup", "model"
             if fact.position not in positions:
                 answer, positions = f"{answer} [{fact.position}]", [*positions, fact.position]
@@ -496,7 +524,7 @@ class ProductQA(Runnable[Any, QAResult]):
         constraint, (for "cheapest"/"most expensive") the first of them first, and states nothing the cards do
         not; else the catalog's sentence."""
         allowed, sentence = plan.shopping
-        answer, positions = clean_citations(_ECHO.sub("", generated or ""), len(plan.products))
+        answer, positions = clean_citations(complete_answer(generated), len(plan.products))
         named = [p for p in mentioned(answer, plan.products) if p not in positions]
         if named:
             answer, positions = f"{answer} [{', '.join(map(str, named))}]", [*positions, *named]

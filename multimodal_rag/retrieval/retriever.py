@@ -30,7 +30,7 @@ from multimodal_rag.config import UNDERSTAND, Config, resolve_config
 from multimodal_rag.embedders.base import TextEmbedder
 from multimodal_rag.embedders.fields import load_embedders
 from multimodal_rag.retrieval.rerank import ProductReranker
-from multimodal_rag.retrieval.understanding import QueryUnderstanding, Understanding, satisfies
+from multimodal_rag.retrieval.understanding import QueryUnderstanding, Understanding
 from multimodal_rag.store.filters import build_filter, combine
 from multimodal_rag.store.milvus import SCALAR_FIELDS, open_store
 from multimodal_rag.store.search import Hit, ProductSearcher, SearchQuery
@@ -105,8 +105,9 @@ class ProductRetriever(BaseRetriever):
 
     Keyword arguments at invoke time are part of the query: ``invoke("mug", k=3, filters={"price": {"lt": 500}},
     image="photo.jpg")``. With ``understanding`` (the catalog's facets) a text query's constraints ("red mugs under
-    300") are used as ``understand`` says: "boost" adds one ranked list of the products that satisfy them, "filter"
-    keeps only those (dropping constraints, last named first, when that leaves nothing), "off" ignores them. A
+    300") are used as ``understand`` says: "boost" adds one ranked list of the products that satisfy them (then of
+    those that miss only soft constraints, a colour), "filter" keeps only those (dropping constraints, soft ones
+    first, then the last named, when that leaves nothing), "off" ignores them. A
     price bound filters in both modes, and "cheapest"/"most expensive" sorts the matching products by price.
     """
 
@@ -144,7 +145,7 @@ class ProductRetriever(BaseRetriever):
             kwargs.setdefault("rerank_candidates", config.reranker.candidates)
             kwargs.setdefault("understand", s.understand)
             if kwargs["understand"] != "off" and "understanding" not in kwargs:
-                kwargs["understanding"] = QueryUnderstanding(store.vocabulary(), s.synonyms)
+                kwargs["understanding"] = QueryUnderstanding(store.vocabulary(), s.synonyms, s.relax_first)
             return cls(searcher=searcher, k=kwargs.pop("k", s.k), **kwargs)
         except BaseException:
             store.close()
@@ -212,7 +213,7 @@ class ProductRetriever(BaseRetriever):
             return replace(search, expr=combine(expr, build_filter(understood.filters(others))))
         if not others:
             return replace(search, expr=expr)
-        return replace(search, expr=expr, boost=lambda product: all(satisfies(product, c) for c in others))
+        return replace(search, expr=expr, boost=understood.tier)
 
     def _search_many(self, queries: Sequence[ProductQuery]) -> list[list[Document]]:
         plans = [self._plan(q) for q in queries]
@@ -236,10 +237,11 @@ class ProductRetriever(BaseRetriever):
 
     def _relaxed(self, search: SearchQuery, understood: Understanding,
                  mode: str) -> tuple[list[Hit], Understanding]:
-        """Constraints that leave nothing are dropped, the last named first, until something is found."""
+        """Constraints that leave nothing are dropped, soft ones (a colour) first, then the last named, until
+        something is found."""
         hits: list[Hit] = []
         while understood.constraints and not hits:
-            understood = understood.without(understood.constraints[-1])
+            understood = understood.without(understood.loosest())
             hits = self.searcher.search_batch([self._constrained(search, understood, mode)])[0]
         return hits, understood
 
@@ -261,7 +263,7 @@ class ProductRetriever(BaseRetriever):
             rows = self.searcher.store.by_price(expr, k, descending=descending)
             if rows or not understood.constraints:
                 break
-            understood = understood.without(understood.constraints[-1])
+            understood = understood.without(understood.loosest())
         hits = [Hit(str(row["id"]), float(row["price"]), {f: row.get(f) for f in SCALAR_FIELDS}) for row in rows]
         return [hit_to_document(h, rank, understood) for rank, h in enumerate(hits, start=1)]
 

@@ -48,7 +48,8 @@ _LINKS = frozenset({"for", "by", "in", "from", "with", "of"})
 @dataclass(frozen=True)
 class Constraint:
     """One understood condition: ``facet`` is "category", "brand", "price" or "attributes.<name>"; ``values`` the
-    facet values (several: any of them); for price ``op`` is "lt", "gt" or "between" with ``low``/``high``."""
+    facet values (several: any of them); for price ``op`` is "lt", "gt" or "between" with ``low``/``high``;
+    ``soft``: a facet a shopper gives up first (a colour), before what the product is and whom it is for."""
 
     facet: str
     values: tuple[str, ...] = ()
@@ -57,6 +58,7 @@ class Constraint:
     high: float | None = None
     words: tuple[str, ...] = ()
     note: str = ""
+    soft: bool = False
 
     @property
     def label(self) -> str:
@@ -116,6 +118,22 @@ class Understanding:
             {"facet": c.facet, "values": list(c.values), "op": c.op, "low": c.low, "high": c.high,
              "words": list(c.words), "note": c.note} for c in self.constraints],
             "sort": self.sort, "rest": self.rest, "dropped": [c.label for c in self.dropped]}
+
+    def loosest(self) -> Constraint:
+        """The constraint to drop first when they leave nothing: the last soft one named, else the last named."""
+        soft = [c for c in self.constraints if c.soft]
+        return (soft or list(self.constraints))[-1]
+
+    def tier(self, product: Mapping[str, Any]) -> int | None:
+        """0 when the product satisfies every constraint; 1 when it misses only soft ones and satisfies at least
+        one that is not (women's flats in another colour, for "beige flats for women"); else None."""
+        if self.satisfied_by(product):
+            return 0
+        hard = [c for c in self.constraints if not c.soft]
+        if len(hard) < len(self.constraints) and any(c.facet != "price" for c in hard) and all(
+                satisfies(product, c) for c in hard):
+            return 1
+        return None
 
     def without(self, dropped: Constraint) -> "Understanding":
         kept = tuple(c for c in self.constraints if c is not dropped)
@@ -185,8 +203,12 @@ class QueryUnderstanding:
 
     vocabulary: FacetVocabulary
     synonyms: Mapping[str, str] = field(default_factory=dict)
+    # Facets (attribute names, or "brand") a shopper gives up first, matched case-insensitively: their constraints
+    # are ``soft``.
+    relax_first: Sequence[str] = ()
 
     def __post_init__(self) -> None:
+        self._soft = {name.lower() for name in self.relax_first}
         index: dict[tuple[str, ...], list[_Entry]] = {}
 
         def add(words: Sequence[str], entry: _Entry) -> None:
@@ -241,7 +263,8 @@ class QueryUnderstanding:
             if i > 0 and words[i - 1] in _LINKS:
                 used[i - 1] = True
             i += n
-        constraints = [Constraint(facet, tuple(values), words=tuple(said), note=note)
+        constraints = [Constraint(facet, tuple(values), words=tuple(said), note=note,
+                                  soft=facet.removeprefix("attributes.").lower() in self._soft)
                        for facet, (values, said, note) in found.items()]
         if price is not None:
             constraints.append(price)

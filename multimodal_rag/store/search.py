@@ -10,8 +10,9 @@ and scores against Milvus' ``hybrid_search`` on the same requests.
 A query photo is first brought to what the catalog's photos look like (``QueryPhotoAdapter``). A text query goes
 to text vector fields, to BM25 and to image fields whose embedder is a dual encoder; an image query goes to image
 fields; fused fields (``fusion:``) take either, and a text-and-image query as one vector combined with the
-field's weights. A ``boost`` test adds one more ranked list: the candidates that satisfy it (query
-understanding's constraints) in the text field's order, so they rise without the others being dropped.
+field's weights. A ``boost`` adds a ranked list of the candidates that satisfy query understanding's constraints,
+in the text field's order, and another of those followed by the ones that miss only a constraint a shopper gives
+up first (a colour), so they rise without the others being dropped.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from multimodal_rag.store.milvus import BM25_FIELD, ProductStore
 
 BM25 = "bm25"
 UNDERSTOOD = "understood"  # the boost list's name among the per-field scores
+RELAXED = "understood_relaxed"  # the list of what satisfies the constraints once the soft ones are given up
 MAX_PARALLEL_SEARCHES = 8
 # A boosted query's fields are searched this deep (the fused list is still cut to k): the products that satisfy
 # the understood constraints may rank low in every field. "black shirts for men" on myntra_dev: none of text's or
@@ -56,7 +58,8 @@ class Hit:
 @dataclass(frozen=True)
 class SearchQuery:
     """One query: text, a photo (already decoded), or both; a filter expression; how many products; and an
-    optional ``boost`` test: the candidates that pass it, in the text field's order, are one more ranked list.
+    optional ``boost``: each candidate's tier (0: satisfies every understood constraint, 1: misses only soft ones)
+    or None; tier 0 is one more ranked list, and tiers 0 and 1 by tier another.
 
     The boost works on the candidates the other fields found (searched ``BOOST_DEPTH`` deep), on the client: a
     filtered search for it would cost Milvus Lite seconds per query at 15,000 products (it evaluates filters row
@@ -66,7 +69,7 @@ class SearchQuery:
     image: Image.Image | None = None
     expr: str = ""
     k: int = 10
-    boost: Callable[[Mapping[str, Any]], bool] | None = field(default=None, compare=False)
+    boost: Callable[[Mapping[str, Any]], int | None] | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -170,8 +173,10 @@ class ProductSearcher:
         return out
 
     def _boosted(self, query: SearchQuery, requests: list[FieldRequest], lists: list[list[dict]]) -> None:
-        """Add the ``understood`` list: the candidates passing ``query.boost``, in the first text field's order
-        (then the other fields' candidates in theirs). Only a query with text gets one."""
+        """Add the ``understood`` list: the candidates ``query.boost`` puts in tier 0, in the first text field's
+        order (then the other fields' candidates in theirs); and when some are in tier 1, the ``understood_relaxed``
+        list of tiers 0 and 1, by tier. Satisfying products are in both lists, so they stay ahead of those that
+        miss a soft constraint. Only a query with text gets them."""
         text_fields = {v.name for v in self.vectors if v.modality == "text"} | {BM25}
         source = next((i for i, r in enumerate(requests) if r.name in text_fields), None)
         if query.boost is None or source is None:
@@ -179,19 +184,24 @@ class ProductSearcher:
         order = [lists[source], *(hits for i, hits in enumerate(lists) if i != source)]
         floor = lists[source][-1]["distance"] if lists[source] else 0.0
         seen: set[str] = set()
-        passing = []
+        tiered = []
         for n, hits in enumerate(order):
             for h in hits:
-                if h["id"] not in seen and query.boost(h["entity"]):
-                    passing.append(h if n == 0 else {**h, "distance": floor})
+                tier = query.boost(h["entity"]) if h["id"] not in seen else None
+                if tier is not None:
+                    tiered.append((tier, len(tiered), h if n == 0 else {**h, "distance": floor}))
                 seen.add(h["id"])
-        requests.append(FieldRequest(UNDERSTOOD, requests[source].anns_field, None, "", requests[source].metric))
-        lists.append(passing[: query.k])
+        field, metric = requests[source].anns_field, requests[source].metric
+        requests.append(FieldRequest(UNDERSTOOD, field, None, "", metric))
+        lists.append([h for tier, _, h in tiered if tier == 0][: query.k])
+        if any(tier > 0 for tier, _, _ in tiered):
+            requests.append(FieldRequest(RELAXED, field, None, "", metric))
+            lists.append([h for _, _, h in sorted(tiered, key=lambda t: t[:2])][: query.k])
 
     # -- search ---------------------------------------------------------------------------------------------
 
     def search(self, text: str | None = None, image: Image.Image | None = None, *, k: int = 10,
-               expr: str = "", boost: Callable[[Mapping[str, Any]], bool] | None = None) -> list[Hit]:
+               expr: str = "", boost: Callable[[Mapping[str, Any]], int | None] | None = None) -> list[Hit]:
         """The top ``k`` products, best first, each with its per-field scores and ranks."""
         return self.search_batch([SearchQuery(text, image, expr, k, boost)])[0]
 
