@@ -8,7 +8,8 @@ satisfies the question (and, for "cheapest"/"most expensive", the first cited is
 
 The wordings are written by hand. The first set alternates between ``tune.jsonl`` (used while building the
 assistant) and ``heldout.jsonl`` (scored once, then used for tuning too); ``blind.jsonl`` holds a second set,
-written before the round that followed and scored once after it. The kinds of products (category levels), brands, colours and budgets come from
+written before the round that followed and scored once after it; ``next.jsonl`` a third, written after that
+round's fixes and scored once. The kinds of products (category levels), brands, colours and budgets come from
 the catalog (seeded), and every question has at least one product that satisfies it. Follow-ups carry the
 questions asked before them in ``history``; "$cited_price" in an expectation is the price of the first product
 the previous answer cited.
@@ -67,6 +68,25 @@ BLIND = Wordings(
     colour_first=["i want {kind}", "do you have {kind}"],
     colour=["do you have it in {colour}?", "{colour} ones?", "only {colour} please"],
     colour_budget=["and below {price}?", "what about under Rs {price}", "under {price} rupees"])
+
+# Written and committed (2026-11-24) after the fixes that followed the blind set's run and before any look at
+# these; scored once: another shopper's wordings, and another seed.
+NEXT = Wordings(
+    budget=[("{kind} that cost less than {price}", "lt"), ("anything under ₹{price} in {kind}?", "lt"),
+            ("{kind} priced below {price} INR", "lt"), ("show {kind} which are within Rs.{price}", "lte"),
+            ("can you suggest {kind} not exceeding {price}", "lte"), ("{kind} for {price} rupees or under", "lte")],
+    cheapest=["{kind}: which one is cheapest?", "show the {kind} with the lowest cost",
+              "i want the least expensive of your {kind}", "cheapest option in {kind}",
+              "what is the most affordable among {kind}"],
+    dearest=["the most expensive {kind} in your store", "{kind}, highest price first", "show me your priciest {kind}"],
+    brand=["are there any {brand} {kind}?", "list {kind} from {brand}", "which {kind} do you have by {brand}?",
+           "{brand} brand {kind}", "is {brand} available in {kind}?"],
+    cheaper_first=["{kind} under Rs. {price}", "any {kind} below {price}?"],
+    cheaper=["do you have a cheaper one?", "anything more affordable?", "show cheaper alternatives",
+             "one that costs less?"],
+    colour_first=["show {kind}", "I'm shopping for {kind}"],
+    colour=["what about {colour}?", "any in {colour}?", "I prefer {colour}"],
+    colour_budget=["below {price} please", "under ₹{price}?", "within {price}?"])
 
 
 def levels(product: dict) -> list[str]:
@@ -144,10 +164,11 @@ def build(catalog: list[dict], seed: int = 0, wordings: Wordings = BUILT_WITH) -
 
 
 def question_sets(catalog: list[dict], seed: int) -> dict[str, list[dict]]:
-    """The built-with wordings in their two halves, and the blind set whole (its own seed draws other kinds)."""
+    """The built-with wordings in their two halves, and the blind and next sets whole (each with its own seed)."""
     items = build(catalog, seed)
     sets = {half: [i for i in items if i["half"] == half] for half in ("tune", "heldout")}
     sets["blind"] = [{**i, "half": "blind"} for i in build(catalog, seed + 1, BLIND)]
+    sets["next"] = [{**i, "half": "next"} for i in build(catalog, seed + 2, NEXT)]
     return sets
 
 
