@@ -313,6 +313,8 @@ def test_rewrite_rules_and_llm_rewrite():
         "what is Wildcraft Trailblazer Backpack's weight?"
     cheaper = rewrite_with_rules("show me a cheaper one", history)
     assert cheaper.filters == {"price": {"lt": 1500.0}, "category": {"prefix": "Bags > Backpacks"}}
+    for wording in ("is there a lower priced one?", "is there a less costly one?"):
+        assert rewrite_with_rules(wording, history).filters == cheaper.filters, wording
     assert rewrite_with_rules("red mugs under 300", history).text == "red mugs under 300"
     assert rewrite_with_rules("is it waterproof?", []).text == "is it waterproof?"
     model = scripted(lambda prompt: '"Is the Wildcraft Trailblazer Backpack waterproof?"\nextra')

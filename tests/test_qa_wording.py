@@ -269,6 +269,10 @@ def test_a_question_naming_only_facet_values_asks_what_the_catalog_has_of_them(s
     assert result.grounding == "shopping" and set(result.cited_ids) == KALASH
     result = silent_qa.invoke("do you have Purpledip showpieces?")
     assert result.grounding == "shopping" and result.cited_ids == [PURPLEDIP]
+    # A field whose value the question states ("made by Kalash", "the brand Kalash") is not asked.
+    for question in ("I'm looking for cookware made by Kalash", "cookware from the brand Kalash"):
+        result = silent_qa.invoke(question)
+        assert result.grounding == "shopping" and set(result.cited_ids) == KALASH, question
     # A word beyond the facet values (a size) still names the product, and its field is answered.
     result = silent_qa.invoke("how much is the Kalash Kadhai 3.5 L?")
     assert result.grounding == "lookup" and result.cited_ids == ["72cbc043d14ee578c789c9fab3c43cdd"]

@@ -92,6 +92,10 @@ def test_a_value_in_several_facets_is_resolved_by_counts_and_says_so(myntra, fli
     ("₹200 - ₹400", "between", 200.0, 400.0),
     ("under Rs.500", "lt", None, 500.0),
     ("below 500inr", "lt", None, 500.0),
+    ("for 2,100 or less", "lt", None, 2100.0),   # the bound after the amount
+    ("at 900 and under", "lt", None, 900.0),
+    ("my budget is Rs 600", "lt", None, 600.0),
+    ("budget: 750", "lt", None, 750.0),
 ])
 def test_price_phrases(text, op, low, high):
     price, sort, _ = _prices(f"shoes {text} please")
@@ -99,11 +103,20 @@ def test_price_phrases(text, op, low, high):
     assert sort is None
 
 
-@pytest.mark.parametrize("text", ["max 256 GB", "under 2 kg", "under 2kg", "1.5 l kettle", "pack of 3", "below 40%",
+@pytest.mark.parametrize("text", ["max 256 GB", "Apple iPhone 15 Max", "under 2 kg", "under 2kg", "1.5 l kettle", "pack of 3", "below 40%",
                                   "Vizion 8502-7PURPLE Sports Watch",
                                   "escort e-1700-906_blk analog watch - for men, boys price in rupees"])
 def test_a_number_with_a_unit_or_in_a_model_number_is_not_a_price(text):
     assert _prices(text)[0] is None
+
+
+@pytest.mark.parametrize("text, sort", [
+    ("which of the kitchen tools is least costly", "asc"), ("the least pricey mug", "asc"),
+    ("lowest-cost router", "asc"), ("most pricey watch", "desc"), ("highest cost kettle", "desc"),
+])
+def test_price_order_phrases(text, sort):
+    price, found, _ = _prices(text)
+    assert price is None and found == sort
 
 
 def test_constraints_reach_milvus_only_through_the_filter_builder(flipkart):

@@ -31,7 +31,7 @@ from langchain_core.runnables import Runnable, RunnableConfig
 from pydantic import BaseModel, ConfigDict, Field
 
 from multimodal_rag.catalog.facets import FacetVocabulary
-from multimodal_rag.qa.fields import FieldResolver
+from multimodal_rag.qa.fields import FieldQuestion, FieldResolver
 from multimodal_rag.qa.followup import StandaloneQuery, Turn, rewrite_with_llm, rewrite_with_rules
 from multimodal_rag.qa.grounding import GroundingCheck, novel_words
 from multimodal_rag.qa.lookup import FieldAnswer, Lookup, contains_answer, format_price, lookup
@@ -155,6 +155,18 @@ def _priced(doc: Document, position: int) -> str:
     m = doc.metadata
     price = f" at {format_price(m['price'], m.get('currency'))}" if m.get("price") is not None else ""
     return f"{m.get('title')}{price} [{position}]"
+
+
+def _states_field(field: FieldQuestion | None, understood: Understanding | None) -> bool:
+    """True when the question gives a value of the asked field ("made by Tenda": brand=Tenda), or the words that
+    named the field belong to a facet value it names ("design" in the brand "Unique Design")."""
+    if field is None or not understood:
+        return False
+    facets = [c for c in understood.constraints if c.facet != "price"]
+    if any(c.facet.removeprefix("attributes.").lower() == field.name.lower() for c in facets):
+        return True
+    value_words = {stem(w) for c in facets for w in tokens(" ".join(c.words))}
+    return bool(field.words) and {stem(w) for w in field.words} <= value_words
 
 
 def _said_by(naming: str, understood: Understanding | None) -> bool:
@@ -408,11 +420,16 @@ class ProductQA(Runnable[Any, QAResult]):
                 plan = self._plan(qa_input, query, self.retriever.invoke(retry, config=config))
             # "do you have Purpledip showpieces?" names a product only through facet values (a brand and a kind):
             # it asks what the catalog has of them, not about the one product whose title is those words.
-            faceted = plan.look.field is None and bool(plan.look.named) and _said_by(plan.look.naming, understood)
-            answered = plan.fact is not None or plan.look.field is not None or (
-                bool(plan.look.named) and not faceted) or (plan.fixed is not None and plan.fixed[2] != "not_found")
+            # "routers made by Tenda", "usb gadgets from the brand RRP", "Unique Design showpieces": unless one
+            # product is named, a field whose value the question states (or whose words are a facet value's) is
+            # not asked.
+            stated = len(plan.look.facts) != 1 and _states_field(plan.look.field, understood)
+            asks = plan.look.field is not None and not stated
+            faceted = not asks and bool(plan.look.named) and _said_by(plan.look.naming, understood)
+            answered = not stated and (plan.fact is not None or asks or (bool(plan.look.named) and not faceted) or (
+                plan.fixed is not None and plan.fixed[2] != "not_found"))
             branded = bool(understood) and any(c.facet == "brand" for c in understood.constraints)
-            if answered or not (branded or faceted) or not isinstance(request, ProductQuery):
+            if answered or not (branded or faceted or stated) or not isinstance(request, ProductQuery):
                 return plan
         strict = request.model_copy(update={"understand": "filter", "understood": understood})
         return self._shopping_plan(qa_input, query, self.retriever.invoke(strict, config=config), understood)

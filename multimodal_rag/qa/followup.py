@@ -18,8 +18,9 @@ from multimodal_rag.retrieval.understanding import Constraint, Understanding
 
 # "that" is left out: "a mug that is red" is a new question more often than a reference.
 _REFERENCE = re.compile(r"\b(it|its|this|these|those|they|them|one|ones|the same)\b", re.I)
-_CHEAPER = re.compile(r"\b(cheaper|less expensive|lower price|lower-priced|more affordable)\b", re.I)
-_PRICIER = re.compile(r"\b(pricier|more expensive|higher price|more premium)\b", re.I)
+_CHEAPER = re.compile(r"\b(cheaper|less (?:expensive|costly|pricey)|lower[- ]price[ds]?|lower[- ]cost|"
+                      r"more affordable)\b", re.I)
+_PRICIER = re.compile(r"\b(pricier|more (?:expensive|costly|premium)|higher[- ]price[ds]?|higher[- ]cost)\b", re.I)
 
 
 @dataclass(frozen=True)

@@ -34,13 +34,15 @@ _UNIT = (r"(?!\s*(?:gb|tb|mb|ml|l|ltrs?|litres?|liters?|kg|kgs|g|gms?|grams?|cm|
 _MONEY = rf"{_CURRENCY}?\s*{_AMOUNT}\s*{_CURRENCY}?{_UNIT}"
 _RANGE = re.compile(rf"\b(?:between|from|in the range of)?\s*{_MONEY}\s*(?:and|to|-|–)\s*{_MONEY}", re.I)
 _BELOW = re.compile(rf"(?:\b(?:under|below|less than|cheaper than|lower than|up to|upto|within|not more than|"
-                    rf"no more than|at most|max(?:imum)?|budget of|budget)|<=?)\s*{_MONEY}", re.I)
+                    rf"no more than|at most|max(?:imum)?|budget(?:\s+(?:is|of))?\s*:?)|<=?)\s*{_MONEY}", re.I)
+# The bound after the amount: "500 or less", "1,000 and under" (not "15 max": "iPhone 15 Max" is a model).
+_BELOW_AFTER = re.compile(rf"{_MONEY}\s*(?:or|and)\s+(?:less|under|below|lower|cheaper)\b", re.I)
 _ABOVE = re.compile(rf"(?:\b(?:over|above|more than|greater than|at least|min(?:imum)?|starting at|"
                     rf"pricier than|costlier than)|>=?)\s*{_MONEY}", re.I)
-_CHEAPEST = re.compile(r"\b(?:cheapest|lowest[- ]price[ds]?|least expensive|costs? the least|most affordable|"
-                       r"lowest cost)\b", re.I)
+_CHEAPEST = re.compile(r"\b(?:cheapest|lowest[- ]price[ds]?|least (?:expensive|costly|pricey)|costs? the least|"
+                       r"most affordable|lowest[- ]cost)\b", re.I)
 _DEAREST = re.compile(r"\b(?:most expensive|priciest|costliest|highest[- ]price[ds]?|costs? the most|"
-                      r"most costly)\b", re.I)
+                      r"most (?:costly|pricey)|highest[- ]cost)\b", re.I)
 # Words that introduce a facet value ("for men", "by Nike", "in red") and are not left over when they do.
 _LINKS = frozenset({"for", "by", "in", "from", "with", "of"})
 
@@ -308,7 +310,7 @@ def _prices(text: str) -> tuple[Constraint | None, str | None, str]:
         low, high = sorted((_amount(match.group(1), match.group(2)), _amount(match.group(3), match.group(4))))
         constraint = Constraint("price", op="between", low=low, high=high, words=(match.group().strip(),))
         return constraint, sort, text[:match.start()] + " " + text[match.end():]
-    for pattern, op in ((_BELOW, "lt"), (_ABOVE, "gt")):
+    for pattern, op in ((_BELOW, "lt"), (_BELOW_AFTER, "lt"), (_ABOVE, "gt")):
         match = pattern.search(text)
         if match:
             amount = _amount(match.group(1), match.group(2))

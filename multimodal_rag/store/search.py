@@ -37,6 +37,8 @@ MAX_PARALLEL_SEARCHES = 8
 # the understood constraints may rank low in every field. "black shirts for men" on myntra_dev: none of text's or
 # BM25's first 10 is a black men's shirt (BM25 prefers "Scullers For Her ... Shirts"); text's 15th is.
 BOOST_DEPTH = 100
+# search_batch encodes and searches this many queries at a time, so one chunk's searches overlap the next's encoding.
+PIPELINE_CHUNK = 64
 
 
 class UnsupportedQuery(ValueError):
@@ -168,9 +170,13 @@ class ProductSearcher:
             given = vectors[v.name]
             for vec in given if isinstance(given, list) else [given]:
                 out.append(FieldRequest(v.name, v.vector_field, [float(x) for x in vec], query.expr, "IP"))
+        return out + self._keyword_requests(query)
+
+    def _keyword_requests(self, query: SearchQuery) -> list[FieldRequest]:
+        """The BM25 request of a text query (it needs no model, so it can start before the embedders run)."""
         if query.text and self.store.bm25_sources and self._routed(BM25):
-            out.append(FieldRequest(BM25, BM25_FIELD, query.text, query.expr, "BM25"))
-        return out
+            return [FieldRequest(BM25, BM25_FIELD, query.text, query.expr, "BM25")]
+        return []
 
     def _boosted(self, query: SearchQuery, requests: list[FieldRequest], lists: list[list[dict]]) -> None:
         """Add the ``understood`` list: the candidates ``query.boost`` puts in tier 0, in the first text field's
@@ -206,28 +212,35 @@ class ProductSearcher:
         return self.search_batch([SearchQuery(text, image, expr, k, boost)])[0]
 
     def search_batch(self, queries: Sequence[SearchQuery]) -> list[list[Hit]]:
-        """``search`` for many queries: one model batch per embedder, one Milvus call per field and filter."""
+        """``search`` for many queries: per chunk of ``PIPELINE_CHUNK`` queries, one model batch per embedder and
+        one Milvus call per field and filter. A chunk's searches run while the next chunk is encoded."""
         for q in queries:
             if not q.text and q.image is None:
                 raise ValueError("a query needs text, an image, or both")
+        started = [self._start(queries[i:i + PIPELINE_CHUNK]) for i in range(0, len(queries), PIPELINE_CHUNK)]
+        return [hits for chunk in started for hits in self._finish(*chunk)]
+
+    def _start(self, queries: Sequence[SearchQuery]) -> tuple:
+        """Encode the queries and start their searches; the keyword searches start first and run while the
+        embedders encode."""
+        depth = [max(q.k, BOOST_DEPTH) if q.boost is not None else q.k for q in queries]
+        futures = self._submit([self._keyword_requests(q) for q in queries], depth)
         encoded = self._encode(queries)
         per_query = [self.requests(q, vectors) for q, vectors in zip(queries, encoded)]
         for q, requests in zip(queries, per_query):
             if not requests:
                 kinds = " and ".join(k for k, v in (("text", q.text), ("image", q.image is not None)) if v)
                 raise UnsupportedQuery(f"no configured field can take a {kinds} query")
-        # Requests on the same field with the same filter go to Milvus together.
-        groups: dict[tuple[str, str], list[tuple[int, int]]] = {}
-        for qi, requests in enumerate(per_query):
-            for ri, r in enumerate(requests):
-                groups.setdefault((r.anns_field, r.expr), []).append((qi, ri))
-        depth = [max(q.k, BOOST_DEPTH) if q.boost is not None else q.k for q in queries]
-        limit = {key: max(depth[qi] for qi, _ in members) for key, members in groups.items()}
-        futures = {key: self._pool.submit(self._field_search, [per_query[qi][ri].data for qi, ri in members],
-                                          key[0], key[1], limit[key])
-                   for key, members in groups.items()}
+        futures.update(self._submit([[r for r in requests if r.name != BM25] for requests in per_query], depth))
+        return queries, per_query, depth, futures
+
+    def _finish(self, queries: Sequence[SearchQuery], per_query: list[list[FieldRequest]], depth: list[int],
+                futures: Mapping[tuple[str, str], Any]) -> list[list[Hit]]:
+        """Wait for the searches ``_start`` began and fuse each query's lists."""
+        # Every group lists its queries in order, and a query has at most one BM25 request (its last), so these
+        # groups pair with the results of the searches started apart.
         found: list[list[list[dict]]] = [[[] for _ in r] for r in per_query]
-        for key, members in groups.items():
+        for key, members in self._groups(per_query).items():
             for (qi, ri), hits in zip(members, futures[key].result()):
                 if per_query[qi][ri].metric == "IP":
                     # Products whose input for this field was missing hold a zero vector (inner product exactly
@@ -238,6 +251,21 @@ class ProductSearcher:
         for q, requests, lists in zip(queries, per_query, found):
             self._boosted(q, requests, lists)
         return [self._fuse(requests, lists, q.k) for q, requests, lists in zip(queries, per_query, found)]
+
+    @staticmethod
+    def _groups(per_query: Sequence[Sequence[FieldRequest]]) -> dict[tuple[str, str], list[tuple[int, int]]]:
+        """Requests on the same field with the same filter, which go to Milvus together: (query, request) pairs."""
+        groups: dict[tuple[str, str], list[tuple[int, int]]] = {}
+        for qi, requests in enumerate(per_query):
+            for ri, r in enumerate(requests):
+                groups.setdefault((r.anns_field, r.expr), []).append((qi, ri))
+        return groups
+
+    def _submit(self, per_query: Sequence[Sequence[FieldRequest]], depth: Sequence[int]) -> dict[tuple[str, str], Any]:
+        """One search per group of requests, started in the pool; each as deep as its deepest query needs."""
+        return {key: self._pool.submit(self._field_search, [per_query[qi][ri].data for qi, ri in members],
+                                       key[0], key[1], max(depth[qi] for qi, _ in members))
+                for key, members in self._groups(per_query).items()}
 
     def _field_search(self, data: list, anns_field: str, expr: str, limit: int) -> list:
         return self.store.search(data, anns_field, expr, limit)
