@@ -101,7 +101,7 @@ class StoreConfig:
     token: str | None = field(default=None, repr=False)  # never printed
     db_name: str | None = None
     collection: str = "products"
-    index: str = "FLAT"
+    index: str = "auto"  # "auto": FLAT, then HNSW once the collection holds 10,000 products; or an index type
     timeout_s: float = 30.0
     retries: int = 2  # further connection attempts to a server (with backoff) before an error
 

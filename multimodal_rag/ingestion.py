@@ -54,6 +54,8 @@ class IngestSummary:
     cache_hits: int = 0  # of the embedded vectors, how many were read from the embedding cache
     errors_path: str | None = None
     bulk_files: list[str] = field(default_factory=list)  # files written for Milvus' bulk import (--bulk)
+    index: str = ""  # the collection's vector index after the run
+    index_changed: bool = False  # store.index = "auto" switched it (to HNSW) in this run
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -85,6 +87,8 @@ def finish_ingest(store: ProductStore, summary: IngestSummary, *, seen: Mapping[
     store.record_vocabulary()
     if catalog_root is not None:
         store.record_catalog_root(catalog_root)
+    summary.index_changed = store.fit_index() is not None
+    summary.index = store.index
 
 
 def count_rows(path: Path) -> int | None:

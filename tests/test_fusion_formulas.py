@@ -8,7 +8,6 @@ from multimodal_rag.catalog.sample import COLOURS, draw_product, make_sample_cat
 from multimodal_rag.config import load_config
 from multimodal_rag.ingestion import ingest
 from multimodal_rag.retrieval import ProductQuery, ProductRetriever
-from multimodal_rag.store import search as search_module
 from multimodal_rag.store.filters import build_filter
 from multimodal_rag.store.search import SearchQuery
 from tests.conftest import BACKENDS, store_overrides
@@ -89,16 +88,3 @@ def test_a_batch_equals_the_same_queries_one_by_one(retriever):
         assert [d.metadata["score"] for d in a] == pytest.approx([d.metadata["score"] for d in b], abs=1e-6)
         assert [d.metadata["ranks"] for d in a] == [d.metadata["ranks"] for d in b]
 
-
-def test_a_batch_over_several_pipeline_chunks_equals_one_by_one(retriever, monkeypatch):
-    """Chunks of 2: the second chunk is encoded while the first one's searches run; results as one by one."""
-    monkeypatch.setattr(search_module, "PIPELINE_CHUNK", 2)
-    queries = [ProductQuery(text="red mug", k=4), ProductQuery(text="black watch", k=7),
-               ProductQuery(image=draw_product("sneaker", COLOURS["yellow"], size=256), k=5),
-               ProductQuery(text="lamp", filters={"price": {"gte": 950}}, k=3), ProductQuery(text="blue mug", k=2)]
-    together = retriever.batch(queries)
-    one_by_one = [retriever.invoke(q) for q in queries]
-    assert [[d.id for d in docs] for docs in together] == [[d.id for d in docs] for docs in one_by_one]
-    assert [len(docs) for docs in together] == [4, 7, 5, 3, 2]
-    for a, b in zip(together, one_by_one):
-        assert [d.metadata["score"] for d in a] == pytest.approx([d.metadata["score"] for d in b], abs=1e-6)

@@ -14,6 +14,7 @@ import pytest
 from multimodal_rag.catalog.sample import COLOURS, draw_product
 from multimodal_rag.store.milvus import open_store
 from multimodal_rag.ingestion import ingest
+from multimodal_rag.store import milvus as milvus_module
 from multimodal_rag.store.milvus import StoreError, connect
 from multimodal_rag.store.search import ProductSearcher
 from tests.conftest import flipkart_subset
@@ -248,3 +249,34 @@ def test_cli_ingest_json_and_search_json(sample_catalog, tmp_path, make_config):
     bad = subprocess.run([sys.executable, "-m", "multimodal_rag", "ingest", str(tmp_path / "none.jsonl"),
                           *where], capture_output=True, text=True, env=env, timeout=300)
     assert bad.returncode == 2 and "catalog file not found" in bad.stderr
+
+
+def test_the_auto_index_turns_to_hnsw_at_its_size_and_searches_rank_as_flat(sample_catalog, make_config,
+                                                                            default_embedders, monkeypatch):
+    """`store.index = "auto"` (the default) creates FLAT and rebuilds the vector indexes as HNSW once the collection
+    holds AUTO_HNSW_FROM products (10,000; 30 here, so the 36-product sample crosses it); the store reads the index
+    back when opened, and on so few products HNSW ranks as FLAT."""
+    monkeypatch.setattr(milvus_module, "AUTO_HNSW_FROM", 30)
+    small = sample_catalog.parent / "small.jsonl"
+    small.write_text("".join(sample_catalog.read_text().splitlines(keepends=True)[:20]))
+    auto = make_config()
+    assert auto.store.index == "auto"
+    first = ingest(small, auto, progress=False, embedders=default_embedders)
+    assert (first.index, first.index_changed) == ("FLAT", False)
+    grown = ingest(sample_catalog, auto, progress=False, embedders=default_embedders)
+    assert (grown.new, grown.index, grown.index_changed) == (16, "HNSW", True)
+    again = ingest(sample_catalog, auto, progress=False, embedders=default_embedders)
+    assert (again.index, again.index_changed) == ("HNSW", False)
+    flat = make_config("store.index=\"FLAT\"", db="flat.db")
+    for catalog in (small, sample_catalog):  # the same history: BM25's statistics follow the writes
+        ingest(catalog, flat, progress=False, embedders=default_embedders)
+    ranked = {}
+    for name, config in (("auto", auto), ("flat", flat)):
+        with open_store(config, default_embedders, create=False) as store:
+            assert store.index == ("HNSW" if name == "auto" else "FLAT")
+            assert store.stored_index() == store.index
+            searcher = ProductSearcher(store, default_embedders, config.vectors)
+            ranked[name] = [[(h.id, round(h.score, 6)) for h in searcher.search(text, k=8)]
+                            for text in ("red mug", "blue desk lamp", "black watch")]
+    assert ranked["auto"] == ranked["flat"]
+    assert [top[0][0] for top in ranked["auto"]] == ["mug-red", "lamp-blue", "watch-black"]

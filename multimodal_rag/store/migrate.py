@@ -146,6 +146,7 @@ def migrate(config: Config, *, progress: bool = True,
         target.record_vocabulary()
         for root in source.property_list(CATALOG_ROOTS_PROPERTY):
             target.record_catalog_root(root)
+        target.fit_index()
         client.alter_alias(target.collection, alias)  # readers switch here, between two of their calls
     finally:
         release(config.store, client)

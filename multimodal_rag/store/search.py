@@ -37,8 +37,6 @@ MAX_PARALLEL_SEARCHES = 8
 # the understood constraints may rank low in every field. "black shirts for men" on myntra_dev: none of text's or
 # BM25's first 10 is a black men's shirt (BM25 prefers "Scullers For Her ... Shirts"); text's 15th is.
 BOOST_DEPTH = 100
-# search_batch encodes and searches this many queries at a time, so one chunk's searches overlap the next's encoding.
-PIPELINE_CHUNK = 64
 
 
 class UnsupportedQuery(ValueError):
@@ -212,13 +210,11 @@ class ProductSearcher:
         return self.search_batch([SearchQuery(text, image, expr, k, boost)])[0]
 
     def search_batch(self, queries: Sequence[SearchQuery]) -> list[list[Hit]]:
-        """``search`` for many queries: per chunk of ``PIPELINE_CHUNK`` queries, one model batch per embedder and
-        one Milvus call per field and filter. A chunk's searches run while the next chunk is encoded."""
+        """``search`` for many queries: one model batch per embedder, one Milvus call per field and filter."""
         for q in queries:
             if not q.text and q.image is None:
                 raise ValueError("a query needs text, an image, or both")
-        started = [self._start(queries[i:i + PIPELINE_CHUNK]) for i in range(0, len(queries), PIPELINE_CHUNK)]
-        return [hits for chunk in started for hits in self._finish(*chunk)]
+        return self._finish(*self._start(queries))
 
     def _start(self, queries: Sequence[SearchQuery]) -> tuple:
         """Encode the queries and start their searches; the keyword searches start first and run while the
