@@ -214,12 +214,8 @@ class ProductSearcher:
         for q in queries:
             if not q.text and q.image is None:
                 raise ValueError("a query needs text, an image, or both")
-        return self._finish(*self._start(queries))
-
-    def _start(self, queries: Sequence[SearchQuery]) -> tuple:
-        """Encode the queries and start their searches; the keyword searches start first and run while the
-        embedders encode."""
         depth = [max(q.k, BOOST_DEPTH) if q.boost is not None else q.k for q in queries]
+        # The keyword searches need no model: they start first and run while the embedders encode.
         futures = self._submit([self._keyword_requests(q) for q in queries], depth)
         encoded = self._encode(queries)
         per_query = [self.requests(q, vectors) for q, vectors in zip(queries, encoded)]
@@ -228,11 +224,6 @@ class ProductSearcher:
                 kinds = " and ".join(k for k, v in (("text", q.text), ("image", q.image is not None)) if v)
                 raise UnsupportedQuery(f"no configured field can take a {kinds} query")
         futures.update(self._submit([[r for r in requests if r.name != BM25] for requests in per_query], depth))
-        return queries, per_query, depth, futures
-
-    def _finish(self, queries: Sequence[SearchQuery], per_query: list[list[FieldRequest]], depth: list[int],
-                futures: Mapping[tuple[str, str], Any]) -> list[list[Hit]]:
-        """Wait for the searches ``_start`` began and fuse each query's lists."""
         # Every group lists its queries in order, and a query has at most one BM25 request (its last), so these
         # groups pair with the results of the searches started apart.
         found: list[list[list[dict]]] = [[[] for _ in r] for r in per_query]
