@@ -103,7 +103,8 @@ def test_price_phrases(text, op, low, high):
     assert sort is None
 
 
-@pytest.mark.parametrize("text", ["max 256 GB", "Apple iPhone 15 Max", "under 2 kg", "under 2kg", "1.5 l kettle", "pack of 3", "below 40%",
+@pytest.mark.parametrize("text", ["max 256 GB", "Apple iPhone 15 Max", "under 2 kg", "under 2kg", "1.5 l kettle",
+                                  "pack of 3", "below 40%",
                                   "Vizion 8502-7PURPLE Sports Watch",
                                   "escort e-1700-906_blk analog watch - for men, boys price in rupees"])
 def test_a_number_with_a_unit_or_in_a_model_number_is_not_a_price(text):
@@ -201,8 +202,9 @@ def test_products_missing_only_a_soft_constraint_rank_next(tmp_path, default_emb
     beige_other = [r for r in rows if kind(r)[0] == "Beige" and kind(r)[2] == "Women" and kind(r)[1] in
                    ("Heels", "Handbags", "Casual Shoes")]
     catalog = tmp_path / "products.jsonl"
-    catalog.write_text("".join(json.dumps({**r, "image": None}) + "\n" for r in beige_flats + other_flats + beige_other))
-    by_id = {r["id"]: kind(r) for r in beige_flats + other_flats + beige_other}
+    chosen = beige_flats + other_flats + beige_other
+    catalog.write_text("".join(json.dumps({**r, "image": None}) + "\n" for r in chosen))
+    by_id = {r["id"]: kind(r) for r in chosen}
     config = load_config(None, [f"store.db={json.dumps(str(tmp_path / 'soft.db'))}"])
     ingest(catalog, config, progress=False, embedders=default_embedders)
     ranked = {}

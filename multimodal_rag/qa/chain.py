@@ -405,8 +405,9 @@ class ProductQA(Runnable[Any, QAResult]):
 
         A question with a budget or a price order ("under 300", "which costs the least") is a shopping question;
         one that names a brand ("do you have Sonata watches?") is one when it asks no field of a product and the
-        catalog answers no product by name, or names one only through facet values ("cookware by Kalash"). Other open questions ("a ceramic mug as a gift") go to the model, with
-        retrieval boosted by what was understood."""
+        catalog answers no product by name, or names one only through facet values ("cookware by Kalash"), or
+        states the value of the field it seems to ask ("routers made by Tenda"). Other open questions ("a ceramic
+        mug as a gift") go to the model, with retrieval boosted by what was understood."""
         query = self._standalone(qa_input)
         understood = query.understood
         if understood is None and self._understanding is not None:
