@@ -205,7 +205,10 @@ def cmd_ingest(args: argparse.Namespace) -> int:
           f"failed {summary.failed}, deleted {summary.deleted} in {summary.seconds:.1f} s "
           f"({summary.products_per_s:.1f} products/s)")
     if summary.index_changed:
-        print(f"index: {summary.index} (store.index = \"auto\": the collection now holds 10,000 products or more)")
+        from multimodal_rag.store.milvus import AUTO_HNSW_FROM
+
+        print(f"index: {summary.index} (store.index = \"auto\": the collection now holds {AUTO_HNSW_FROM:,} "
+              "products or more)")
     if summary.errors_path:
         print(f"errors: {summary.failed} row(s) reported in {summary.errors_path}")
     if summary.bulk_files and args.bulk and "://" not in args.bulk:

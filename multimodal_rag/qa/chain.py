@@ -162,20 +162,23 @@ def _states_field(field: FieldQuestion | None, understood: Understanding | None)
     named the field belong to a facet value it names ("design" in the brand "Unique Design")."""
     if field is None or not understood:
         return False
-    facets = [c for c in understood.constraints if c.facet != "price"]
-    if any(c.facet.removeprefix("attributes.").lower() == field.name.lower() for c in facets):
+    if any(c.facet != "price" and c.facet.removeprefix("attributes.").lower() == field.name.lower()
+           for c in understood.constraints):
         return True
-    value_words = {stem(w) for c in facets for w in tokens(" ".join(c.words))}
-    return bool(field.words) and {stem(w) for w in field.words} <= value_words
+    return bool(field.words) and {stem(w) for w in field.words} <= _facet_words(understood)
 
 
 def _said_by(naming: str, understood: Understanding | None) -> bool:
     """True when every word that names a product is a word of an understood facet value (category, brand,
     attribute; plural or singular alike)."""
-    facet_words = {stem(w) for c in (understood.constraints if understood else ()) if c.facet != "price"
-                   for w in tokens(" ".join(c.words))}
     named = {stem(w) for w in tokens(naming)}
-    return bool(named) and named <= facet_words
+    return bool(named) and named <= _facet_words(understood)
+
+
+def _facet_words(understood: Understanding | None) -> set[str]:
+    """The stems of the question's words that named a facet value (prices left out)."""
+    return {stem(w) for c in (understood.constraints if understood else ()) if c.facet != "price"
+            for w in tokens(" ".join(c.words))}
 
 
 def shopping_sentence(understood: Understanding, products: Sequence[Document], positions: Sequence[int]) -> str:
