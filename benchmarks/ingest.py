@@ -70,7 +70,7 @@ def bare_embedders(catalog: Path) -> tuple[int, float, float]:
             if v.modality == "text":
                 texts = [p.text(v.sources) for p in chunk]
                 start = time.perf_counter()
-                emb.encode_texts(texts, batch_size=config.ingest.batch_size)
+                emb.encode_texts(texts)
                 t_text += time.perf_counter() - start
             else:
                 prepared = []
@@ -83,7 +83,7 @@ def bare_embedders(catalog: Path) -> tuple[int, float, float]:
                     continue
                 emb.encode_prepared(prepared[:2])  # first call builds the session
                 start = time.perf_counter()
-                emb.encode_prepared(prepared, batch_size=config.ingest.batch_size)
+                emb.encode_prepared(prepared)
                 t_image += time.perf_counter() - start
     return len(products), t_text, t_image
 

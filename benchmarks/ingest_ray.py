@@ -86,11 +86,11 @@ def step_costs(catalog: Path, folder: Path) -> dict[str, float]:
     t_prepare = cpu() - t0
     image.encode_prepared(prepared[:2])
     t0 = cpu()
-    image.encode_prepared(prepared, batch_size=config.ingest.batch_size)
+    image.encode_prepared(prepared)
     t_image = cpu() - t0
     texts = [p.text(config.vectors[0].sources) for _, p in products]
     t0 = cpu()
-    text.encode_texts(texts, batch_size=config.ingest.batch_size)
+    text.encode_texts(texts)
     t_text = cpu() - t0
     # the upsert: rows built from real vectors, timed on their own
     from concurrent.futures import ThreadPoolExecutor
@@ -100,7 +100,7 @@ def step_costs(catalog: Path, folder: Path) -> dict[str, float]:
         t_write = 0.0
         for chunk in chunked(products, 256):
             plans = planner.plan(chunk).products
-            rows = build_rows(store, plans, embed_chunk(config, embedders, plans, config.ingest.batch_size))
+            rows = build_rows(store, plans, embed_chunk(config, embedders, plans))
             t0 = time.perf_counter()
             store.upsert(rows)
             t_write += time.perf_counter() - t0

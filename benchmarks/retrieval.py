@@ -1,13 +1,16 @@
 """Query latency against its parts, what understanding adds, and batched against one-by-one queries.
 
     .venv/bin/python benchmarks/retrieval.py [--products 15000] [--texts 40] [--photos 30] [--batch-queries 600]
+        [--rounds 3] [--db DIR]
 
 Catalog: the first N products of ../shared/data/myntra_dev, ingested with the default config into a fresh Milvus
 Lite store (the embedding cache makes a rerun quick). Queries: attr2product texts and image2product photos.
 
-Rows (medians over the queries, one run; the machine is shared, so read the ratios):
+Rows (medians over the queries and ``--rounds`` passes, every step timed in turn on each query so that a slow
+spell of the shared machine slows them alike; read the ratios):
 - the parts: query embedding, one dense search, one BM25 search (the store's own calls, same filters as the
-  retriever uses), photo embedding with the catalog's query-photo adapter;
+  retriever uses), and the two searches as deep as a boosted query searches; photo embedding with the catalog's
+  query-photo adapter;
 - ``ProductRetriever.invoke`` for the same queries, with understanding off and on (the default "boost");
 - ``understand()`` alone;
 - ``ProductRetriever.batch`` over many photo queries against a loop of ``invoke``, with the results compared.
@@ -44,13 +47,17 @@ def queries(name: str, key: str) -> list:
     return items if key == "text" else [task / p for p in items]
 
 
-def median_ms(fn, items) -> float:
-    times = []
-    for item in items:
-        started = time.perf_counter()
-        fn(item)
-        times.append((time.perf_counter() - started) * 1000)
-    return statistics.median(times)
+def interleaved_ms(steps: dict, items: list, rounds: int) -> dict[str, float]:
+    """Median ms of every step over the items, the steps run in turn on each item, for several rounds: a machine
+    that slows down for a while slows every step alike instead of whichever ran then."""
+    times: dict[str, list[float]] = {name: [] for name in steps}
+    for _ in range(rounds):
+        for item in items:
+            for name, fn in steps.items():
+                started = time.perf_counter()
+                fn(item)
+                times[name].append((time.perf_counter() - started) * 1000)
+    return {name: statistics.median(values) for name, values in times.items()}
 
 
 def main() -> int:
@@ -59,6 +66,7 @@ def main() -> int:
     parser.add_argument("--texts", type=int, default=40)
     parser.add_argument("--photos", type=int, default=30)
     parser.add_argument("--batch-queries", type=int, default=600)
+    parser.add_argument("--rounds", type=int, default=3, help="passes over the queries, every step in turn")
     parser.add_argument("--db", help="folder for the store (default: a temporary one)")
     args = parser.parse_args()
     if not MYNTRA.is_dir():
@@ -69,6 +77,7 @@ def main() -> int:
     from multimodal_rag import ProductQuery, ProductRetriever, ingest, load_config
     from multimodal_rag.catalog.images import load_image
     from multimodal_rag.store.milvus import BM25_FIELD
+    from multimodal_rag.store.search import BOOST_DEPTH
 
     folder = Path(args.db or tempfile.mkdtemp(prefix="mmrag-bench-"))
     folder.mkdir(parents=True, exist_ok=True)
@@ -94,30 +103,44 @@ def main() -> int:
         vectors = {t: text_embedder.encode_texts([t], query=True)[0].tolist() for t in texts}
         image_vectors = [image_embedder.encode_images([adapt(p)])[0].tolist() for p in photos]
 
-        embed_text = median_ms(lambda t: text_embedder.encode_texts([t], query=True), texts)
-        dense = median_ms(lambda t: store.search([vectors[t]], "text_vec", "", 10), texts)
-        bm25 = median_ms(lambda t: store.search([t], BM25_FIELD, "", 10), texts)
-        text_off = median_ms(lambda t: retriever.invoke(ProductQuery(text=t, understand="off")), texts)
-        text_boost = median_ms(lambda t: retriever.invoke(ProductQuery(text=t)), texts)
-        understand = median_ms(lambda t: retriever.understanding.understand(t), texts)
-        embed_photo = median_ms(lambda p: image_embedder.encode_images([adapt(p)]), photos)
-        photo_search = median_ms(lambda v: store.search([v], "image_vec", "", 10), image_vectors)
-        photo_query = median_ms(lambda p: retriever.invoke(ProductQuery(image=p)), photos)
-        rows += [("text: query embedding", embed_text), ("text: one dense search", dense),
-                 ("text: one BM25 search", bm25), ("text: parts, summed", embed_text + dense + bm25),
-                 ("text: invoke, understanding off", text_off), ("text: invoke, understanding boost", text_boost),
-                 ("text: understand() alone", understand),
-                 ("photo: embedding (with the query-photo adapter)", embed_photo),
-                 ("photo: one search", photo_search), ("photo: parts, summed", embed_photo + photo_search),
-                 ("photo: invoke", photo_query)]
+        text = interleaved_ms({
+            "embedding": lambda t: text_embedder.encode_texts([t], query=True),
+            "dense": lambda t: store.search([vectors[t]], "text_vec", "", 10),
+            "bm25": lambda t: store.search([t], BM25_FIELD, "", 10),
+            "dense deep": lambda t: store.search([vectors[t]], "text_vec", "", BOOST_DEPTH),
+            "bm25 deep": lambda t: store.search([t], BM25_FIELD, "", BOOST_DEPTH),
+            "off": lambda t: retriever.invoke(ProductQuery(text=t, understand="off")),
+            "boost": lambda t: retriever.invoke(ProductQuery(text=t)),
+            "understand": lambda t: retriever.understanding.understand(t),
+        }, texts, args.rounds)
+        photo = interleaved_ms({
+            "embedding": lambda i: image_embedder.encode_images([adapt(photos[i])]),
+            "search": lambda i: store.search([image_vectors[i]], "image_vec", "", 10),
+            "invoke": lambda i: retriever.invoke(ProductQuery(image=photos[i])),
+        }, list(range(len(photos))), args.rounds)
+        text_parts = text["embedding"] + text["dense"] + text["bm25"]
+        deep_parts = text["embedding"] + text["dense deep"] + text["bm25 deep"]
+        photo_parts = photo["embedding"] + photo["search"]
+        rows += [("text: query embedding", text["embedding"]), ("text: one dense search", text["dense"]),
+                 ("text: one BM25 search", text["bm25"]), ("text: parts, summed", text_parts),
+                 (f"text: dense and BM25 searches {BOOST_DEPTH} deep, summed with the embedding", deep_parts),
+                 ("text: invoke, understanding off", text["off"]),
+                 ("text: invoke, understanding boost", text["boost"]),
+                 ("text: understand() alone", text["understand"]),
+                 ("photo: embedding (with the query-photo adapter)", photo["embedding"]),
+                 ("photo: one search", photo["search"]), ("photo: parts, summed", photo_parts),
+                 ("photo: invoke", photo["invoke"])]
 
         many = [ProductQuery(image=str(p)) for p in photo_paths[: args.batch_queries]]
-        started = time.perf_counter()
-        one_by_one = [retriever.invoke(q) for q in many]
-        loop_s = time.perf_counter() - started
-        started = time.perf_counter()
-        batched = retriever.batch(many)
-        batch_s = time.perf_counter() - started
+        loop_times, batch_times = [], []
+        for _ in range(args.rounds):  # alternated, as above
+            started = time.perf_counter()
+            one_by_one = [retriever.invoke(q) for q in many]
+            loop_times.append(time.perf_counter() - started)
+            started = time.perf_counter()
+            batched = retriever.batch(many)
+            batch_times.append(time.perf_counter() - started)
+        loop_s, batch_s = statistics.median(loop_times), statistics.median(batch_times)
         same = all([d.id for d in a] == [d.id for d in b] and all(
             abs(x.metadata["score"] - y.metadata["score"]) <= 1e-6 for x, y in zip(a, b))
             for a, b in zip(one_by_one, batched))
@@ -130,9 +153,11 @@ def main() -> int:
     for name, ms in rows:
         print(f"| {name} | {ms:.1f} |")
     print("\n| ratio | value |\n|---|---|")
-    print(f"| text invoke (understanding off) / its parts | {text_off / (embed_text + dense + bm25):.2f}x |")
-    print(f"| text invoke (boost) / its parts | {text_boost / (embed_text + dense + bm25):.2f}x |")
-    print(f"| photo invoke / its parts | {photo_query / (embed_photo + photo_search):.2f}x |")
+    print(f"| text invoke (understanding off) / its parts | {text['off'] / text_parts:.2f}x |")
+    print(f"| text invoke (boost) / its parts | {text['boost'] / text_parts:.2f}x |")
+    print(f"| text invoke (boost) / its parts with the searches {BOOST_DEPTH} deep | "
+          f"{text['boost'] / deep_parts:.2f}x |")
+    print(f"| photo invoke / its parts | {photo['invoke'] / photo_parts:.2f}x |")
     print(f"| {len(many)} photo queries: one by one {loop_s:.1f} s / batched {batch_s:.1f} s | "
           f"{loop_s / batch_s:.1f}x (identical results: {same}) |")
     return 0

@@ -195,7 +195,7 @@ def ingest(catalog: str | Path, config: Config | str | Path | None = None, *, db
             products = valid_products(rows, report, seen)
             plans = (planner.plan(chunk) for chunk in chunked(products, chunk_size))
             for chunk in _prefetch(plans, PREFETCH_CHUNKS):
-                vectors = embed_chunk(config, embedders, chunk.products, settings.batch_size, cache)
+                vectors = embed_chunk(config, embedders, chunk.products, cache)
                 store.upsert(build_rows(store, chunk.products, vectors))
                 summary.count((p.status for p in chunk.products), {n: len(v) for n, v in vectors.items()})
                 photos.extend(p.photo for p in chunk.products if p.photo is not None)

@@ -219,7 +219,7 @@ class _EmbedField:
 
     def __call__(self, batch: dict) -> dict:
         plans = [_unpack(p) for p in batch["plan"]]
-        vectors = embed_chunk(self.config, self.embedders, plans, self.config.ingest.batch_size).get(self.name, {})
+        vectors = embed_chunk(self.config, self.embedders, plans).get(self.name, {})
         merged = []
         for plan, packed in zip(plans, batch["vectors"]):
             own = _unpack(packed)

@@ -78,8 +78,12 @@ def test_every_hit_carries_each_fields_score_and_rank_from_one_pass(retriever):
 
 
 def test_a_batch_equals_the_same_queries_one_by_one(retriever):
-    queries = [ProductQuery(text="red mug", k=4), ProductQuery(text="black watch", k=7),
-               ProductQuery(image=draw_product("sneaker", COLOURS["yellow"], size=256), k=5),
+    # Six photos: the image model sees them in batches of BATCH_SIZE (4), one by one in batches of one; the
+    # vectors, so the scores, must not depend on which photos share a batch.
+    photos = [ProductQuery(image=draw_product(kind, COLOURS[colour], size=256), k=5)
+              for kind, colour in (("sneaker", "yellow"), ("mug", "red"), ("watch", "black"), ("lamp", "green"),
+                                   ("backpack", "blue"), ("sneaker", "purple"))]
+    queries = [ProductQuery(text="red mug", k=4), ProductQuery(text="black watch", k=7), *photos,
                ProductQuery(text="lamp", filters={"price": {"gte": 950}}, k=3)]
     one_by_one = [retriever.invoke(q) for q in queries]
     together = retriever.batch(queries)

@@ -114,7 +114,7 @@ def embed_texts(embedder: TextEmbedder, texts: Sequence[str], cache: EmbeddingCa
         out = []
         for start in tqdm(range(0, len(missing), batch_size), desc="embed texts", disable=not progress, leave=False):
             part = [texts[i] for i in missing[start:start + batch_size]]
-            out.append(embedder.encode_texts(part, query=True, batch_size=batch_size))
+            out.append(embedder.encode_texts(part, query=True))
         return np.concatenate(out)
 
     return cache.through(keys, compute)
@@ -161,7 +161,7 @@ def embed_images(embedder: ImageEmbedder, refs: Sequence[str], cache: EmbeddingC
                 if colours and not is_pixel_array(ok[0][1]):
                     raise EmbedderError(f"--image {embedder.spec}: its prepared photos are not pixel arrays, so "
                                         "colours cannot be read; align with --no-colours")
-                vectors = embedder.encode_prepared([p for _, p in ok], batch_size=batch_size)
+                vectors = embedder.encode_prepared([p for _, p in ok])
                 fresh = {keys[i]: v for (i, _), v in zip(ok, vectors)}
                 if colours:
                     fresh.update(zip((colour_keys[i] for i, _ in ok), colour_features([p for _, p in ok])))

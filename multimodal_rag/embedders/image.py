@@ -35,6 +35,10 @@ INPUT_CENTRE, INPUT_SCALE = 127.0, 128.0  # the TF reference's input scaling
 # collections made with the old one). The ONNX file is named by it too, so an export of an older network is
 # never reused.
 IDENTITY = "efficientnet-lite0/relu6/pad-square-224/tf-scale"
+# Photos per inference call. Small batches are fastest on a CPU: a big one's activations (64 photos: ~100 MB per
+# layer) leave the caches. ONNX Runtime on 2 cores, ms per photo (`benchmarks/embedders.py --batch-sizes`):
+# see docs/benchmarks.md, "Embedder batch sizes".
+BATCH_SIZE = 4
 
 
 def square_pad_resize(image: Image.Image, size: int, fill=(255, 255, 255)) -> Image.Image:
@@ -47,7 +51,7 @@ def square_pad_resize(image: Image.Image, size: int, fill=(255, 255, 255)) -> Im
 
 
 class EfficientNetLite0Embedder(ImageEmbedder):
-    def __init__(self, backend: str = "onnx", *, batch_size: int = 64):
+    def __init__(self, backend: str = "onnx", *, batch_size: int = BATCH_SIZE):
         if backend not in ("onnx", "torch"):
             raise EmbedderError(f"efficientnet-lite0 backend must be 'onnx' or 'torch', not {backend!r}")
         self.backend = backend

@@ -17,6 +17,11 @@ from multimodal_rag.embedders.base import EmbedderError, TextEmbedder, l2_normal
 from multimodal_rag.hub import unreachable_model
 
 OFFLINE_MINILM_NAMES = ("all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2")
+# Texts per forward pass when none is given. On a CPU small batches are faster (MiniLM on 2 cores: Flipkart's long
+# texts 47.7/s at 16 against 33.0/s at 64, Myntra's short ones even; docs/benchmarks.md, "Embedder batch sizes");
+# an accelerator keeps the larger batch it needs to be busy.
+CPU_BATCH_SIZE = 16
+ACCELERATOR_BATCH_SIZE = 64
 
 
 def resolve_model_path(name: str) -> str:
@@ -31,7 +36,7 @@ def resolve_model_path(name: str) -> str:
 
 
 class SentenceTransformerEmbedder(TextEmbedder):
-    def __init__(self, name: str, *, batch_size: int = 64, device: str | None = None):
+    def __init__(self, name: str, *, batch_size: int | None = None, device: str | None = None):
         if not name:
             raise EmbedderError("sentence-transformers needs a model: sentence-transformers:<name-or-path>")
         self.spec = f"sentence-transformers:{name}"
@@ -82,7 +87,9 @@ class SentenceTransformerEmbedder(TextEmbedder):
             prompt_name = wanted
         lengths = model.tokenizer(list(texts), truncation=False)["input_ids"]
         self.truncated += sum(len(ids) > model.max_seq_length for ids in lengths)
-        vectors = model.encode(list(texts), batch_size=batch_size or self.batch_size, prompt_name=prompt_name,
+        if batch_size is None:
+            batch_size = self.batch_size or (CPU_BATCH_SIZE if model.device.type == "cpu" else ACCELERATOR_BATCH_SIZE)
+        vectors = model.encode(list(texts), batch_size=batch_size, prompt_name=prompt_name,
                                convert_to_numpy=True, normalize_embeddings=True, show_progress_bar=False)
         return l2_normalize(vectors)
 

@@ -125,7 +125,7 @@ def migrate(config: Config, *, progress: bool = True,
                     except RowError as exc:
                         report.add(0, row.get("id", ""), exc.field, exc.reason)
                 plans = planner.plan(chunk).products
-                vectors = embed_chunk(config, embedders, plans, settings.batch_size)
+                vectors = embed_chunk(config, embedders, plans)
                 target.upsert(build_rows(target, plans, vectors, kept_source=source))
                 for p in plans:
                     for name in p.keep:

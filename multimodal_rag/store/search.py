@@ -137,7 +137,10 @@ class ProductSearcher:
 
     def _encode(self, queries: Sequence[SearchQuery]) -> list[dict[str, Any]]:
         """Per query, the vector each routed field gets (field name -> vector), each embedder called once."""
-        photos = [None if q.image is None else self.query_photo.adapt(q.image) for q in queries]
+        # Photos are adapted and prepared in the pool: PIL's resizing releases the GIL, so both cores work on a
+        # batch's photos (600 query photos: ~2 ms each, a third of the model's time).
+        photos = list(self._pool.map(lambda q: None if q.image is None else self.query_photo.adapt(q.image),
+                                     queries))
         out: list[dict[str, Any]] = [{} for _ in queries]
         for v in self.vectors:
             if not self._routed(v.name):
@@ -156,7 +159,8 @@ class ProductSearcher:
                 for i, vec in zip(texts, emb.encode_texts([queries[i].text for i in texts], query=True)):
                     out[i].setdefault(v.name, []).append(vec)
             if images:
-                for i, vec in zip(images, emb.encode_images([photos[i] for i in images])):
+                prepared = list(self._pool.map(emb.prepare, [photos[i] for i in images]))
+                for i, vec in zip(images, emb.encode_prepared(prepared)):
                     out[i].setdefault(v.name, []).append(vec)
         return out
 
