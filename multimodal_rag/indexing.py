@@ -269,8 +269,8 @@ def embed_chunk(config: Config, embedders: Mapping[str, Embedder], plans: Sequen
                 cache: EmbeddingCache | None = None) -> dict[str, dict[str, np.ndarray]]:
     """Vectors for every (product, field) the plans ask for: field name -> product id -> vector. With a cache,
     vectors already computed for the same content (by the same embedder) are read instead. Each embedder runs
-    at its own batch size (the fastest for its model: 4 photos for EfficientNet-Lite0 on a CPU, 64 texts for
-    MiniLM), not the chunk's."""
+    at its own batch size (the fastest for its model on a CPU: 4 photos for EfficientNet-Lite0, 16 texts for
+    sentence-transformers), not the chunk's."""
     out: dict[str, dict[str, np.ndarray]] = {}
     for v in config.vectors:
         todo = [p for p in plans if v.name in p.embed]

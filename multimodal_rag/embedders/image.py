@@ -36,8 +36,8 @@ INPUT_CENTRE, INPUT_SCALE = 127.0, 128.0  # the TF reference's input scaling
 # never reused.
 IDENTITY = "efficientnet-lite0/relu6/pad-square-224/tf-scale"
 # Photos per inference call. Small batches are fastest on a CPU: a big one's activations (64 photos: ~100 MB per
-# layer) leave the caches. ONNX Runtime on 2 cores, ms per photo (`benchmarks/embedders.py --batch-sizes`):
-# see docs/benchmarks.md, "Embedder batch sizes".
+# layer) leave the caches. ONNX Runtime on 2 cores: 150 photos/s at 4, 93 at 64 (`benchmarks/embedders.py
+# --batch-sizes 1 4 16 64`, docs/benchmarks.md "Embedder batch sizes").
 BATCH_SIZE = 4
 
 
