@@ -41,7 +41,7 @@ class Wordings:
 # Written while the assistant was built; the halves alternate between tune and held-out.
 BUILT_WITH = Wordings(
     budget=[("{kind} under {price}", "lt"), ("show me {kind} below Rs {price}", "lt"),
-            ("any {kind} for less than ₹{price}?", "lt"), ("I need {kind} within {price} rupees", "lt"),
+            ("any {kind} for less than ₹{price}?", "lt"), ("I need {kind} within {price} rupees", "lte"),
             ("{kind} cheaper than {price} please", "lt")],
     cheapest=["which {kind} costs the least?", "cheapest {kind}", "what are your least expensive {kind}?",
               "show me the lowest priced {kind}"],

@@ -83,19 +83,23 @@ def test_a_value_in_several_facets_is_resolved_by_counts_and_says_so(myntra, fli
     ("less than ₹300", "lt", None, 300.0),
     ("below ₹1,500.50", "lt", None, 1500.5),
     ("less than 300rs", "lt", None, 300.0),
-    ("up to 2k", "lt", None, 2000.0),
-    ("at most INR 12,50,000", "lt", None, 1250000.0),  # Indian grouping
+    ("up to 2k", "lte", None, 2000.0),
+    ("at most INR 12,50,000", "lte", None, 1250000.0),  # Indian grouping
     ("over $40", "gt", 40.0, None),
-    ("at least 999", "gt", 999.0, None),
+    ("at least 999", "gte", 999.0, None),
     ("between 200 and 400", "between", 200.0, 400.0),
     ("from 400 to 200", "between", 200.0, 400.0),
     ("₹200 - ₹400", "between", 200.0, 400.0),
     ("under Rs.500", "lt", None, 500.0),
     ("below 500inr", "lt", None, 500.0),
-    ("for 2,100 or less", "lt", None, 2100.0),   # the bound after the amount
-    ("at 900 and under", "lt", None, 900.0),
-    ("my budget is Rs 600", "lt", None, 600.0),
-    ("budget: 750", "lt", None, 750.0),
+    ("for 2,100 or less", "lte", None, 2100.0),   # the bound after the amount
+    ("at 900 and under", "lte", None, 900.0),
+    ("my budget is Rs 600", "lte", None, 600.0),
+    ("budget: 750", "lte", None, 750.0),
+    ("< 500", "lt", None, 500.0),
+    ("<= 500", "lte", None, 500.0),
+    (">= 40", "gte", 40.0, None),
+    ("> 40", "gt", 40.0, None),
 ])
 def test_price_phrases(text, op, low, high):
     price, sort, _ = _prices(f"shoes {text} please")
@@ -109,6 +113,27 @@ def test_price_phrases(text, op, low, high):
                                   "escort e-1700-906_blk analog watch - for men, boys price in rupees"])
 def test_a_number_with_a_unit_or_in_a_model_number_is_not_a_price(text):
     assert _prices(text)[0] is None
+
+
+def test_an_inclusive_bound_keeps_the_product_at_the_amount(sample_catalog, make_config, default_embedders):
+    """"up to 349" and "349 or less" include the mug at exactly 349; "under 349" leaves it out, in the filter
+    Milvus gets and in what comes back."""
+    rows = [json.loads(line) for line in sample_catalog.open()]
+    config = make_config()
+    ingest(sample_catalog, config, progress=False, embedders=default_embedders)
+    retriever = ProductRetriever.from_config(config, k=50)
+    try:
+        found = {text: sorted(d.metadata["id"] for d in retriever.invoke(text))
+                 for text in ("mugs up to 349", "mugs for 349 or less", "mugs under 349")}
+    finally:
+        retriever.close()
+    at_most = sorted(r["id"] for r in rows if r["price"] <= 349)
+    below = sorted(r["id"] for r in rows if r["price"] < 349)
+    assert len(at_most) == len(below) + 1  # one product costs exactly 349
+    assert found == {"mugs up to 349": at_most, "mugs for 349 or less": at_most, "mugs under 349": below}
+    understood = QueryUnderstanding(FacetVocabulary(), {}).understand("mugs up to 349")
+    assert build_filter(understood.filters()) == "(price <= 349.0)"
+    assert understood.describe().startswith("price<=349")
 
 
 @pytest.mark.parametrize("text, sort", [

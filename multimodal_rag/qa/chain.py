@@ -473,7 +473,7 @@ class ProductQA(Runnable[Any, QAResult]):
         if not prices or store is None:
             return []
         others = [c for c in understood.constraints if c.facet != "price"]
-        descending = prices[0].op == "gt"
+        descending = prices[0].op in ("gt", "gte")
         rows = store.by_price(build_filter(understood.filters(others)), 1, descending=descending)
         return [Document(page_content=product_card(r), metadata={**r, "id": r["id"]}, id=r["id"]) for r in rows]
 

@@ -33,12 +33,19 @@ _UNIT = (r"(?!\s*(?:gb|tb|mb|ml|l|ltrs?|litres?|liters?|kg|kgs|g|gms?|grams?|cm|
          r"persons?|people|cups?|seater|burners?|jars?|stars?)\b|\s*%)")
 _MONEY = rf"{_CURRENCY}?\s*{_AMOUNT}\s*{_CURRENCY}?{_UNIT}"
 _RANGE = re.compile(rf"\b(?:between|from|in the range of)?\s*{_MONEY}\s*(?:and|to|-|–)\s*{_MONEY}", re.I)
-_BELOW = re.compile(rf"(?:\b(?:under|below|less than|cheaper than|lower than|up to|upto|within|not more than|"
-                    rf"no more than|at most|max(?:imum)?|budget(?:\s+(?:is|of))?\s*:?)|<=?)\s*{_MONEY}", re.I)
+# Strict bounds leave the amount out ("under 500": 500 is not under 500); "up to", "at most", a budget, "500 or
+# less" and "at least" take it in.
+_BELOW = re.compile(rf"(?:\b(?:under|below|less than|cheaper than|lower than)|<(?!=))\s*{_MONEY}", re.I)
+_AT_MOST = re.compile(rf"(?:\b(?:up to|upto|within|not more than|no more than|at most|max(?:imum)?|"
+                      rf"budget(?:\s+(?:is|of))?\s*:?)|<=)\s*{_MONEY}", re.I)
 # The bound after the amount: "500 or less", "1,000 and under" (not "15 max": "iPhone 15 Max" is a model).
-_BELOW_AFTER = re.compile(rf"{_MONEY}\s*(?:or|and)\s+(?:less|under|below|lower|cheaper)\b", re.I)
-_ABOVE = re.compile(rf"(?:\b(?:over|above|more than|greater than|at least|min(?:imum)?|starting at|"
-                    rf"pricier than|costlier than)|>=?)\s*{_MONEY}", re.I)
+_AT_MOST_AFTER = re.compile(rf"{_MONEY}\s*(?:or|and)\s+(?:less|under|below|lower|cheaper)\b", re.I)
+_ABOVE = re.compile(rf"(?:\b(?:over|above|more than|greater than|pricier than|costlier than)|>(?!=))\s*{_MONEY}",
+                    re.I)
+_AT_LEAST = re.compile(rf"(?:\b(?:at least|min(?:imum)?|starting at)|>=)\s*{_MONEY}", re.I)
+_BOUNDS = ((_BELOW, "lt"), (_AT_MOST, "lte"), (_AT_MOST_AFTER, "lte"), (_ABOVE, "gt"), (_AT_LEAST, "gte"))
+_UPPER = ("lt", "lte")
+_SIGNS = {"lt": "<", "lte": "<=", "gt": ">", "gte": ">="}
 _CHEAPEST = re.compile(r"\b(?:cheapest|lowest[- ]price[ds]?|least (?:expensive|costly|pricey)|costs? the least|"
                        r"most affordable|lowest[- ]cost)\b", re.I)
 _DEAREST = re.compile(r"\b(?:most expensive|priciest|costliest|highest[- ]price[ds]?|costs? the most|"
@@ -50,7 +57,8 @@ _LINKS = frozenset({"for", "by", "in", "from", "with", "of"})
 @dataclass(frozen=True)
 class Constraint:
     """One understood condition: ``facet`` is "category", "brand", "price" or "attributes.<name>"; ``values`` the
-    facet values (several: any of them); for price ``op`` is "lt", "gt" or "between" with ``low``/``high``;
+    facet values (several: any of them); for price ``op`` is "lt", "lte", "gt", "gte" or "between" (both bounds
+    in) with ``low``/``high``;
     ``soft``: a facet a shopper gives up first (a colour), before what the product is and whom it is for."""
 
     facet: str
@@ -68,14 +76,14 @@ class Constraint:
         if self.facet == "price":
             if self.op == "between":
                 return f"{_number(self.low)}<=price<={_number(self.high)}"
-            return f"price{'<' if self.op == 'lt' else '>'}{_number(self.high if self.op == 'lt' else self.low)}"
+            return f"price{_SIGNS[self.op]}{_number(self.high if self.op in _UPPER else self.low)}"
         return f"{name}={'|'.join(self.values)}"
 
     def filter(self) -> dict[str, Any]:
         """This condition as filter data for ``build_filter``."""
         if self.facet == "price":
-            bounds = {"lt": {"lt": self.high}, "gt": {"gt": self.low},
-                      "between": {"gte": self.low, "lte": self.high}}[self.op]
+            bounds = ({"gte": self.low, "lte": self.high} if self.op == "between"
+                      else {self.op: self.high if self.op in _UPPER else self.low})
             return {"price": bounds}
         if self.facet == "category":
             return {"category": {"level": list(self.values)}}
@@ -172,11 +180,8 @@ def satisfies(product: Mapping[str, Any], constraint: Constraint) -> bool:
             return False
         low = constraint.low if constraint.low is not None else float("-inf")
         high = constraint.high if constraint.high is not None else float("inf")
-        if constraint.op == "lt":
-            return price < high
-        if constraint.op == "gt":
-            return price > low
-        return low <= price <= high
+        return {"lt": price < high, "lte": price <= high, "gt": price > low, "gte": price >= low}.get(
+            constraint.op, low <= price <= high)
     wanted = {v.lower() for v in constraint.values}
     if constraint.facet == "category":
         return any(level.lower() in wanted for level in category_levels(product.get("category") or ""))
@@ -310,11 +315,11 @@ def _prices(text: str) -> tuple[Constraint | None, str | None, str]:
         low, high = sorted((_amount(match.group(1), match.group(2)), _amount(match.group(3), match.group(4))))
         constraint = Constraint("price", op="between", low=low, high=high, words=(match.group().strip(),))
         return constraint, sort, text[:match.start()] + " " + text[match.end():]
-    for pattern, op in ((_BELOW, "lt"), (_BELOW_AFTER, "lt"), (_ABOVE, "gt")):
+    for pattern, op in _BOUNDS:
         match = pattern.search(text)
         if match:
             amount = _amount(match.group(1), match.group(2))
-            constraint = Constraint("price", op=op, low=amount if op == "gt" else None,
-                                    high=amount if op == "lt" else None, words=(match.group().strip(),))
+            constraint = Constraint("price", op=op, low=None if op in _UPPER else amount,
+                                    high=amount if op in _UPPER else None, words=(match.group().strip(),))
             return constraint, sort, text[:match.start()] + " " + text[match.end():]
     return None, sort, text
