@@ -100,8 +100,7 @@ def _shopping_follow_up(question: str, history: Sequence[Turn],
     for pattern, op in ((_CHEAPER, "lt"), (_PRICIER, "gt")):
         if pattern.search(question) and subject.get("price") is not None:
             bound = float(subject["price"])
-            price = Constraint("price", op=op, low=bound if op == "gt" else None, high=bound if op == "lt" else None,
-                               words=(pattern.search(question).group(),))
+            price = Constraint.price_bound(op, bound, (pattern.search(question).group(),))
             asked = Understanding(asked.query, (*[c for c in asked.constraints if c.facet != "price"], price),
                                   asked.sort, asked.rest)
     if not asked and not _REFERENCE.search(question) and not _CHEAPER.search(question) \

@@ -70,6 +70,12 @@ class Constraint:
     note: str = ""
     soft: bool = False
 
+    @classmethod
+    def price_bound(cls, op: str, amount: float, words: tuple[str, ...]) -> "Constraint":
+        """A one-sided price bound: "lt"/"lte" put ``amount`` in ``high``, "gt"/"gte" in ``low``."""
+        upper = op in _UPPER
+        return cls("price", op=op, low=None if upper else amount, high=amount if upper else None, words=words)
+
     @property
     def label(self) -> str:
         name = self.facet.removeprefix("attributes.")
@@ -319,7 +325,6 @@ def _prices(text: str) -> tuple[Constraint | None, str | None, str]:
         match = pattern.search(text)
         if match:
             amount = _amount(match.group(1), match.group(2))
-            constraint = Constraint("price", op=op, low=None if op in _UPPER else amount,
-                                    high=amount if op in _UPPER else None, words=(match.group().strip(),))
+            constraint = Constraint.price_bound(op, amount, (match.group().strip(),))
             return constraint, sort, text[:match.start()] + " " + text[match.end():]
     return None, sort, text
