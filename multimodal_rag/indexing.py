@@ -16,7 +16,7 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 import numpy as np
 
 from multimodal_rag.catalog.images import ImageError, ImageFetcher, decode_image
-from multimodal_rag.catalog.photos import PhotoStats, photo_stats
+from multimodal_rag.catalog.photos import PhotoStats, photo_stats, profile_weight
 from multimodal_rag.catalog.loaders import CatalogRow
 from multimodal_rag.catalog.product import Product
 from multimodal_rag.config import Config, VectorFieldConfig
@@ -146,7 +146,7 @@ class ProductPlan:
     # fusion: field -> cache keys of its (text, photo) parts under the dual encoder, None for an absent part
     parts: dict[str, tuple[str | None, str | None]] = field(default_factory=dict)
     image_failed: bool = False
-    photo: PhotoStats | None = None  # size and border of the product photo, when fetched
+    photo: PhotoStats | None = None  # size and border of the product photo, when fetched and in the profile sample
 
     @property
     def status(self) -> str:
@@ -218,7 +218,8 @@ class ChunkPlanner:
         if product.image:
             try:
                 data = self.fetcher.fetch(product.image)
-                plan.photo = photo_stats(data)
+                if weight := profile_weight(plan.line):
+                    plan.photo = photo_stats(data, weight)
             except ImageError as exc:
                 self._image_error(plan, str(exc))
         for v in self.image_fields:

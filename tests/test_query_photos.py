@@ -9,11 +9,15 @@ from PIL import Image
 
 from multimodal_rag.catalog.images import decode_image
 from multimodal_rag.catalog.photos import (
+    PROFILE_ALL,
+    PROFILE_STRIDE,
     PhotoProfile,
+    PhotoStats,
     QueryPhotoAdapter,
     centre_crop,
     has_plain_border,
     photo_stats,
+    profile_weight,
     resize_to,
 )
 from multimodal_rag.config import ConfigError, load_config
@@ -108,6 +112,15 @@ def test_odd_photos_embed_and_search(data, size):
                     QueryPhotoAdapter.from_settings("auto", "crop", 0.5, STORE_CATALOG)):
         vector = load_embedder("efficientnet-lite0").encode_images([adapter.adapt(image)])[0]
         assert vector.shape == (1280,) and abs(float(np.linalg.norm(vector)) - 1) < 1e-5
+
+
+def test_the_profile_is_read_from_a_sample_that_stands_for_every_photo():
+    """Every photo of the first rows counts once; after them one row in PROFILE_STRIDE counts PROFILE_STRIDE times."""
+    lines = (1, PROFILE_ALL - 1, PROFILE_ALL, PROFILE_ALL + 1, 2 * PROFILE_ALL + PROFILE_STRIDE - 1, 2 * PROFILE_ALL)
+    assert [profile_weight(n) for n in lines] == [1, 1, PROFILE_STRIDE, 0, 0, PROFILE_STRIDE]
+    # one product shot standing for itself, one scene standing for three: the scenes' size is the median
+    stats = [PhotoStats(60, 80, True), PhotoStats(100, 120, False, weight=3)]
+    assert PhotoProfile.from_stats(stats) == PhotoProfile(width=100, height=120, product_shots=0.25, photos=4)
 
 
 def test_an_ingest_records_the_catalog_photo_profile(sample_catalog, make_config, default_embedders):
