@@ -15,7 +15,8 @@ sets (EfficientNet-Lite0, nDCG@10; ``docs/benchmarks.md`` has the commands):
   applied only to scene photos: those whose border is not plain, searched against a catalog of product shots.
 
 Each ingest records a ``PhotoProfile`` (median width and height, and the share of product shots, i.e. photos with
-a plain border, read from a sample of the catalog's photos) with the collection; ``QueryPhotoAdapter`` applies the search settings to query photos.
+a plain border, read from a sample of the catalog's photos) with the collection; ``QueryPhotoAdapter`` applies the
+search settings to query photos.
 """
 
 from __future__ import annotations
@@ -36,8 +37,8 @@ PLAIN_BORDER_SHARE = 0.6
 BORDER_TOLERANCE = 24
 BORDER_BAND = 0.06  # of the side
 BORDER_SIZE = 128   # photos are looked at this small
-# A catalog is one of product shots when at least this share of its photos has a plain border (myntra_dev 1.0,
-# grocery_dev 0.99; flipkart_1050 0.74: many of its photos are lifestyle shots).
+# A catalog is one of product shots when at least this share of its photos has a plain border (myntra_dev 0.99,
+# grocery_dev 1.0; flipkart_1050 0.74: many of its photos are lifestyle shots).
 PRODUCT_SHOT_CATALOG = 0.9
 # The profile is three statistics, so an ingest reads a sample of its photos: every one of a catalog's first
 # PROFILE_ALL rows and one in PROFILE_STRIDE after, each of those standing for PROFILE_STRIDE photos. Looking at a
@@ -95,7 +96,7 @@ class PhotoProfile:
     width: int
     height: int
     product_shots: float  # share of photos with a plain border
-    photos: int
+    photos: int  # the photos the profile stands for (each sampled photo counts its weight)
 
     @classmethod
     def from_stats(cls, stats: Iterable[PhotoStats]) -> "PhotoProfile | None":
