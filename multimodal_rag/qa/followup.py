@@ -98,9 +98,8 @@ def _shopping_follow_up(question: str, history: Sequence[Turn],
             return None
     subject = last.products[0] if last.products else {}
     for pattern, op in ((_CHEAPER, "lt"), (_PRICIER, "gt")):
-        if pattern.search(question) and subject.get("price") is not None:
-            bound = float(subject["price"])
-            price = Constraint.price_bound(op, bound, (pattern.search(question).group(),))
+        if (match := pattern.search(question)) and subject.get("price") is not None:
+            price = Constraint.price_bound(op, float(subject["price"]), (match.group(),))
             asked = Understanding(asked.query, (*[c for c in asked.constraints if c.facet != "price"], price),
                                   asked.sort, asked.rest)
     if not asked and not _REFERENCE.search(question) and not _CHEAPER.search(question) \
