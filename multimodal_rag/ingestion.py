@@ -83,6 +83,7 @@ def finish_ingest(store: ProductStore, summary: IngestSummary, *, seen: Mapping[
     if prune:
         stale = [pid for pid in store.iter_ids() if pid not in seen]
         summary.deleted = store.delete(stale)
+    store.flush()
     store.record_photo_profile(PhotoProfile.from_stats(photos))
     store.record_vocabulary()
     if catalog_root is not None:

