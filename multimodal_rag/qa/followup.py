@@ -97,13 +97,14 @@ def _shopping_follow_up(question: str, history: Sequence[Turn],
         if not before:
             return None
     subject = last.products[0] if last.products else {}
-    for pattern, op in ((_CHEAPER, "lt"), (_PRICIER, "gt")):
-        if (match := pattern.search(question)) and subject.get("price") is not None:
+    compared = [(op, match) for pattern, op in ((_CHEAPER, "lt"), (_PRICIER, "gt"))
+                if (match := pattern.search(question))]
+    for op, match in compared:
+        if subject.get("price") is not None:
             price = Constraint.price_bound(op, float(subject["price"]), (match.group(),))
             asked = Understanding(asked.query, (*[c for c in asked.constraints if c.facet != "price"], price),
                                   asked.sort, asked.rest)
-    if not asked and not _REFERENCE.search(question) and not _CHEAPER.search(question) \
-            and not _PRICIER.search(question):
+    if not asked and not compared and not _REFERENCE.search(question):
         return None  # nothing to carry on: an unrelated question
     merged = before.followed_by(asked)
     rest = " ".join(w for w in merged.rest.split() if not _REFERENCE.fullmatch(w) and w.lower() not in
