@@ -28,8 +28,8 @@ from types import NoneType, UnionType
 from typing import Annotated, Any, Callable, Literal, Mapping, NamedTuple, Sequence, Union, get_args, get_origin
 
 from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, NonNegativeFloat, NonNegativeInt,
-                      PositiveFloat, PositiveInt, SecretStr, TypeAdapter, ValidationError, field_validator,
-                      model_validator)
+                      PositiveFloat, PositiveInt, SecretStr, TypeAdapter, ValidationError, ValidationInfo,
+                      field_validator, model_validator)
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, EnvSettingsSource, SettingsConfigDict
 
@@ -42,7 +42,6 @@ from multimodal_rag.catalog.photos import FITS, parse_photo_crop, parse_photo_si
 from multimodal_rag.catalog.product import PRODUCT_TEXT_FIELDS
 
 IMAGE_SOURCE = "image"
-TEXT_SOURCES = frozenset(PRODUCT_TEXT_FIELDS)
 Fusion = Literal["rrf", "weighted"]
 Rewrite = Literal["rules", "llm"]
 Understand = Literal["boost", "filter", "off"]
@@ -140,7 +139,7 @@ class VectorFieldConfig(VectorFieldNames, Section):
 
     @field_validator("weights")
     @classmethod
-    def _weights_of_a_fused_field(cls, weights: FusionWeights | None, info) -> FusionWeights | None:
+    def _weights_of_a_fused_field(cls, weights: FusionWeights | None, info: ValidationInfo) -> FusionWeights | None:
         sources = info.data.get("sources", ())
         if weights is not None and not (IMAGE_SOURCE in sources and len(sources) > 1):
             raise ValueError(f"only a field whose sources mix {IMAGE_SOURCE!r} and text is weighted")

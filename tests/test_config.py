@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from multimodal_rag.config import ConfigError, load_config, resolve_config
@@ -12,8 +14,6 @@ SECRET = "s3cr3t-12345"
 @pytest.fixture(autouse=True)
 def clean_environment(monkeypatch):
     """No MMRAG_ setting of the machine running the tests leaks into these."""
-    import os
-
     for name in [n for n in os.environ if n.startswith("MMRAG_")]:
         monkeypatch.delenv(name)
 
