@@ -21,7 +21,6 @@ works with a Ray on this machine only; a cluster's workers need a Milvus server 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import hashlib
 import logging
 import math
@@ -213,7 +212,7 @@ class _EmbedField:
 
         torch.set_num_threads(max(1, threads))
         os.environ["MMRAG_ORT_THREADS"] = str(max(1, threads))  # ONNX Runtime models: the same, not every core
-        self.config = dataclasses.replace(config, vectors=tuple(v for v in config.vectors if v.name == name))
+        self.config = config.model_copy(update={"vectors": tuple(v for v in config.vectors if v.name == name)})
         self.embedders = load_embedders(config, [name])
         self.name = name
 
@@ -278,7 +277,7 @@ def _reachable_store(config: Config) -> Iterator[Config]:
 
     Path(config.store.db).expanduser().parent.mkdir(parents=True, exist_ok=True)  # as the local engine's connect
     with open_server(config.store.db) as uri:
-        yield dataclasses.replace(config, store=dataclasses.replace(config.store, uri=uri))
+        yield config.model_copy(update={"store": config.store.model_copy(update={"uri": uri})})
 
 
 def _start_ray(address: str | None, progress: bool) -> bool:

@@ -76,7 +76,7 @@ def test_a_config_file_that_is_not_there_and_a_key_that_is_not_known(capsys, tmp
     assert run(capsys, "search", "mug", "--config", "shop.toml") == (
         2, "mmrag search: error: config file not found: shop.toml")
     assert run(capsys, "search", "mug", "--set", "store.path=./shop.db") == (
-        2, "mmrag search: error: [store] unknown key(s) ['path']; known: ['collection', 'db', 'db_name', 'index', "
+        2, "mmrag search: error: store: unknown key(s) ['path']; known: ['collection', 'db', 'db_name', 'index', "
            "'retries', 'timeout_s', 'token', 'uri']")
 
 

@@ -68,11 +68,13 @@ def test_fusion_takes_only_a_dual_encoder():
 @pytest.mark.parametrize("overrides, message", [
     (['vectors.image.weights={"image": 1}'], "vectors.image.weights: only a field whose sources mix"),
     (['vectors.x.embedder="fusion:clip:m"', 'vectors.x.sources=["image", "title"]',
-      'vectors.x.weights={"image": -1}'], r"vectors.x.weights.image: a number of 0 or more, got -1"),
+      'vectors.x.weights={"image": -1}'], r"vectors.x.weights.image must be at least 0.0, not -1"),
     (['vectors.x.embedder="fusion:clip:m"', 'vectors.x.sources=["image", "title"]',
-      'vectors.x.weights={"image": 0, "text": 0}'], "at least one of"),
+      'vectors.x.weights={"image": 0, "text": 0}'],
+     r"vectors.x.weights: at least one of \['image', 'text'\] must be above 0"),
     (['vectors.x.embedder="fusion:clip:m"', 'vectors.x.sources=["image", "title"]',
-      'vectors.x.weights={"photo": 1}'], r"keys \['image', 'text'\]"),
+      'vectors.x.weights={"photo": 1}'],
+     r"vectors.x.weights: unknown key\(s\) \['photo'\]; known: \['image', 'text'\]"),
     (['vectors.x.embedder="fusion:clip:m"', 'vectors.x.sources=["image", "title"]', 'vectors.x.weight=1'],
      r"vectors.x: unknown key\(s\) \['weight'\]"),
 ])

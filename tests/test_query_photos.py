@@ -84,7 +84,7 @@ def test_plain_borders_tell_product_shots_from_store_photos():
     ("query_photo_crop", "1.5", r"search.query_photo_crop must be \"auto\" or a fraction of the photo in \(0, 1\]"),
     ("query_photo_crop", "0", r"search.query_photo_crop must be \"auto\" or a fraction"),
     ("query_photo_crop", "-0.2", r"search.query_photo_crop must be \"auto\" or a fraction"),
-    ("query_photo_fit", '"squash"', r"search.query_photo_fit must be one of \('stretch', 'crop', 'keep'\)"),
+    ("query_photo_fit", '"squash"', "search.query_photo_fit must be one of 'stretch', 'crop' or 'keep', not 'squash'"),
 ])
 def test_a_bad_setting_is_refused_naming_the_value(key, value, message):
     with pytest.raises(ConfigError, match=message):

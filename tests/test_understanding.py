@@ -6,7 +6,6 @@ import json
 import random
 import sys
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -235,7 +234,7 @@ def test_products_missing_only_a_soft_constraint_rank_next(tmp_path, default_emb
     ranked = {}
     for relax_first in (config.search.relax_first, ()):
         retriever = ProductRetriever.from_config(
-            replace(config, search=replace(config.search, relax_first=relax_first)))
+            config.model_copy(update={"search": config.search.model_copy(update={"relax_first": relax_first})}))
         try:
             ranked[relax_first] = [by_id[d.metadata["id"]] for d in retriever.invoke("beige flats for women")]
         finally:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import replace
 from pathlib import Path
 from typing import Callable
 
@@ -55,8 +54,9 @@ def ingest_corpus(corpus: Path, config: Config, *, progress: bool = True,
     """Ingest an evaluation corpus into its own collection (a no-op when unchanged); the config pointing at it."""
     from multimodal_rag.ingestion import ingest
 
-    config = replace(config, store=replace(config.store, collection=collection_for(corpus, config)),
-                     ingest=replace(config.ingest, embedding_cache=True))
+    config = config.model_copy(update={
+        "store": config.store.model_copy(update={"collection": collection_for(corpus, config)}),
+        "ingest": config.ingest.model_copy(update={"embedding_cache": True})})
     errors = Path(config.store.db).with_suffix(".errors.jsonl") if not config.store.uri else None
     summary = ingest(corpus, config, progress=progress, errors_path=errors)
     if on_ingest is not None:
