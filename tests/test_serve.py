@@ -26,7 +26,7 @@ from multimodal_rag.ingestion import ingest
 from multimodal_rag.server.app import STATIC, create_app
 from multimodal_rag.server.state import ServeLimits
 from tests.chat_models import ScriptedChatModel, scripted
-from tests.serving import free_port, running
+from tests.serving import free_port, read_events, running
 
 LIMITS = ServeLimits(max_upload_bytes=2_000_000, max_upload_pixels=1_000_000, max_body_bytes=3_000_000)
 
@@ -101,21 +101,6 @@ def test_ask_answers_with_a_citation_as_one_object(http):
     result = reply.json()
     assert result["answer"] == "The price of Northwind Blue Ceramic Coffee Mug is 349 INR [1]."
     assert [p["id"] for p in result["cited"]] == ["mug-blue"] and result["grounding"] == "lookup"
-
-
-def read_events(text: str) -> tuple[list[tuple[str, object]], list[str]]:
-    """An event stream as the API writes it: blocks ended by a blank line, each one event (an ``event:`` line and
-    one ``data:`` line of JSON) or one comment (a keep-alive ping). The events in order, and the comments."""
-    assert text.endswith("\n\n") and "\r" not in text, repr(text[-80:])
-    events, comments = [], []
-    for block in text.removesuffix("\n\n").split("\n\n"):
-        lines = block.split("\n")
-        if len(lines) == 1 and lines[0].startswith(": "):
-            comments.append(lines[0])
-            continue
-        assert len(lines) == 2 and lines[0].startswith("event: ") and lines[1].startswith("data: "), block
-        events.append((lines[0].removeprefix("event: "), json.loads(lines[1].removeprefix("data: "))))
-    return events, comments
 
 
 def events(response) -> list[tuple[str, object]]:

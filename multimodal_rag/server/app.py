@@ -121,7 +121,8 @@ def create_app(config: Config, *, api_key: str | None = None, cors_origins: Sequ
 
     @app.middleware("http")
     async def bounded(request: Request, call_next):
-        """Every request within the time limit, and every failure answered as JSON without a stack trace."""
+        """Every request within the time limit, and every failure answered as JSON without a stack trace. (An
+        answer's event stream starts at once and keeps its own deadline: ``api.answer_events``.)"""
         try:
             return await asyncio.wait_for(call_next(request), timeout=limits.request_timeout_s)
         except asyncio.TimeoutError:
