@@ -59,8 +59,9 @@ def test_search_photo_and_a_cited_answer_in_the_browser(browser, site, tmp_path)
     page.wait_for_selector("#results .card")
     first = page.locator("#results .card").first
     assert first.get_attribute("id") == "product-mug-blue"
+    assert page.locator("#results .card").count() == 12
     page.wait_for_function("() => document.querySelector('#results .card img').naturalWidth > 0")
-    assert "understood:" in page.inner_text("#understood")
+    assert page.inner_text("#understood") == "understood: Color=Blue, Material=Ceramic, category=Mugs"
     # Upload a photo: its product first.
     page.set_input_files("#photo", str(sample / "images" / "lamp-blue.png"))
     page.wait_for_selector("#product-lamp-blue:first-child")
@@ -69,10 +70,12 @@ def test_search_photo_and_a_cited_answer_in_the_browser(browser, site, tmp_path)
     page.fill("#question", "How much is the Northwind Blue Ceramic Coffee Mug?")
     page.keyboard.press("Enter")
     page.wait_for_selector(".messages .shop a.cite", timeout=120_000)
-    answer = page.inner_text(".messages .shop")
-    assert "349" in answer
+    assert page.inner_text(".messages .shop") == "The price of Northwind Blue Ceramic Coffee Mug is 349 INR [1]."
+    link = page.locator(".messages .shop a.cite")
+    assert (link.count(), link.inner_text(), link.get_attribute("href"), link.get_attribute("title")) == (
+        1, "1", "#product-mug-blue", "Northwind Blue Ceramic Coffee Mug")
     page.click(".messages .shop a.cite")
-    assert "cited" in page.get_attribute("#product-mug-blue", "class")
+    assert page.get_attribute("#product-mug-blue", "class") == "card cited"
     artifacts = Path(os.environ.get("MMRAG_TEST_ARTIFACTS") or tmp_path)
     artifacts.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(artifacts / "shop-assistant.png"), full_page=True)
@@ -97,5 +100,5 @@ def test_phone_width_keyboard_and_an_unavailable_catalog(browser, site):
         body=json.dumps({"status": "unavailable", "reason": "the store does not answer"})))
     page.reload()
     page.wait_for_selector("#status:not([hidden])")
-    assert "The catalog is unavailable" in page.inner_text("#status")
+    assert page.inner_text("#status") == "The catalog is unavailable: the store does not answer"
     page.close()

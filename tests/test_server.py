@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -22,8 +23,10 @@ def start_server(folder: Path) -> tuple[subprocess.Popen, str]:
     proc = subprocess.Popen([sys.executable, "-m", "multimodal_rag", "db", "serve", "--db", str(folder), "--port", "0"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
     line = proc.stdout.readline()
-    assert " on http://127.0.0.1:" in line, (line, proc.stderr.read() if proc.poll() is not None else "")
-    return proc, line.split(" on ", 1)[1].split(";", 1)[0]
+    started = re.fullmatch(rf"serving {re.escape(str(folder))} on (http://127\.0\.0\.1:\d+); use --uri \1 "
+                           r"\(Ctrl-C stops\)\n", line)
+    assert started, (line, proc.stderr.read() if proc.poll() is not None else "")
+    return proc, started.group(1)
 
 
 def server_config(uri: str, collection: str = "products"):
@@ -35,7 +38,9 @@ def test_a_served_folder_refuses_a_second_owner_with_advice(tmp_path):
     try:
         other = subprocess.run([sys.executable, "-m", "multimodal_rag", "db", "serve", "--db", str(tmp_path / "shared.db"),
                                 "--port", "0"], capture_output=True, text=True, env=ENV, timeout=60)
-        assert other.returncode == 2 and "already open in another process" in other.stderr
+        assert (other.returncode, other.stderr) == (
+            2, f"mmrag db: error: the Milvus Lite store {tmp_path / 'shared.db'} is already open in another process; "
+               "stop it first (only one process may own a Lite folder, the server included)\n")
     finally:
         server.send_signal(signal.SIGTERM)
         assert server.wait(timeout=30) == 0
@@ -100,7 +105,10 @@ def test_server_killed_mid_ingest_then_rerun_loses_and_duplicates_nothing(tmp_pa
     started = time.monotonic()
     rest = ingest.communicate(timeout=300)[0]
     assert ingest.returncode == 2, rest
-    assert "STORE ERROR" in rest and ("rerun the same ingest" in rest or "cannot open" in rest or "failed" in rest)
+    *chunks, failure = rest.splitlines()
+    assert set(chunks) <= {"CHUNK"}, rest
+    assert re.fullmatch(r"STORE ERROR writing \d+ products failed: <MilvusException: .+>\. Products already written "
+                        r"are complete; once the store is reachable, rerun the same ingest to finish", failure), failure
     assert time.monotonic() - started < 200
 
     server, uri = start_server(folder)
@@ -133,6 +141,6 @@ def test_connection_settings_from_environment_and_secrets_never_printed(monkeypa
 
     with pytest.raises(StoreError) as info:
         connect(config.store)
-    assert "http://***@127.0.0.1:9 (2 attempt(s))" in str(info.value)
+    assert str(info.value).startswith("cannot open the Milvus store at http://***@127.0.0.1:9 (2 attempt(s)): ")
     assert secret not in str(info.value) and "pa55" not in str(info.value)
     assert load_config(None, ['store.uri="http://127.0.0.1:1"']).store.uri == "http://127.0.0.1:1"  # flags win

@@ -4,85 +4,40 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import mimetypes
-from typing import Any, AsyncIterator
+from typing import Annotated, Any, AsyncIterator
 
 from fastapi import APIRouter, Depends, HTTPException, Request
-from starlette.datastructures import UploadFile
-from fastapi.responses import JSONResponse, Response, StreamingResponse
+from fastapi.responses import JSONResponse, Response
 from PIL import Image
-from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from sse_starlette import EventSourceResponse, JSONServerSentEvent
+from starlette.background import BackgroundTask
 
 from multimodal_rag.catalog.images import ImageError, ImageFetcher
 from multimodal_rag.errors import user_message
 from multimodal_rag.qa import QAInput, Turn
 from multimodal_rag.retrieval import ProductQuery
 from multimodal_rag.retrieval.retriever import search_result
-from multimodal_rag.server.state import AppState, Busy, ServeLimits
+from multimodal_rag.server.schemas import (Answer, AskForm, AskRequest, ErrorBody, PhotoSearchForm, SearchHit,
+                                           SearchRequest, body_kinds, read_body)
+from multimodal_rag.server.state import AppState, Place
 from multimodal_rag.server.uploads import image_format, read_photo
 from multimodal_rag.store.milvus import SCALAR_FIELDS
-
-LIMITS = ServeLimits()
 
 
 def state(request: Request) -> AppState:
     return request.app.state.mmrag
 
 
-# -- request models ---------------------------------------------------------------------------------------------
-
-class SearchRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    text: str = Field(min_length=1, max_length=LIMITS.max_text_chars, description="what the shopper typed")
-    filters: dict[str, Any] | None = Field(default=None, description='filters as data, e.g. {"price": {"lt": 500}}')
-    k: int = Field(default=10, ge=1, le=LIMITS.max_k)
+StateDep = Annotated[AppState, Depends(state)]
 
 
-class HistoryTurn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    question: str = Field(max_length=LIMITS.max_text_chars)
-    answer: str = Field(max_length=4 * LIMITS.max_text_chars)
-    products: list[dict[str, Any]] = Field(default_factory=list, max_length=20)
-
-
-class AskRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    question: str = Field(min_length=1, max_length=LIMITS.max_text_chars)
-    history: list[HistoryTurn] = Field(default_factory=list, max_length=LIMITS.max_history_turns)
-    filters: dict[str, Any] | None = None
-
-    @field_validator("question")
-    @classmethod
-    def not_blank(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("the question is blank")
-        return value
-
-
-def _json_form(value: str | None, name: str) -> Any:
-    if value is None or value == "":
-        return None
-    try:
-        return json.loads(value)
-    except json.JSONDecodeError as exc:
-        raise HTTPException(400, f"the form field `{name}` must be JSON: {exc.msg}") from None
-
-
-def _validated(model: type[BaseModel], data: Any) -> Any:
-    """A request model from a body read by hand (JSON or a form): invalid fields answer 422 like FastAPI's own."""
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        raise RequestValidationError(exc.errors()) from None
-
-
-def _turns(history: list[HistoryTurn]) -> list[Turn]:
-    return [Turn(t.question, t.answer, t.products) for t in history]
+def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI entries for the error answers a route gives: JSON ``{"error": message}``."""
+    said = {400: "a body that is not JSON, a bad filter", 413: "a body or photo over the limits",
+            415: "an upload that is not an image", 422: "a field out of range or of the wrong kind",
+            429: "the line for the chat model is full (Retry-After says when to try again)"}
+    return {code: {"model": ErrorBody, "description": said[code]} for code in codes}
 
 
 # -- search ---------------------------------------------------------------------------------------------------
@@ -90,111 +45,93 @@ def _turns(history: list[HistoryTurn]) -> list[Turn]:
 search_router = APIRouter(tags=["search"])
 
 
-async def _search(app: AppState, query: ProductQuery) -> list[dict]:
+@search_router.post("/api/search", response_model=list[SearchHit], responses=errors(400, 413, 415, 422),
+                    summary="Products for a text (JSON) or a photo (multipart, file `image`)",
+                    openapi_extra=body_kinds(SearchRequest, PhotoSearchForm))
+async def search(request: Request, app: StateDep) -> list[dict[str, Any]]:
+    body = await read_body(request, SearchRequest, PhotoSearchForm)
+    if isinstance(body, PhotoSearchForm):
+        photo = await read_photo(body.image, app.limits)
+        query = ProductQuery(text=body.text or None, image=photo, filters=body.filters, k=body.k)
+    else:
+        query = ProductQuery(text=body.text, filters=body.filters, k=body.k)
     docs = await asyncio.to_thread(app.retriever.invoke, query)
     return [search_result(d) for d in docs]
-
-
-@search_router.post("/api/search", summary="Products for a text (JSON body) or a photo (multipart, field `image`)")
-async def search(request: Request, app: AppState = Depends(state)) -> list[dict]:
-    if request.headers.get("content-type", "").startswith("multipart/form-data"):
-        return await search_by_photo(request, app)
-    try:
-        body = _validated(SearchRequest, await request.json())
-    except json.JSONDecodeError:
-        raise HTTPException(400, "the body must be JSON {\"text\", \"filters\", \"k\"}, or multipart with a file "
-                                 "field `image`") from None
-    return await _search(app, ProductQuery(text=body.text, filters=body.filters, k=body.k))
-
-
-async def search_by_photo(request: Request, app: AppState) -> list[dict]:
-    form = await request.form(max_files=1, max_fields=8)
-    upload = form.get("image")
-    if not isinstance(upload, UploadFile):
-        raise HTTPException(400, "multipart search needs a file field `image`")
-    photo = await read_photo(upload, app.limits)
-    text = form.get("text")
-    if isinstance(text, str) and len(text) > app.limits.max_text_chars:
-        raise HTTPException(422, f"`text` is limited to {app.limits.max_text_chars} characters")
-    k = _json_form(form.get("k") if isinstance(form.get("k"), str) else None, "k") or 10
-    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= app.limits.max_k:
-        raise HTTPException(422, f"`k` must be a whole number from 1 to {app.limits.max_k}")
-    filters = _json_form(form.get("filters") if isinstance(form.get("filters"), str) else None, "filters")
-    return await _search(app, ProductQuery(text=text or None, image=photo, filters=filters, k=k))
 
 
 # -- ask ------------------------------------------------------------------------------------------------------
 
 ask_router = APIRouter(tags=["ask"])
+LINE_END = "\n"  # the events' line end as before sse-starlette (its default is CRLF): clients that split on "\n\n" work
+EVENTS = {"description": "server-sent events: `queue` {ahead} while waiting for the chat model, `products` (the "
+                         "search results), `answer` {text} pieces, `result` (the Answer object); `error` {error} "
+                         "when the answer fails or passes the time limit",
+          "content": {"text/event-stream": {"schema": {"type": "string"}}}}
 
 
-def _event(name: str, data: Any) -> bytes:
-    return f"event: {name}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n".encode()
+@ask_router.post("/api/ask", response_model=Answer, responses={200: EVENTS, **errors(400, 413, 415, 422, 429)},
+                 summary="Answer a question from the catalog, citing products",
+                 description="JSON or multipart (with a file `image`). Streams server-sent events; with "
+                             "`Accept: application/json`, only the final object.",
+                 openapi_extra=body_kinds(AskRequest, AskForm))
+async def ask(request: Request, app: StateDep) -> Any:
+    body = await read_body(request, AskRequest, AskForm)
+    photo = await read_photo(body.image, app.limits) if isinstance(body, AskForm) and body.image else None
+    qa_input = QAInput(question=body.question, image=photo, filters=body.filters,
+                       history=[Turn(t.question, t.answer, t.products) for t in body.history])
+    place = app.queue.admit()  # a full line raises Busy: 429 (app.py), before any answer starts
+    if wants_one_object(request):
+        try:
+            await place.turn()
+            return (await app.qa.ainvoke(qa_input)).as_dict()
+        finally:
+            place.leave()
+    deadline = asyncio.get_running_loop().time() + app.limits.request_timeout_s
+    # The generator leaves the line when it ends, is cut or its client goes; the background task when it never
+    # started (a client gone before the first event).
+    return EventSourceResponse(answer_events(app, qa_input, place, deadline), ping=app.limits.keepalive_s,
+                               sep=LINE_END, background=BackgroundTask(place.leave))
 
 
-async def _answer_events(app: AppState, qa_input: QAInput) -> AsyncIterator[bytes]:
-    """Server-sent events: ``queue`` (while waiting for the chat model), ``products``, ``answer`` pieces,
-    ``result``; ``error`` when something fails half way. A client that goes away stops the generation."""
-    ahead = app.queue.enter()
-    holding = False
+def wants_one_object(request: Request) -> bool:
+    accept = request.headers.get("accept", "")
+    return "application/json" in accept and "text/event-stream" not in accept
+
+
+async def answer_events(app: AppState, qa_input: QAInput, place: Place,
+                        deadline: float) -> AsyncIterator[JSONServerSentEvent]:
+    """The answer's events (``EVENTS``), until ``deadline`` (event-loop time): past it, a last ``error`` event.
+    A client that goes away stops the generation."""
+    loop = asyncio.get_running_loop()
+
+    def within_deadline(step):
+        return asyncio.wait_for(step, max(deadline - loop.time(), 0))
+
     try:
-        if ahead:
-            yield _event("queue", {"ahead": ahead})
-        await app.queue.acquire()
-        holding = True
+        if place.ahead:
+            yield sse("queue", {"ahead": place.ahead})
+        await within_deadline(place.turn())
         stream = app.qa.astream(qa_input)
         try:
-            async for event in stream:
+            while (event := await within_deadline(anext(stream, None))) is not None:
                 if "products" in event:
-                    yield _event("products", [search_result(d) for d in event["products"]])
+                    yield sse("products", [search_result(d) for d in event["products"]])
                 elif "answer" in event:
-                    yield _event("answer", {"text": event["answer"]})
+                    yield sse("answer", {"text": event["answer"]})
                 elif "result" in event:
-                    yield _event("result", event["result"].as_dict())
+                    yield sse("result", event["result"].as_dict())
         finally:
             await stream.aclose()
     except Exception as exc:  # headers are sent: the error travels as an event
-        yield _event("error", {"error": error_message(exc)})
+        cut = isinstance(exc, asyncio.TimeoutError) and loop.time() >= deadline
+        yield sse("error", {"error": f"the answer passed the {app.limits.request_timeout_s:g} s limit and was cut"
+                            if cut else error_message(exc)})
     finally:
-        app.queue.leave(holding)
+        place.leave()
 
 
-@ask_router.post("/api/ask", summary="Answer a question from the catalog, citing products",
-                 description="JSON {question, history, filters} or multipart with a file `image`. Streams "
-                             "server-sent events `queue`, `products`, `answer`, `result`; with "
-                             "`Accept: application/json`, only the final object.")
-async def ask(request: Request, app: AppState = Depends(state)) -> Response:
-    if request.headers.get("content-type", "").startswith("multipart/form-data"):
-        form = await request.form(max_files=1, max_fields=8)
-        question = form.get("question")
-        body = _validated(AskRequest, {
-            "question": question if isinstance(question, str) else "",
-            "history": _json_form(form.get("history") if isinstance(form.get("history"), str) else None,
-                                  "history") or [],
-            "filters": _json_form(form.get("filters") if isinstance(form.get("filters"), str) else None,
-                                  "filters")})
-        upload = form.get("image")
-        photo = await read_photo(upload, app.limits) if isinstance(upload, UploadFile) else None
-    else:
-        try:
-            body = _validated(AskRequest, await request.json())
-        except json.JSONDecodeError:
-            raise HTTPException(400, "the body must be JSON {\"question\", \"history\", \"filters\"}") from None
-        photo = None
-    qa_input = QAInput(question=body.question, image=photo, filters=body.filters, history=_turns(body.history))
-    if "application/json" in request.headers.get("accept", "") and "text/event-stream" not in request.headers.get(
-            "accept", ""):
-        try:
-            app.queue.enter()
-        except Busy as exc:
-            raise HTTPException(429, str(exc)) from None
-        await app.queue.acquire()
-        try:
-            return JSONResponse((await app.qa.ainvoke(qa_input)).as_dict())
-        finally:
-            app.queue.leave(True)
-    return StreamingResponse(_answer_events(app, qa_input), media_type="text/event-stream",
-                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+def sse(name: str, data: Any) -> JSONServerSentEvent:
+    return JSONServerSentEvent(data, event=name, sep=LINE_END)
 
 
 # -- products -------------------------------------------------------------------------------------------------
@@ -212,13 +149,13 @@ def _product(app: AppState, product_id: str) -> dict:
 
 
 @products_router.get("/api/products/{product_id}", summary="A product's stored fields")
-async def product(product_id: str, app: AppState = Depends(state)) -> dict:
+async def product(product_id: str, app: StateDep) -> dict:
     return await asyncio.to_thread(_product, app, product_id)
 
 
 @products_router.get("/api/products/{product_id}/image", summary="A product's photo",
                      response_class=Response)
-async def product_image(product_id: str, app: AppState = Depends(state)) -> Response:
+async def product_image(product_id: str, app: StateDep) -> Response:
     row = await asyncio.to_thread(_product, app, product_id)
     ref = str(row.get("image") or "")
     if not ref:
@@ -249,7 +186,7 @@ health_router = APIRouter(tags=["health"])
 
 
 @health_router.get("/healthz", summary="200 when the store answers, 503 with the reason when it does not")
-async def healthz(app: AppState = Depends(state)) -> JSONResponse:
+async def healthz(app: StateDep) -> JSONResponse:
     ok, detail = await asyncio.to_thread(app.health)
     if ok:
         return JSONResponse({"status": "ok", "products": detail})

@@ -32,6 +32,7 @@ from multimodal_rag import __version__
 from multimodal_rag.config import Config
 from multimodal_rag.errors import store_unavailable, user_message
 from multimodal_rag.server.api import ask_router, health_router, products_router, search_router
+from multimodal_rag.server.schemas import request_schemas
 from multimodal_rag.server.state import AppState, Busy, ServeLimits
 
 log = logging.getLogger(__name__)
@@ -120,7 +121,8 @@ def create_app(config: Config, *, api_key: str | None = None, cors_origins: Sequ
 
     @app.middleware("http")
     async def bounded(request: Request, call_next):
-        """Every request within the time limit, and every failure answered as JSON without a stack trace."""
+        """Every request within the time limit, and every failure answered as JSON without a stack trace. (An
+        answer's event stream starts at once and keeps its own deadline: ``api.answer_events``.)"""
         try:
             return await asyncio.wait_for(call_next(request), timeout=limits.request_timeout_s)
         except asyncio.TimeoutError:
@@ -154,4 +156,18 @@ def create_app(config: Config, *, api_key: str | None = None, cors_origins: Sequ
         return FileResponse(str(STATIC / "index.html"), media_type="text/html")
 
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
+    app.openapi = with_request_schemas(app)
     return app
+
+
+def with_request_schemas(app: FastAPI):
+    """``app.openapi`` that also holds the request models' schemas: ``/api/search`` and ``/api/ask`` declare
+    their two body kinds by reference to them (``schemas.body_kinds``)."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            generate().setdefault("components", {}).setdefault("schemas", {}).update(request_schemas())
+        return app.openapi_schema
+
+    return openapi

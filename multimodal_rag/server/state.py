@@ -28,6 +28,7 @@ class ServeLimits:
     max_k: int = 100
     max_waiting_asks: int = 16              # questions queued for the chat model before "busy"
     request_timeout_s: float = 120.0        # a whole request, an answer's stream included
+    keepalive_s: float = 15.0               # a ping on a quiet answer stream, so proxies keep it open
 
 
 class Busy(RuntimeError):
@@ -39,24 +40,39 @@ class ChatQueue:
     """The chat model answers one question at a time; the others wait in line and can see their place."""
 
     limit: int
-    _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)  # held by the question being answered
     waiting: int = 0
 
-    def enter(self) -> int:
-        """Join the line; the number of questions ahead. Raises Busy when the line is full."""
+    def admit(self) -> "Place":
+        """A place in the line, or Busy when the line is full."""
         if self.waiting >= self.limit:
-            raise Busy(f"{self.waiting} questions are waiting for the chat model; try again shortly")
-        ahead = self.waiting
+            raise Busy(f"the line for the chat model is full ({self.waiting} waiting); try again shortly")
         self.waiting += 1
-        return ahead
+        return Place(self, ahead=self.waiting - 1)
 
-    async def acquire(self) -> None:
-        await self._lock.acquire()
 
-    def leave(self, holding: bool) -> None:
-        self.waiting -= 1
-        if holding:
-            self._lock.release()
+@dataclass
+class Place:
+    """A question's place in the line, from admission until it leaves (answered, cut short, or its client gone).
+    ``leave`` may be called more than once: every way a request ends calls it."""
+
+    queue: ChatQueue
+    ahead: int  # questions in the line when this one joined
+    holding: bool = False
+    left: bool = False
+
+    async def turn(self) -> None:
+        """Wait until the chat model is this question's."""
+        await self.queue.lock.acquire()
+        self.holding = True
+
+    def leave(self) -> None:
+        if self.left:
+            return
+        self.left = True
+        self.queue.waiting -= 1
+        if self.holding:
+            self.queue.lock.release()
 
 
 class AppState:
