@@ -13,7 +13,7 @@ from typing import Sequence
 from multimodal_rag import __version__
 from multimodal_rag.config import Config, ConfigError, lite_db_path, load_config, resolve_config
 from multimodal_rag.embedders.alignment import AlignOptions
-from multimodal_rag.errors import USER_ERRORS
+from multimodal_rag.errors import UserError
 from multimodal_rag.store.filters import FilterError
 
 
@@ -534,6 +534,9 @@ def cmd_db(args: argparse.Namespace) -> int:
     serve(args.db, port=args.port, ready=ready)
     return 0
 
+
+# What a person can act on: printed as one line; anything else is a bug (its traceback with --verbose).
+USER_ERRORS = (UserError, ConfigError, FileNotFoundError)
 
 COMMANDS = {"ingest": cmd_ingest, "search": cmd_search, "ask": cmd_ask, "chat": cmd_chat, "eval": cmd_eval,
             "eval-qa": cmd_eval_qa, "align": cmd_align, "db": cmd_db, "migrate": cmd_migrate, "models": cmd_models,

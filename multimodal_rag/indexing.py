@@ -23,10 +23,11 @@ from multimodal_rag.config import Config, VectorFieldConfig
 from multimodal_rag.embedders.base import Embedder
 from multimodal_rag.embedders.cache import EmbeddingCache
 from multimodal_rag.embedders.fusion import FusionEmbedder
+from multimodal_rag.errors import UserError
 from multimodal_rag.store.milvus import BM25_INPUT, MISSING, SCALAR_FIELDS, ProductStore, fit_varchar
 
 
-class IngestError(RuntimeError):
+class IngestError(UserError, RuntimeError):
     """An ingest that cannot run or went wrong as a whole (a missing engine, a failed cluster job); the message
     says what to do. Bad rows never raise: they go to the ``ErrorReport``."""
 

@@ -14,8 +14,10 @@ from typing import Any, Callable, Sequence
 import numpy as np
 from PIL import Image
 
+from multimodal_rag.errors import UserError
 
-class EmbedderError(RuntimeError):
+
+class EmbedderError(UserError, RuntimeError):
     """An embedder that cannot be built or used; the message says what to install or change."""
 
 

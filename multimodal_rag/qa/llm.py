@@ -23,6 +23,7 @@ from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResu
 from pydantic import PrivateAttr
 
 from multimodal_rag.cache import cache_dir
+from multimodal_rag.errors import UserError
 from multimodal_rag.hub import unreachable_model
 
 DEFAULT_LLM = "smollm2"
@@ -34,7 +35,7 @@ HOSTED = {"openai": ("langchain-openai", "langchain_openai", "ChatOpenAI"),
 _ROLES = {"human": "user", "ai": "assistant", "system": "system", "tool": "tool"}
 
 
-class LLMError(ValueError):
+class LLMError(UserError, ValueError):
     """A chat model that cannot be built: unknown spec, missing package, unreadable weights."""
 
 

@@ -16,7 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from multimodal_rag.catalog.images import ImageError, ImageFetcher
-from multimodal_rag.errors import user_message
+from multimodal_rag.server.errors import user_message
 from multimodal_rag.qa import QAInput, Turn
 from multimodal_rag.retrieval import ProductQuery
 from multimodal_rag.retrieval.retriever import search_result

@@ -9,6 +9,8 @@ from __future__ import annotations
 import math
 from typing import Any, Iterable, Mapping
 
+from multimodal_rag.errors import UserError
+
 STRING_FIELDS = frozenset({"id", "title", "description", "category", "brand", "currency", "url", "image"})
 NUMBER_FIELDS = frozenset({"price", "list_price", "rating"})
 ATTRIBUTE_PREFIX = "attributes."
@@ -23,7 +25,7 @@ PATH_SEPARATOR = " > "
 LIST_OPERATORS = {"in": "in", "not_in": "not in"}
 
 
-class FilterError(ValueError):
+class FilterError(UserError, ValueError):
     """A filter that cannot be compiled; the message names the field and the operator."""
 
 

@@ -22,6 +22,7 @@ from pymilvus.exceptions import MilvusException
 from multimodal_rag.catalog.facets import FacetVocabulary
 from multimodal_rag.catalog.photos import PhotoProfile
 from multimodal_rag.config import Config, StoreConfig, VectorFieldNames
+from multimodal_rag.errors import UserError
 from multimodal_rag.store.filters import ids_filter
 
 log = logging.getLogger(__name__)
@@ -58,7 +59,7 @@ QUERY_BATCH = 500
 MISSING = ""
 
 
-class StoreError(RuntimeError):
+class StoreError(UserError, RuntimeError):
     """The store cannot be opened or does not fit the config; the message says what to do."""
 
 
