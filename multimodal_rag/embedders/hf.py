@@ -23,7 +23,6 @@ from typing import Any, Sequence
 import numpy as np
 from PIL import Image
 
-from multimodal_rag.cache import cache_dir
 from multimodal_rag.embedders.base import (
     EmbedderError,
     ImageEmbedder,
@@ -31,8 +30,9 @@ from multimodal_rag.embedders.base import (
     l2_normalize,
     register_embedder,
 )
+from multimodal_rag.embedders.cache import cache_dir
+from multimodal_rag.embedders.hub import unreachable_model
 from multimodal_rag.embedders.onnx import Runner, onnx_runner
-from multimodal_rag.hub import unreachable_model
 
 log = logging.getLogger(__name__)
 

