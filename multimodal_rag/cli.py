@@ -431,7 +431,7 @@ def cmd_align(args: argparse.Namespace) -> int:
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
-    from multimodal_rag.store.migrate import migrate
+    from multimodal_rag.ingestion.migrate import migrate
 
     summary = migrate(config_from_args(args), progress=not args.json)
     if args.json:

@@ -36,7 +36,7 @@ from multimodal_rag.embedders.aligned import (
 )
 from multimodal_rag.embedders.base import EmbedderError, ImageEmbedder, TextEmbedder, load_embedder
 from multimodal_rag.embedders.cache import EmbeddingCache
-from multimodal_rag.indexing import content_hash
+from multimodal_rag.ingestion.steps import content_hash
 
 
 @dataclass(frozen=True)

@@ -10,9 +10,8 @@ import math
 from typing import Any, Iterable, Mapping
 
 from multimodal_rag.errors import UserError
+from multimodal_rag.store.schema import NUMBER_FIELDS, STRING_FIELDS
 
-STRING_FIELDS = frozenset({"id", "title", "description", "category", "brand", "currency", "url", "image"})
-NUMBER_FIELDS = frozenset({"price", "list_price", "rating"})
 ATTRIBUTE_PREFIX = "attributes."
 MAX_VALUE_LENGTH = 65_535
 MAX_LIST_LENGTH = 10_000
