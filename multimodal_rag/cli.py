@@ -12,7 +12,7 @@ from typing import Sequence
 
 from multimodal_rag import __version__
 from multimodal_rag.config import Config, ConfigError, lite_db_path, load_config, resolve_config
-from multimodal_rag.embedders.alignment import AlignOptions
+from multimodal_rag.alignment.options import AlignOptions
 from multimodal_rag.errors import UserError
 from multimodal_rag.store.filters import FilterError
 
@@ -403,7 +403,7 @@ def _row_fields(product) -> dict:
 
 
 def cmd_align(args: argparse.Namespace) -> int:
-    from multimodal_rag.embedders.alignment import align
+    from multimodal_rag.alignment.train import align
 
     options = AlignOptions(text=args.text, image=args.image,
                            fields=tuple(f.strip() for f in args.fields.split(",") if f.strip()),
