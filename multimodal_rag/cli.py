@@ -1,4 +1,8 @@
-"""The ``mmrag`` command (also ``python -m multimodal_rag``)."""
+"""The ``mmrag`` command (also ``python -m multimodal_rag``).
+
+A command imports its modules when it runs, so ``mmrag --help`` and ``mmrag --version`` load no model, no Milvus
+client and no LangChain (``tests/test_cli_imports.py``).
+"""
 
 from __future__ import annotations
 
@@ -8,13 +12,14 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 from multimodal_rag import __version__
-from multimodal_rag.config import Config, ConfigError, lite_db_path, load_config, resolve_config
 from multimodal_rag.alignment.options import AlignOptions
 from multimodal_rag.errors import UserError
-from multimodal_rag.store.filters import FilterError
+
+if TYPE_CHECKING:
+    from multimodal_rag.config import Config
 
 
 def _store_options(parser: argparse.ArgumentParser) -> None:
@@ -170,16 +175,22 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def config_from_args(args: argparse.Namespace) -> Config:
+    from multimodal_rag.config import load_config, resolve_config
+
     return resolve_config(load_config(args.config, args.overrides), db=args.db, uri=args.uri,
                           collection=args.collection)
 
 
 def _eval_config(path: str | None, args: argparse.Namespace) -> Config:
     """A config for evaluation runs: its own store (``--db`` or ``--uri``), with the run's overrides."""
+    from multimodal_rag.config import load_config, resolve_config
+
     return resolve_config(load_config(path, args.overrides), db=args.db, uri=args.uri)
 
 
 def _parse_columns(items: Sequence[str]) -> dict[str, str]:
+    from multimodal_rag.config import ConfigError
+
     mapping = {}
     for item in items:
         theirs, sep, ours = item.partition("=")
@@ -190,6 +201,7 @@ def _parse_columns(items: Sequence[str]) -> dict[str, str]:
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
+    from multimodal_rag.config import ConfigError
     from multimodal_rag.ingestion import ingest
 
     config = config_from_args(args)
@@ -218,6 +230,8 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
 
 def _parse_filters(items: Sequence[str]) -> dict:
+    from multimodal_rag.store.filters import FilterError
+
     filters: dict = {}
     for item in items:
         try:
@@ -231,6 +245,7 @@ def _parse_filters(items: Sequence[str]) -> dict:
 
 
 def cmd_search(args: argparse.Namespace) -> int:
+    from multimodal_rag.config import ConfigError
     from multimodal_rag.retrieval import ProductQuery, ProductRetriever
     from multimodal_rag.retrieval.retriever import search_result
 
@@ -263,6 +278,7 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
+    from multimodal_rag.config import ConfigError
     from multimodal_rag.eval import evaluate_task, load_task
     from multimodal_rag.eval.report import plot_results, results_table
 
@@ -498,6 +514,8 @@ def _models_pick(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     import socket
 
+    from multimodal_rag.config import ConfigError
+
     try:
         import uvicorn
 
@@ -525,6 +543,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_db(args: argparse.Namespace) -> int:
+    from multimodal_rag.config import lite_db_path
     from multimodal_rag.store.server import serve
 
     def ready(uri: str) -> None:
@@ -535,12 +554,13 @@ def cmd_db(args: argparse.Namespace) -> int:
     return 0
 
 
-# What a person can act on: printed as one line; anything else is a bug (its traceback with --verbose).
-USER_ERRORS = (UserError, ConfigError, FileNotFoundError)
-
 COMMANDS = {"ingest": cmd_ingest, "search": cmd_search, "ask": cmd_ask, "chat": cmd_chat, "eval": cmd_eval,
             "eval-qa": cmd_eval_qa, "align": cmd_align, "db": cmd_db, "migrate": cmd_migrate, "models": cmd_models,
             "serve": cmd_serve}
+
+
+# Commands that load no transformers model, so need not quiet it.
+WITHOUT_MODELS = ("db", "models")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -552,13 +572,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         logging.getLogger("pymilvus").setLevel(logging.CRITICAL)
         logging.getLogger("grpc._server").setLevel(logging.CRITICAL)  # Milvus Lite's in-process server
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-        from transformers.utils import logging as hf_logging
+        if args.command not in WITHOUT_MODELS:
+            from transformers.utils import logging as hf_logging
 
-        hf_logging.disable_progress_bar()  # "Loading weights" on every start says nothing to a shop
-        hf_logging.set_verbosity_error()  # over-long texts are truncated and counted by the embedders
+            hf_logging.disable_progress_bar()  # "Loading weights" on every start says nothing to a shop
+            hf_logging.set_verbosity_error()  # over-long texts are truncated and counted by the embedders
+    from multimodal_rag.config import ConfigError
+
     try:
         return COMMANDS[args.command](args)
-    except USER_ERRORS as exc:
+    # what a person can act on: one line; anything else is a bug (its traceback with --verbose)
+    except (UserError, ConfigError, FileNotFoundError) as exc:
         if args.verbose:
             raise
         print(f"mmrag {args.command}: error: {exc}", file=sys.stderr)
