@@ -390,13 +390,14 @@ def cmd_eval_qa(args: argparse.Namespace) -> int:
     answers = open(args.answers, "w", encoding="utf-8") if args.answers else None
 
     def record(item, result, scores) -> None:
+        # "cited" holds the ids, as in `mmrag ask --json`; the scores (one of them also named "cited") apart
         if answers is not None:
             answers.write(json.dumps({"id": item.id, "question": item.question, "history": list(item.history),
                                       "answer": result.answer, "accepted": item.answers, "expect": item.expect,
                                       "cited": result.cited_ids,
                                       "retrieved": [d.metadata["id"] for d in result.products],
                                       "grounding": result.grounding, "written_by": result.written_by,
-                                      **scores}, ensure_ascii=False) + "\n")
+                                      "scores": scores}, ensure_ascii=False) + "\n")
 
     try:
         scores = evaluate_qa(items, chain, progress=not args.quiet, on_answer=record,
