@@ -198,8 +198,6 @@ class ResNetEmbedder(HFImageEmbedder):
 class DualEncoderEmbedder(TextEmbedder, HFImageEmbedder):
     """CLIP or SigLIP: text and images into one space (the model's projection), L2-normalised."""
 
-    modalities = frozenset({"text", "image"})
-
     def __init__(self, family: str, name: str, model_class: str, *, pad_to_max_length: bool,
                  batch_size: int = 32):
         self.spec = f"{family}:{name}"

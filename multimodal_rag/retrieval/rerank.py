@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from typing import Any, Protocol, Sequence
+from typing import Any, Sequence
 
 from langchain_core.callbacks import Callbacks
 from langchain_core.documents import BaseDocumentCompressor, Document
@@ -19,11 +19,6 @@ from pydantic import ConfigDict
 from multimodal_rag.embedders.base import EmbedderError
 from multimodal_rag.embedders.hub import unreachable_model
 from multimodal_rag.embedders.text import resolve_model_path
-
-
-class RelevanceScorer(Protocol):
-    def score(self, query: str, documents: Sequence[Document]) -> list[float]:
-        """One relevance score per document, higher is better."""
 
 
 class CrossEncoderScorer:
