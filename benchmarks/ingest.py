@@ -57,7 +57,7 @@ def bare_embedders(catalog: Path) -> tuple[int, float, float]:
     from multimodal_rag.catalog.images import ImageFetcher, decode_image
     from multimodal_rag.catalog.loaders import load_catalog
     from multimodal_rag.config import load_config
-    from multimodal_rag.indexing import chunked
+    from multimodal_rag.ingestion.steps import chunked
     from multimodal_rag.embedders.fields import load_embedders
 
     config = load_config()

@@ -66,7 +66,7 @@ def step_costs(catalog: Path, folder: Path) -> dict[str, float]:
     from multimodal_rag.catalog.loaders import load_catalog
     from multimodal_rag.config import load_config
     from multimodal_rag.embedders.fields import load_embedders
-    from multimodal_rag.indexing import build_rows, ChunkPlanner, ErrorReport, chunked, embed_chunk
+    from multimodal_rag.ingestion.steps import build_rows, ChunkPlanner, ErrorReport, chunked, embed_chunk
     from multimodal_rag.store.milvus import open_store
 
     config = load_config(None, [f'store.db="{folder / "costs.db"}"'])

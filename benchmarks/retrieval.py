@@ -77,7 +77,7 @@ def main() -> int:
     from multimodal_rag import ProductQuery, ProductRetriever, ingest, load_config
     from multimodal_rag.catalog.images import load_image
     from multimodal_rag.store.milvus import BM25_FIELD
-    from multimodal_rag.store.search import BOOST_DEPTH
+    from multimodal_rag.retrieval.searcher import BOOST_DEPTH
 
     folder = Path(args.db or tempfile.mkdtemp(prefix="mmrag-bench-"))
     folder.mkdir(parents=True, exist_ok=True)

@@ -21,7 +21,7 @@ _EXPORTS = {
     "load_config": "multimodal_rag.config",
     "ingest": "multimodal_rag.ingestion",
     "IngestSummary": "multimodal_rag.ingestion",
-    "migrate": "multimodal_rag.store.migrate",
+    "migrate": "multimodal_rag.ingestion.migrate",
     "ProductQuery": "multimodal_rag.retrieval.retriever",
     "ProductRetriever": "multimodal_rag.retrieval.retriever",
     "ProductQA": "multimodal_rag.qa.chain",
@@ -34,9 +34,9 @@ __all__ = sorted(_EXPORTS) + ["__version__"]
 if TYPE_CHECKING:
     from multimodal_rag.config import Config, ConfigError, load_config
     from multimodal_rag.ingestion import IngestSummary, ingest
+    from multimodal_rag.ingestion.migrate import migrate
     from multimodal_rag.qa.chain import ProductQA, QAResult
     from multimodal_rag.retrieval.retriever import ProductQuery, ProductRetriever
-    from multimodal_rag.store.migrate import migrate
     from multimodal_rag.store.milvus import StoreError
 
 

@@ -1,4 +1,8 @@
-"""The ``mmrag`` command (also ``python -m multimodal_rag``)."""
+"""The ``mmrag`` command (also ``python -m multimodal_rag``).
+
+A command imports its modules when it runs, so ``mmrag --help`` and ``mmrag --version`` load no model, no Milvus
+client and no LangChain (``tests/test_cli_imports.py``).
+"""
 
 from __future__ import annotations
 
@@ -8,13 +12,14 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 from multimodal_rag import __version__
-from multimodal_rag.config import Config, ConfigError, lite_db_path, load_config, resolve_config
-from multimodal_rag.embedders.alignment import AlignOptions
-from multimodal_rag.errors import USER_ERRORS
-from multimodal_rag.store.filters import FilterError
+from multimodal_rag.alignment.options import AlignOptions
+from multimodal_rag.errors import UserError
+
+if TYPE_CHECKING:
+    from multimodal_rag.config import Config
 
 
 def _store_options(parser: argparse.ArgumentParser) -> None:
@@ -170,16 +175,22 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def config_from_args(args: argparse.Namespace) -> Config:
+    from multimodal_rag.config import load_config, resolve_config
+
     return resolve_config(load_config(args.config, args.overrides), db=args.db, uri=args.uri,
                           collection=args.collection)
 
 
 def _eval_config(path: str | None, args: argparse.Namespace) -> Config:
     """A config for evaluation runs: its own store (``--db`` or ``--uri``), with the run's overrides."""
+    from multimodal_rag.config import load_config, resolve_config
+
     return resolve_config(load_config(path, args.overrides), db=args.db, uri=args.uri)
 
 
 def _parse_columns(items: Sequence[str]) -> dict[str, str]:
+    from multimodal_rag.config import ConfigError
+
     mapping = {}
     for item in items:
         theirs, sep, ours = item.partition("=")
@@ -190,6 +201,7 @@ def _parse_columns(items: Sequence[str]) -> dict[str, str]:
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
+    from multimodal_rag.config import ConfigError
     from multimodal_rag.ingestion import ingest
 
     config = config_from_args(args)
@@ -218,6 +230,8 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
 
 def _parse_filters(items: Sequence[str]) -> dict:
+    from multimodal_rag.store.filters import FilterError
+
     filters: dict = {}
     for item in items:
         try:
@@ -231,6 +245,7 @@ def _parse_filters(items: Sequence[str]) -> dict:
 
 
 def cmd_search(args: argparse.Namespace) -> int:
+    from multimodal_rag.config import ConfigError
     from multimodal_rag.retrieval import ProductQuery, ProductRetriever
     from multimodal_rag.retrieval.retriever import search_result
 
@@ -263,6 +278,7 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
+    from multimodal_rag.config import ConfigError
     from multimodal_rag.eval import evaluate_task, load_task
     from multimodal_rag.eval.report import plot_results, results_table
 
@@ -374,13 +390,14 @@ def cmd_eval_qa(args: argparse.Namespace) -> int:
     answers = open(args.answers, "w", encoding="utf-8") if args.answers else None
 
     def record(item, result, scores) -> None:
+        # "cited" holds the ids, as in `mmrag ask --json`; the scores (one of them also named "cited") apart
         if answers is not None:
             answers.write(json.dumps({"id": item.id, "question": item.question, "history": list(item.history),
                                       "answer": result.answer, "accepted": item.answers, "expect": item.expect,
                                       "cited": result.cited_ids,
                                       "retrieved": [d.metadata["id"] for d in result.products],
                                       "grounding": result.grounding, "written_by": result.written_by,
-                                      **scores}, ensure_ascii=False) + "\n")
+                                      "scores": scores}, ensure_ascii=False) + "\n")
 
     try:
         scores = evaluate_qa(items, chain, progress=not args.quiet, on_answer=record,
@@ -403,7 +420,7 @@ def _row_fields(product) -> dict:
 
 
 def cmd_align(args: argparse.Namespace) -> int:
-    from multimodal_rag.embedders.alignment import align
+    from multimodal_rag.alignment.train import align
 
     options = AlignOptions(text=args.text, image=args.image,
                            fields=tuple(f.strip() for f in args.fields.split(",") if f.strip()),
@@ -431,7 +448,7 @@ def cmd_align(args: argparse.Namespace) -> int:
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
-    from multimodal_rag.store.migrate import migrate
+    from multimodal_rag.ingestion.migrate import migrate
 
     summary = migrate(config_from_args(args), progress=not args.json)
     if args.json:
@@ -498,6 +515,8 @@ def _models_pick(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     import socket
 
+    from multimodal_rag.config import ConfigError
+
     try:
         import uvicorn
 
@@ -525,6 +544,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_db(args: argparse.Namespace) -> int:
+    from multimodal_rag.config import lite_db_path
     from multimodal_rag.store.server import serve
 
     def ready(uri: str) -> None:
@@ -540,6 +560,10 @@ COMMANDS = {"ingest": cmd_ingest, "search": cmd_search, "ask": cmd_ask, "chat": 
             "serve": cmd_serve}
 
 
+# Commands that load no transformers model, so need not quiet it.
+WITHOUT_MODELS = ("db", "models")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
@@ -549,13 +573,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         logging.getLogger("pymilvus").setLevel(logging.CRITICAL)
         logging.getLogger("grpc._server").setLevel(logging.CRITICAL)  # Milvus Lite's in-process server
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-        from transformers.utils import logging as hf_logging
+        if args.command not in WITHOUT_MODELS:
+            from transformers.utils import logging as hf_logging
 
-        hf_logging.disable_progress_bar()  # "Loading weights" on every start says nothing to a shop
-        hf_logging.set_verbosity_error()  # over-long texts are truncated and counted by the embedders
+            hf_logging.disable_progress_bar()  # "Loading weights" on every start says nothing to a shop
+            hf_logging.set_verbosity_error()  # over-long texts are truncated and counted by the embedders
+    from multimodal_rag.config import ConfigError
+
     try:
         return COMMANDS[args.command](args)
-    except USER_ERRORS as exc:
+    # what a person can act on: one line; anything else is a bug (its traceback with --verbose)
+    except (UserError, ConfigError, FileNotFoundError) as exc:
         if args.verbose:
             raise
         print(f"mmrag {args.command}: error: {exc}", file=sys.stderr)

@@ -9,7 +9,8 @@ import pytest
 from multimodal_rag.config import load_config
 from multimodal_rag.embedders import EmbedderError
 from multimodal_rag.embedders.aligned import AlignedEmbedder
-from multimodal_rag.embedders.alignment import AlignOptions, batches, normalise, align
+from multimodal_rag.alignment.options import AlignOptions
+from multimodal_rag.alignment.train import align, batches, normalise
 from multimodal_rag.ingestion import ingest
 from multimodal_rag.retrieval import ProductQuery, ProductRetriever
 from tests.conftest import MYNTRA, require_shared_data
@@ -99,7 +100,7 @@ def test_text_queries_find_photos_through_milvus_as_in_validation(trained, myntr
     config = json.loads((out / "aligned.json").read_text())
     adapter = AlignedEmbedder(str(out))
     keys = [normalise(r["title"]) for r in rows]
-    from multimodal_rag.embedders.alignment import split_groups
+    from multimodal_rag.alignment.train import split_groups
 
     _, val = split_groups(keys, OPTIONS.val_fraction, OPTIONS.seed)
     val_rows = [rows[i] for i in val]

@@ -8,7 +8,7 @@ import pytest
 from multimodal_rag.catalog.loaders import CatalogError, catalog_files, load_catalog
 from multimodal_rag.catalog.product import Product
 from multimodal_rag.catalog.sample import sample_products
-from multimodal_rag.indexing import ErrorReport, valid_products
+from multimodal_rag.ingestion.steps import ErrorReport, valid_products
 
 
 def _flat(row):

@@ -9,7 +9,7 @@ from multimodal_rag.config import load_config
 from multimodal_rag.ingestion import ingest
 from multimodal_rag.retrieval import ProductQuery, ProductRetriever
 from multimodal_rag.store.filters import build_filter
-from multimodal_rag.store.search import SearchQuery
+from multimodal_rag.retrieval.searcher import SearchQuery
 from tests.conftest import BACKENDS, store_overrides
 
 QUERIES = [

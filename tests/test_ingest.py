@@ -16,7 +16,7 @@ from multimodal_rag.store.milvus import open_store
 from multimodal_rag.ingestion import ingest
 from multimodal_rag.store import milvus as milvus_module
 from multimodal_rag.store.milvus import StoreError, connect
-from multimodal_rag.store.search import ProductSearcher
+from multimodal_rag.retrieval.searcher import ProductSearcher
 from tests.conftest import flipkart_subset
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -16,7 +16,7 @@ from langchain_tests.integration_tests import (
 from multimodal_rag.config import load_config
 from multimodal_rag.embedders.langchain import SpecEmbeddings
 from multimodal_rag.ingestion import ingest
-from multimodal_rag.qa.llm import LocalChatModel, SMOLLM2_GGUF, smollm2_folder
+from multimodal_rag.llms.chat import LocalChatModel, SMOLLM2_GGUF, smollm2_folder
 from multimodal_rag.retrieval import ProductRetriever
 from tests.conftest import flipkart_subset
 

@@ -10,10 +10,10 @@ from multimodal_rag.catalog.photos import PhotoProfile
 from multimodal_rag.embedders.base import ImageEmbedder, TextEmbedder
 from multimodal_rag.embedders.cache import EmbeddingCache
 from multimodal_rag.embedders.image import IDENTITY
-from multimodal_rag.indexing import content_hash
+from multimodal_rag.ingestion.steps import content_hash
 from multimodal_rag.store.milvus import open_store
 from multimodal_rag.ingestion import ingest
-from multimodal_rag.store.migrate import migrate
+from multimodal_rag.ingestion.migrate import migrate
 from multimodal_rag.retrieval import ProductQuery, ProductRetriever
 from multimodal_rag.store.milvus import ProductStore, StoreError
 from tests.conftest import read_stored

@@ -425,7 +425,11 @@ def test_eval_qa_cli_writes_the_contract(tmp_path, capsys):
     assert scores["n"] == 4 and scores["accuracy"] == 1.0
     assert scores["retrieval_hit@5"] == 1.0 and scores["citation_accuracy"] == 1.0
     rows = [json.loads(line) for line in answers.read_text().splitlines()]
-    assert [r["id"] for r in rows] == [i["id"] for i in items] and all(r["correct"] for r in rows)
+    assert [r["id"] for r in rows] == [i["id"] for i in items]
+    # each line keeps the cited ids and the scores apart (the score "cited" once overwrote the ids)
+    assert [r["cited"] for r in rows] == [i["product_ids"][:1] for i in items]
+    assert [r["scores"] for r in rows] == [{"correct": True, "hit@5": True, "cited": True, "by_model": True,
+                                            "unsupported": False}] * len(items)
     capsys.readouterr()
     collection = collection_for(catalog, load_config())
     assert main(["ask", "What is the price of Apple iPhone 15 Pro Max?", "--db", str(tmp_path / "e.db"),

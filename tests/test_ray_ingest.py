@@ -22,7 +22,7 @@ from multimodal_rag.catalog.images import load_image
 from multimodal_rag.config import load_config
 from multimodal_rag.ingestion import ingest
 from multimodal_rag.store.milvus import StoreError, open_store
-from multimodal_rag.store.search import ProductSearcher
+from multimodal_rag.retrieval.searcher import ProductSearcher
 from tests.conftest import FLIPKART, flipkart_subset
 from tests.test_ingest import BAD_ROWS_SETTINGS, add_bad_rows, rewrite
 

@@ -20,11 +20,13 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from multimodal_rag.errors import UserError
+
 USER_AGENT = "multimodal-rag/0.1 (+product image fetcher)"
 OBJECT_STORE_SCHEMES = ("s3", "gs", "gcs", "hdfs", "viewfs", "abfs", "abfss")
 
 
-class ImageError(ValueError):
+class ImageError(UserError, ValueError):
     """An image that cannot be fetched or decoded; the message says why."""
 
 

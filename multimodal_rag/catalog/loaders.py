@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import IO, Any, Callable, Iterator, Mapping
 
 from multimodal_rag.catalog.product import KNOWN_COLUMNS, Product, RowError, product_from_row
+from multimodal_rag.errors import UserError
 
 FORMATS = ("jsonl", "csv", "parquet")
 
@@ -32,7 +33,7 @@ class CatalogRow:
     error: RowError | None = None
 
 
-class CatalogError(ValueError):
+class CatalogError(UserError, ValueError):
     """The catalog file itself cannot be read (missing, unknown format)."""
 
 

@@ -127,8 +127,6 @@ class AlignedEmbedder(TextEmbedder, ImageEmbedder):
     """Text and images through their frozen towers (plus words and colours), then the trained heads;
     L2-normalised, one space."""
 
-    modalities = frozenset({"text", "image"})
-
     def __init__(self, folder: str):
         if not folder:
             raise EmbedderError("aligned needs the adapter folder: aligned:<dir written by mmrag align>")

@@ -14,16 +14,18 @@ from typing import Any, Callable, Sequence
 import numpy as np
 from PIL import Image
 
+from multimodal_rag.errors import UserError
 
-class EmbedderError(RuntimeError):
+
+class EmbedderError(UserError, RuntimeError):
     """An embedder that cannot be built or used; the message says what to install or change."""
 
 
 class Embedder(ABC):
-    """Base of every embedder: a spec, an output dimension, and the modalities it can encode."""
+    """Base of every embedder: a spec and an output dimension. What it encodes is its class: ``TextEmbedder``,
+    ``ImageEmbedder``, or both."""
 
     spec: str
-    modalities: frozenset[str]
 
     @property
     @abstractmethod
@@ -34,13 +36,8 @@ class Embedder(ABC):
         """What determines the vectors: changes when the model or its preprocessing changes."""
         return self.spec
 
-    def can_encode(self, modality: str) -> bool:
-        return modality in self.modalities
-
 
 class TextEmbedder(Embedder):
-    modalities = frozenset({"text"})
-
     @abstractmethod
     def encode_texts(self, texts: Sequence[str], *, query: bool = False,
                      batch_size: int | None = None) -> np.ndarray:
@@ -48,8 +45,6 @@ class TextEmbedder(Embedder):
 
 
 class ImageEmbedder(Embedder):
-    modalities = frozenset({"image"})
-
     @abstractmethod
     def prepare(self, image: Image.Image) -> Any:
         """CPU preprocessing of one RGB image; thread-safe, so loaders can run it beside inference."""
@@ -65,8 +60,6 @@ class ImageEmbedder(Embedder):
 class FusedEmbedder(TextEmbedder, ImageEmbedder):
     """Texts and images into one space, and a product's photo and text together into one vector of it
     (``fusion:`` combines a dual encoder's two vectors; ``gme:`` reads both in one model pass)."""
-
-    modalities = frozenset({"text", "image"})
 
     @abstractmethod
     def encode_fused(self, texts: Sequence[str | None], prepared: Sequence[Any | None], *, query: bool = False,

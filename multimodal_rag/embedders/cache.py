@@ -1,4 +1,6 @@
-"""Embeddings on disk, keyed by content hash (which includes the embedder's identity).
+"""What multimodal-rag keeps on disk: ``cache_dir`` (``$MMRAG_CACHE_DIR``, else ~/.cache/multimodal-rag) for derived
+files (exported ONNX models, a de-quantised chat model), and the embeddings, keyed by content hash (which includes
+the embedder's identity).
 
 Evaluation ingests one corpus under many configs, and ``mmrag align`` embeds a whole catalog with two towers
 for every training run; with the cache each (model, content) pair is computed once per machine. One SQLite file
@@ -8,6 +10,7 @@ only whole rows.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 from pathlib import Path
@@ -15,9 +18,15 @@ from typing import Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from multimodal_rag.cache import cache_dir
-
 _SQLITE_VARIABLES = 900  # stay under SQLite's limit on bound parameters per statement
+
+
+def cache_dir(*parts: str) -> Path:
+    root = os.environ.get("MMRAG_CACHE_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "multimodal-rag")
+    path = Path(root, *parts)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
 
 
 class EmbeddingCache:

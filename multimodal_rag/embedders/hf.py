@@ -23,7 +23,6 @@ from typing import Any, Sequence
 import numpy as np
 from PIL import Image
 
-from multimodal_rag.cache import cache_dir
 from multimodal_rag.embedders.base import (
     EmbedderError,
     ImageEmbedder,
@@ -31,8 +30,9 @@ from multimodal_rag.embedders.base import (
     l2_normalize,
     register_embedder,
 )
+from multimodal_rag.embedders.cache import cache_dir
+from multimodal_rag.embedders.hub import unreachable_model
 from multimodal_rag.embedders.onnx import Runner, onnx_runner
-from multimodal_rag.hub import unreachable_model
 
 log = logging.getLogger(__name__)
 
@@ -197,8 +197,6 @@ class ResNetEmbedder(HFImageEmbedder):
 
 class DualEncoderEmbedder(TextEmbedder, HFImageEmbedder):
     """CLIP or SigLIP: text and images into one space (the model's projection), L2-normalised."""
-
-    modalities = frozenset({"text", "image"})
 
     def __init__(self, family: str, name: str, model_class: str, *, pad_to_max_length: bool,
                  batch_size: int = 32):

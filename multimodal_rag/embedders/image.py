@@ -24,9 +24,9 @@ from typing import Any, Sequence
 import numpy as np
 from PIL import Image
 
-from multimodal_rag.cache import cache_dir
 from multimodal_rag.catalog.images import pad_centred
 from multimodal_rag.embedders.base import EmbedderError, ImageEmbedder, l2_normalize, register_embedder
+from multimodal_rag.embedders.cache import cache_dir
 from multimodal_rag.embedders.onnx import onnx_runner
 
 IMAGE_SIZE = 224

@@ -14,7 +14,7 @@ from typing import Sequence
 import numpy as np
 
 from multimodal_rag.embedders.base import EmbedderError, TextEmbedder, l2_normalize, register_embedder
-from multimodal_rag.hub import unreachable_model
+from multimodal_rag.embedders.hub import unreachable_model
 
 OFFLINE_MINILM_NAMES = ("all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2")
 # Texts per forward pass when none is given. On a CPU small batches are faster (MiniLM on 2 cores: Flipkart's long

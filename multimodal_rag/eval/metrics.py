@@ -15,8 +15,6 @@ from typing import Mapping
 Qrels = Mapping[str, Mapping[str, int]]
 Run = Mapping[str, Mapping[str, float]]
 
-METRICS = ("ndcg", "mrr", "recall", "hit", "map")
-
 
 def ranked(scores: Mapping[str, float]) -> list[str]:
     """Documents best first: score descending, then doc id descending (trec_eval's order)."""

@@ -29,7 +29,7 @@ def run_queries(task: Task, retriever, *, k: int, progress: bool = True,
     from tqdm.auto import tqdm
 
     from multimodal_rag.retrieval import ProductQuery
-    from multimodal_rag.store.search import UnsupportedQuery
+    from multimodal_rag.retrieval.searcher import UnsupportedQuery
 
     run = {}
     bar = tqdm(total=len(task.queries), desc=f"eval {task.name}", unit="query", disable=not progress, leave=False)

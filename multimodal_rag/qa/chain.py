@@ -349,7 +349,7 @@ class ProductQA(Runnable[Any, QAResult]):
         """The configured retriever (and reranker) and chat model; ``llm`` overrides the config's ``[qa] llm``;
         ``db``, ``uri`` and ``collection`` say where the store is (see ``ProductRetriever.from_config``)."""
         from multimodal_rag.config import resolve_config
-        from multimodal_rag.qa.llm import load_chat_model
+        from multimodal_rag.llms import load_chat_model
 
         config = resolve_config(config, db=db, uri=uri, collection=collection)
         if not isinstance(llm, BaseChatModel):

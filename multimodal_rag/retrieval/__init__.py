@@ -1,4 +1,5 @@
-"""Retrieval: the LangChain retriever over the product collection."""
+"""Retrieval: the LangChain retriever over the product collection: query understanding, query embedding and
+fusion of the fields' searches (``searcher``, ``fusion``), reranking."""
 
 from multimodal_rag.retrieval.rerank import ProductReranker
 from multimodal_rag.retrieval.retriever import ProductQuery, ProductRetriever, product_card

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from typing import Any, Protocol, Sequence
+from typing import Any, Sequence
 
 from langchain_core.callbacks import Callbacks
 from langchain_core.documents import BaseDocumentCompressor, Document
@@ -17,13 +17,8 @@ from langchain_core.language_models import BaseChatModel
 from pydantic import ConfigDict
 
 from multimodal_rag.embedders.base import EmbedderError
+from multimodal_rag.embedders.hub import unreachable_model
 from multimodal_rag.embedders.text import resolve_model_path
-from multimodal_rag.hub import unreachable_model
-
-
-class RelevanceScorer(Protocol):
-    def score(self, query: str, documents: Sequence[Document]) -> list[float]:
-        """One relevance score per document, higher is better."""
 
 
 class CrossEncoderScorer:
@@ -98,7 +93,7 @@ class ProductReranker(BaseDocumentCompressor):
         if family == "cross-encoder":
             return cls(scorer=CrossEncoderScorer(argument), **kwargs)
         if family == "llm":
-            from multimodal_rag.qa.llm import load_chat_model
+            from multimodal_rag.llms import load_chat_model
 
             return cls.llm_judge(load_chat_model(argument or None, max_new_tokens=4), **kwargs)
         raise EmbedderError(f"unknown reranker {spec!r}; use none, cross-encoder:<name-or-path> or llm:<llm-spec>")

@@ -30,10 +30,11 @@ from multimodal_rag.config import UNDERSTAND, Config, resolve_config
 from multimodal_rag.embedders.base import TextEmbedder
 from multimodal_rag.embedders.fields import load_embedders
 from multimodal_rag.retrieval.rerank import ProductReranker
+from multimodal_rag.retrieval.searcher import Hit, ProductSearcher, SearchQuery
 from multimodal_rag.retrieval.understanding import QueryUnderstanding, Understanding
 from multimodal_rag.store.filters import build_filter, combine
-from multimodal_rag.store.milvus import SCALAR_FIELDS, open_store
-from multimodal_rag.store.search import Hit, ProductSearcher, SearchQuery
+from multimodal_rag.store.milvus import open_store
+from multimodal_rag.store.schema import SCALAR_FIELDS
 
 CARD_ATTRIBUTES = 8
 CARD_DESCRIPTION_CHARS = 300

@@ -14,7 +14,7 @@ from sse_starlette import EventSourceResponse, JSONServerSentEvent
 from starlette.background import BackgroundTask
 
 from multimodal_rag.catalog.images import ImageError, ImageFetcher
-from multimodal_rag.errors import user_message
+from multimodal_rag.server.errors import user_message
 from multimodal_rag.qa import QAInput, Turn
 from multimodal_rag.retrieval import ProductQuery
 from multimodal_rag.retrieval.retriever import search_result

@@ -30,7 +30,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from multimodal_rag import __version__
 from multimodal_rag.config import Config
-from multimodal_rag.errors import store_unavailable, user_message
+from multimodal_rag.server.errors import store_unavailable, user_message
 from multimodal_rag.server.api import ask_router, health_router, products_router, search_router
 from multimodal_rag.server.schemas import request_schemas
 from multimodal_rag.server.state import AppState, Busy, ServeLimits

@@ -9,8 +9,9 @@ from __future__ import annotations
 import math
 from typing import Any, Iterable, Mapping
 
-STRING_FIELDS = frozenset({"id", "title", "description", "category", "brand", "currency", "url", "image"})
-NUMBER_FIELDS = frozenset({"price", "list_price", "rating"})
+from multimodal_rag.errors import UserError
+from multimodal_rag.store.schema import NUMBER_FIELDS, STRING_FIELDS
+
 ATTRIBUTE_PREFIX = "attributes."
 MAX_VALUE_LENGTH = 65_535
 MAX_LIST_LENGTH = 10_000
@@ -23,7 +24,7 @@ PATH_SEPARATOR = " > "
 LIST_OPERATORS = {"in": "in", "not_in": "not in"}
 
 
-class FilterError(ValueError):
+class FilterError(UserError, ValueError):
     """A filter that cannot be compiled; the message names the field and the operator."""
 
 

@@ -12,21 +12,29 @@ import logging
 import os
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
-from pymilvus import DataType, Function, FunctionType, MilvusClient
+from pymilvus import MilvusClient
 from pymilvus.exceptions import MilvusException
 
 from multimodal_rag.catalog.facets import FacetVocabulary
 from multimodal_rag.catalog.photos import PhotoProfile
-from multimodal_rag.config import Config, StoreConfig, VectorFieldNames
+from multimodal_rag.config import Config, StoreConfig
+from multimodal_rag.errors import UserError
 from multimodal_rag.store.filters import ids_filter
+from multimodal_rag.store.schema import (
+    BM25_FIELD,
+    SCALAR_FIELDS,
+    VectorSpec,
+    collection_schema,
+    fingerprint,
+    vector_index,
+    vector_specs,
+)
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
 # Collection property holding the config a collection was made with (Lite keeps no description).
 FINGERPRINT_PROPERTY = "mmrag.fingerprint"
 # What the catalog's photos look like (median width and height, share of product shots), recorded by each ingest
@@ -38,42 +46,16 @@ FACET_FIELDS = ("category", "brand", "attributes", "price")
 # The folders the catalogs were ingested from: `mmrag serve` serves local product photos from inside these only.
 CATALOG_ROOTS_PROPERTY = "mmrag.catalog_roots"
 MAX_CATALOG_ROOTS = 50
-# VARCHAR limits are in bytes; longer values are cut on a character boundary when rows are built.
-VARCHAR_LIMITS = {
-    "id": 256, "title": 2048, "description": 65_535, "category": 1024, "brand": 512, "currency": 16,
-    "url": 2048, "image": 4096, "row_hash": 64, "bm25_text": 65_535,
-}
-NUMBER_FIELDS = ("price", "list_price", "rating")
-SCALAR_FIELDS = ("id", "title", "description", "category", "brand", "price", "list_price", "currency",
-                 "rating", "url", "image", "attributes")
-BM25_INPUT, BM25_FIELD = "bm25_text", "sparse"
 INDEX_TYPES = ("FLAT", "IVF_FLAT", "IVF_SQ8", "HNSW", "HNSW_SQ", "AUTOINDEX")
 # store.index = "auto": exact FLAT search while the collection is small, HNSW from this many products on
 # (benchmarks/scale.py on Milvus Lite: HNSW recall@10 against FLAT 0.998 at 15,000, photo queries 5x faster).
 AUTO_HNSW_FROM = 10_000
 HNSW_EF = 128  # the candidate list an HNSW search keeps (at least the limit)
 QUERY_BATCH = 500
-# The hash of a vector field whose input is absent or failed: its vector is zeros, it is never searched,
-# and the next ingest tries the input again.
-MISSING = ""
 
 
-class StoreError(RuntimeError):
+class StoreError(UserError, RuntimeError):
     """The store cannot be opened or does not fit the config; the message says what to do."""
-
-
-@dataclass(frozen=True)
-class VectorSpec(VectorFieldNames):
-    """What a vector field holds: the identity of its embedder, its dimension and its sources."""
-
-    name: str
-    embedder: str
-    dimension: int
-    sources: tuple[str, ...]
-
-
-def vector_specs(config: Config, dimensions: Mapping[str, int], identities: Mapping[str, str]) -> list[VectorSpec]:
-    return [VectorSpec(v.name, identities[v.name], int(dimensions[v.name]), v.sources) for v in config.vectors]
 
 
 # Milvus Lite runs one in-process server per folder and keeps it (and the folder's lock) until the process
@@ -221,12 +203,7 @@ class ProductStore:
 
     @property
     def fingerprint(self) -> dict:
-        return {
-            "mmrag_schema": SCHEMA_VERSION,
-            "vectors": {v.name: {"embedder": v.embedder, "dim": v.dimension, "sources": list(v.sources)}
-                        for v in self.vectors},
-            "bm25": list(self.bm25_sources),
-        }
+        return fingerprint(self.vectors, self.bm25_sources)
 
     def ensure(self, *, create: bool = True) -> None:
         """Check the collection (or the alias readers use) against the config; with ``create``, make it as
@@ -271,16 +248,11 @@ class ProductStore:
         for v in self.vectors:
             for name in self.client.list_indexes(physical, field_name=v.vector_field):
                 self.client.drop_index(physical, name)
-            index.add_index(v.vector_field, **self._vector_index("HNSW"))
+            index.add_index(v.vector_field, **vector_index("HNSW"))
         self.client.create_index(physical, index)
         self.client.load_collection(physical)
         self.index = "HNSW"
         return self.index
-
-    @staticmethod
-    def _vector_index(index_type: str) -> dict:
-        return {"index_type": index_type, "metric_type": "IP",
-                **({"params": {"M": 16, "efConstruction": 200}} if index_type.startswith("HNSW") else {})}
 
     def stored_fingerprint(self) -> dict:
         """The config the collection was made with, as recorded in it."""
@@ -375,27 +347,7 @@ class ProductStore:
 
     def schema(self):
         """The collection's schema and index parameters, as this config makes them (bulk-import files follow it)."""
-        schema = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
-        schema.add_field("id", DataType.VARCHAR, is_primary=True, max_length=VARCHAR_LIMITS["id"])
-        for name in ("title", "description", "category", "brand", "currency", "url", "image"):
-            schema.add_field(name, DataType.VARCHAR, max_length=VARCHAR_LIMITS[name])
-        for name in NUMBER_FIELDS:
-            schema.add_field(name, DataType.DOUBLE, nullable=True)
-        schema.add_field("attributes", DataType.JSON)
-        schema.add_field("row_hash", DataType.VARCHAR, max_length=VARCHAR_LIMITS["row_hash"])
-        index = MilvusClient.prepare_index_params()
-        for v in self.vectors:
-            schema.add_field(v.vector_field, DataType.FLOAT_VECTOR, dim=v.dimension)
-            schema.add_field(v.hash_field, DataType.VARCHAR, max_length=64)
-            index.add_index(v.vector_field, **self._vector_index(self.index))
-        if self.bm25_sources:
-            schema.add_field(BM25_INPUT, DataType.VARCHAR, max_length=VARCHAR_LIMITS[BM25_INPUT],
-                             enable_analyzer=True, analyzer_params={"type": "standard"})
-            schema.add_field(BM25_FIELD, DataType.SPARSE_FLOAT_VECTOR)
-            schema.add_function(Function(name="bm25", function_type=FunctionType.BM25,
-                                         input_field_names=[BM25_INPUT], output_field_names=[BM25_FIELD]))
-            index.add_index(BM25_FIELD, index_type="SPARSE_INVERTED_INDEX", metric_type="BM25")
-        return schema, index
+        return collection_schema(self.vectors, self.bm25_sources, self.index)
 
     # -- reads ----------------------------------------------------------------------------------------------
 
@@ -535,11 +487,3 @@ def _describe(fp: Mapping) -> str:
     vectors = ", ".join(f"{n}={v.get('embedder')}/{v.get('dim')}d" for n, v in (fp.get("vectors") or {}).items())
     return f"vectors [{vectors}] bm25 {fp.get('bm25')}"
 
-
-def fit_varchar(value: str, field: str) -> str:
-    """``value`` cut to the field's byte limit on a character boundary."""
-    limit = VARCHAR_LIMITS[field]
-    data = value.encode("utf-8")
-    if len(data) <= limit:
-        return value
-    return data[:limit].decode("utf-8", errors="ignore")

@@ -1,5 +1,5 @@
-"""Searching the product collection: route a query to every field that can take it, search each field once, and fuse
-on the client with exactly Milvus' own RRF and weighted formulas.
+"""Searching the product collection: embed a query, route it to every field that can take it, search each field once
+(``ProductStore.search``), and fuse on the client with exactly Milvus' own RRF and weighted formulas (``fusion``).
 
 One pass per query: each field's search returns its candidates with their scores, so every hit carries its
 per-field score and rank without a second search, and the fields are searched concurrently. Many queries go
@@ -17,7 +17,6 @@ up first (a colour), so they rise without the others being dropped.
 
 from __future__ import annotations
 
-import math
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
@@ -27,7 +26,9 @@ from PIL import Image
 from multimodal_rag.catalog.photos import QueryPhotoAdapter
 from multimodal_rag.config import FUSIONS, VectorFieldConfig
 from multimodal_rag.embedders.base import Embedder, ImageEmbedder, TextEmbedder
-from multimodal_rag.store.milvus import BM25_FIELD, ProductStore
+from multimodal_rag.retrieval.fusion import rrf_scores, weighted_scores
+from multimodal_rag.store.milvus import ProductStore
+from multimodal_rag.store.schema import BM25_FIELD
 
 BM25 = "bm25"
 UNDERSTOOD = "understood"  # the boost list's name among the per-field scores
@@ -79,33 +80,6 @@ class FieldRequest:
     data: Any        # a vector, or the query text for BM25
     expr: str
     metric: str      # "IP" or "BM25"
-
-
-# -- Milvus' fusion formulas ----------------------------------------------------------------------------------
-
-def rrf_scores(ranked: Sequence[Sequence[str]], k: int) -> dict[str, float]:
-    """Reciprocal rank fusion as Milvus computes it: the sum over lists of 1 / (k + rank), ranks from 1."""
-    out: dict[str, float] = {}
-    for ids in ranked:
-        for rank, pid in enumerate(ids, start=1):
-            out[pid] = out.get(pid, 0.0) + 1.0 / (k + rank)
-    return out
-
-
-def normalised(distance: float, metric: str) -> float:
-    """Milvus' score normalisation for weighted fusion: IP to 0.5 + atan(d)/pi, BM25 to 2 atan(d)/pi."""
-    if metric == "BM25":
-        return 2.0 * math.atan(distance) / math.pi
-    return 0.5 + math.atan(distance) / math.pi
-
-
-def weighted_scores(scored: Sequence[Sequence[tuple[str, float, str]]], weights: Sequence[float]) -> dict[str, float]:
-    """Weighted fusion as Milvus computes it: the weighted sum of each list's normalised scores."""
-    out: dict[str, float] = {}
-    for hits, weight in zip(scored, weights):
-        for pid, distance, metric in hits:
-            out[pid] = out.get(pid, 0.0) + weight * normalised(distance, metric)
-    return out
 
 
 def _score(request: FieldRequest, distance: float) -> float:

@@ -1,4 +1,4 @@
-"""``align``: train projection heads that put a catalog's texts and photos into one space.
+"""``align`` (``mmrag align``): train projection heads that put a catalog's texts and photos into one space.
 
 The towers stay frozen (LiT-style): every product's text and photo are embedded once (through the embedding
 cache), and only two linear heads and a temperature are trained, with a symmetric contrastive loss over in-batch
@@ -23,6 +23,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from multimodal_rag.alignment.options import AlignOptions
 from multimodal_rag.catalog.images import ImageError, ImageFetcher, decode_image
 from multimodal_rag.catalog.loaders import load_catalog
 from multimodal_rag.embedders.aligned import (
@@ -36,27 +37,8 @@ from multimodal_rag.embedders.aligned import (
 )
 from multimodal_rag.embedders.base import EmbedderError, ImageEmbedder, TextEmbedder, load_embedder
 from multimodal_rag.embedders.cache import EmbeddingCache
-from multimodal_rag.indexing import content_hash
-
-
-@dataclass(frozen=True)
-class AlignOptions:
-    text: str = "sentence-transformers:all-MiniLM-L6-v2"
-    image: str = "efficientnet-lite0"
-    fields: tuple[str, ...] = ("title",)   # product text paired with the photo
-    dimension: int = 256                    # size of the shared space (head outputs)
-    epochs: int = 60
-    batch_size: int = 1024
-    learning_rate: float = 5e-4
-    weight_decay: float = 1e-4
-    val_fraction: float = 0.1
-    patience: int = 6                       # epochs without a better validation Recall@10 before stopping
-    seed: int = 0
-    hard_negatives: bool = False            # batches of one category: negatives are same-category products
-    exclude: tuple[str, ...] = ()           # task folders whose relevant products are held out
-    words: bool = True                      # the text head also reads the text's words (tf-idf)
-    min_word_count: int = 3                 # a word of fewer training texts is not one of them
-    colours: bool = True                    # the image head also reads the photo's colour histogram
+from multimodal_rag.eval.tasks import load_task
+from multimodal_rag.ingestion.steps import content_hash
 
 
 @dataclass
@@ -84,8 +66,6 @@ def normalise(text: str) -> str:
 
 
 def excluded_ids(tasks: Sequence[str | Path]) -> set[str]:
-    from multimodal_rag.eval.tasks import load_task
-
     ids: set[str] = set()
     for folder in tasks:
         for judged in load_task(folder).qrels.values():

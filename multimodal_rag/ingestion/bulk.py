@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from multimodal_rag.config import StoreConfig
-from multimodal_rag.store.milvus import BM25_FIELD, StoreError, redact
+from multimodal_rag.store.milvus import StoreError, redact
+from multimodal_rag.store.schema import BM25_FIELD
 
 IMPORT_POLL_S = 2.0
 IMPORT_TIMEOUT_S = 6 * 3600.0
@@ -46,7 +47,7 @@ def check_destination(dest: str, store: StoreConfig) -> None:
 
 
 class BulkFiles:
-    """Writes rows (as ``indexing.build_rows`` makes them) into bulk-import files with the collection's schema.
+    """Writes rows (as ``steps.build_rows`` makes them) into bulk-import files with the collection's schema.
 
     Each ``write`` call makes its own files (one writer per call, under a fresh folder), so several writers (Ray
     actors) can share one destination; the returned paths are what ``import_files`` takes."""

@@ -23,18 +23,10 @@ from multimodal_rag.catalog.photos import PhotoProfile, PhotoStats
 from multimodal_rag.catalog.product import RowError, product_from_row
 from multimodal_rag.config import Config
 from multimodal_rag.embedders.base import Embedder
-from multimodal_rag.indexing import ChunkPlanner, ErrorReport, build_rows, embed_chunk
 from multimodal_rag.embedders.fields import load_embedders
-from multimodal_rag.store.milvus import (
-    CATALOG_ROOTS_PROPERTY,
-    SCALAR_FIELDS,
-    ProductStore,
-    StoreError,
-    connect,
-    release,
-    vector_specs,
-    version_name,
-)
+from multimodal_rag.ingestion.steps import ChunkPlanner, ErrorReport, build_rows, embed_chunk
+from multimodal_rag.store.milvus import CATALOG_ROOTS_PROPERTY, ProductStore, StoreError, connect, release, version_name
+from multimodal_rag.store.schema import SCALAR_FIELDS, vector_specs
 
 BATCH = 256
 
@@ -57,8 +49,7 @@ class MigrateSummary:
 def reusable_fields(old: Mapping, new: ProductStore) -> list[str]:
     """New vector fields whose old namesake has the same embedder identity, dimension and sources."""
     old_vectors = old.get("vectors") or {}
-    return [v.name for v in new.vectors
-            if old_vectors.get(v.name) == {"embedder": v.embedder, "dim": v.dimension, "sources": list(v.sources)}]
+    return [v.name for v in new.vectors if old_vectors.get(v.name) == v.described()]
 
 
 def _stored_rows(source: ProductStore) -> Iterator[list[dict]]:
@@ -110,7 +101,7 @@ def migrate(config: Config, *, progress: bool = True,
         settings = config.ingest
         fetcher = ImageFetcher(timeout_s=settings.image_timeout_s, retries=settings.image_retries,
                                max_bytes=settings.max_image_bytes)
-        donor_hashes = [f"{name}_hash" for name in reuse]
+        donor_hashes = [v.hash_field for v in target.vectors if v.name in reuse]
         bar = tqdm(total=source.count(), unit="product", desc="migrate", disable=not progress, leave=False)
         with ThreadPoolExecutor(max_workers=max(settings.image_workers, 1)) as pool:
             # What the old version stores stands in for "already stored": equal hashes mean the vector is copied.

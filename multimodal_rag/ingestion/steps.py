@@ -1,6 +1,7 @@
-"""Library steps the ingest pipeline composes: validate, hash, plan, fetch, embed, build rows, report.
+"""The steps every ingest engine composes: validate, hash, plan, fetch, embed, build rows, report.
 
-Each step is a plain function or a small class; ``multimodal_rag.ingestion.ingest`` composes them.
+Each step is a plain function or a small class; the local engine (``local``), the Ray engine (``ray_engine``)
+and ``migrate`` compose them.
 """
 
 from __future__ import annotations
@@ -23,10 +24,12 @@ from multimodal_rag.config import Config, VectorFieldConfig
 from multimodal_rag.embedders.base import Embedder
 from multimodal_rag.embedders.cache import EmbeddingCache
 from multimodal_rag.embedders.fusion import FusionEmbedder
-from multimodal_rag.store.milvus import BM25_INPUT, MISSING, SCALAR_FIELDS, ProductStore, fit_varchar
+from multimodal_rag.errors import UserError
+from multimodal_rag.store.milvus import ProductStore
+from multimodal_rag.store.schema import BM25_INPUT, MISSING, SCALAR_FIELDS, fit_varchar
 
 
-class IngestError(RuntimeError):
+class IngestError(UserError, RuntimeError):
     """An ingest that cannot run or went wrong as a whole (a missing engine, a failed cluster job); the message
     says what to do. Bad rows never raise: they go to the ``ErrorReport``."""
 
