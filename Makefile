@@ -47,8 +47,9 @@ test: install-dev
 # installed without constraints (so at the newest versions pyproject.toml allows). Run it after changing a
 # dependency in pyproject.toml, then `make test`, and commit both files.
 LOCK_VENV := .lock-venv
-# A venv's pip freeze, with torch's local label (+cpu) left out so that a CUDA build of the same version fits too.
-freeze = $(1)/bin/pip freeze --exclude-editable | sed 's/^torch==\([^+]*\)+.*/torch==\1/'
+# A venv's pip freeze: setuptools kept (torch needs it at run time), pip (the installer) and this project left out,
+# torch's local label (+cpu) dropped so that a CUDA build of the same version fits too.
+freeze = $(1)/bin/pip freeze --all --exclude pip --exclude-editable | sed 's/^torch==\([^+]*\)+.*/torch==\1/'
 lock:
 	rm -rf $(LOCK_VENV)
 	$(PYTHON) -m venv $(LOCK_VENV)
