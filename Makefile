@@ -18,7 +18,6 @@ TORCH := torch==2.13.0
 install: $(VENV)/.installed
 
 # torch first, from the pinned CPU wheel, so nothing pulls a CUDA build.
-# torch first, from the pinned CPU wheel, so nothing pulls a CUDA build.
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
