@@ -6,27 +6,32 @@ satisfies the question (and, for "cheapest"/"most expensive", the first cited is
     .venv/bin/mmrag eval-qa /tmp/shopping/heldout.jsonl --catalog ../shared/data/flipkart_1050/products.jsonl \
         --json shopping.json --answers shopping-answers.jsonl
 
-The wordings are written by hand. The first set alternates between ``tune.jsonl`` (used while building the
-assistant) and ``heldout.jsonl`` (scored once, then used for tuning too); ``blind.jsonl`` holds a second set,
-written before the round that followed and scored once after it; ``next.jsonl`` a third, written after that
-round's fixes and scored once. The kinds of products (category levels), brands, colours and budgets come from
-the catalog (seeded), and every question has at least one product that satisfies it. Follow-ups carry the
-questions asked before them in ``history``; "$cited_price" in an expectation is the price of the first product
-the previous answer cited.
+The wordings are written by hand and live in ``benchmarks/data/qa_shopping.jsonl``, one object per set: its name,
+the splits (output files) its questions alternate between, and its wordings by kind of question. The first set
+(written while the assistant was built) alternates between ``tune.jsonl`` (used while building the assistant) and
+``heldout.jsonl`` (scored once, then used for tuning too); ``blind.jsonl`` holds a second set, written and
+committed (2026-11-24) before the round that followed and scored once after it; ``next.jsonl`` a third, written
+after that round's fixes and before any look at it, and scored once. The kinds of products (category levels),
+brands, colours and budgets come from the catalog (seeded), and every question has at least one product that
+satisfies it. Follow-ups carry the questions asked before them in ``history``; "$cited_price" in an expectation is
+the price of the first product the previous answer cited.
 """
 
 from __future__ import annotations
 
+import json
 import random
 from dataclasses import dataclass
+from pathlib import Path
 
+WORDINGS = Path(__file__).resolve().parent / "data" / "qa_shopping.jsonl"
 PER_WORDING = 5
 
 
 @dataclass(frozen=True)
 class Wordings:
     """One hand-written set of wordings; a budget wording carries the comparison it means ("under" is "lt", "or
-    less" is "lte")."""
+    less" is "lte"), {kind}, {brand}, {price} and {colour} are filled from the catalog."""
     budget: list[tuple[str, str]]
     cheapest: list[str]
     dearest: list[str]
@@ -38,55 +43,22 @@ class Wordings:
     colour_budget: list[str]
 
 
-# Written while the assistant was built; the halves alternate between tune and held-out.
-BUILT_WITH = Wordings(
-    budget=[("{kind} under {price}", "lt"), ("show me {kind} below Rs {price}", "lt"),
-            ("any {kind} for less than ₹{price}?", "lt"), ("I need {kind} within {price} rupees", "lte"),
-            ("{kind} cheaper than {price} please", "lt")],
-    cheapest=["which {kind} costs the least?", "cheapest {kind}", "what are your least expensive {kind}?",
-              "show me the lowest priced {kind}"],
-    dearest=["most expensive {kind}", "which {kind} is the priciest?"],
-    brand=["do you have {brand} {kind}?", "any {kind} from {brand}?", "show me {kind} by {brand}",
-           "{brand} {kind} please"],
-    cheaper_first=["{kind} under {price}"], cheaper=["a cheaper one"],
-    colour_first=["show me {kind}"], colour=["in {colour}"], colour_budget=["under {price}?"])
 
-# Written and committed (2026-11-24) before the round of shopping work that followed the held-out figure, and scored
-# once after it: other wordings, and a draw of kinds and brands from another seed.
-BLIND = Wordings(
-    budget=[("{kind} for under {price} rupees?", "lt"), ("what {kind} can I get for {price} or less", "lte"),
-            ("looking for {kind}, my budget is {price}", "lte"), ("{kind} not more than Rs. {price}", "lte"),
-            ("I can spend at most ₹{price:,} on {kind}", "lte"), ("{kind} upto {price}/-", "lte")],
-    cheapest=["what's the cheapest {kind} you sell?", "lowest price {kind}", "{kind} with the lowest price",
-              "your most affordable {kind}?", "which of the {kind} is least costly"],
-    dearest=["what's your costliest {kind}?", "highest priced {kind}", "which {kind} costs the most"],
-    brand=["does your shop carry {brand} {kind}?", "I'm looking for {kind} made by {brand}", "got any {brand} {kind}",
-           "what {brand} {kind} do you stock?", "{kind} from the brand {brand}"],
-    cheaper_first=["{kind} below {price}", "show me {kind} under Rs {price}"],
-    cheaper=["anything less expensive?", "something cheaper?", "show me a cheaper option",
-             "is there a lower priced one?"],
-    colour_first=["i want {kind}", "do you have {kind}"],
-    colour=["do you have it in {colour}?", "{colour} ones?", "only {colour} please"],
-    colour_budget=["and below {price}?", "what about under Rs {price}", "under {price} rupees"])
 
-# Written and committed (2026-11-24) after the fixes that followed the blind set's run and before any look at
-# these; scored once: another shopper's wordings, and another seed.
-NEXT = Wordings(
-    budget=[("{kind} that cost less than {price}", "lt"), ("anything under ₹{price} in {kind}?", "lt"),
-            ("{kind} priced below {price} INR", "lt"), ("show {kind} which are within Rs.{price}", "lte"),
-            ("can you suggest {kind} not exceeding {price}", "lte"), ("{kind} for {price} rupees or under", "lte")],
-    cheapest=["{kind}: which one is cheapest?", "show the {kind} with the lowest cost",
-              "i want the least expensive of your {kind}", "cheapest option in {kind}",
-              "what is the most affordable among {kind}"],
-    dearest=["the most expensive {kind} in your store", "{kind}, highest price first", "show me your priciest {kind}"],
-    brand=["are there any {brand} {kind}?", "list {kind} from {brand}", "which {kind} do you have by {brand}?",
-           "{brand} brand {kind}", "is {brand} available in {kind}?"],
-    cheaper_first=["{kind} under Rs. {price}", "any {kind} below {price}?"],
-    cheaper=["do you have a cheaper one?", "anything more affordable?", "show cheaper alternatives",
-             "one that costs less?"],
-    colour_first=["show {kind}", "I'm shopping for {kind}"],
-    colour=["what about {colour}?", "any in {colour}?", "I prefer {colour}"],
-    colour_budget=["below {price} please", "under ₹{price}?", "within {price}?"])
+def read_wordings(path: Path = WORDINGS) -> dict[str, tuple[list[str], Wordings]]:
+    """The wordings file's sets by name, in file order: the splits each set's questions alternate between, and its
+    wordings."""
+    sets: dict[str, tuple[list[str], Wordings]] = {}
+    with open(path, encoding="utf-8") as lines:
+        for number, line in enumerate(lines, 1):
+            row = json.loads(line)
+            try:
+                name, splits = row.pop("set"), row.pop("splits")
+                budget = [(b["wording"], b["compare"]) for b in row.pop("budget")]
+                sets[name] = (splits, Wordings(budget=budget, **row))
+            except (KeyError, TypeError) as error:
+                raise SystemExit(f"{path}:{number}: not a set of wordings ({error})") from None
+    return sets
 
 
 def levels(product: dict) -> list[str]:
@@ -112,8 +84,9 @@ def round_price(value: float) -> int:
     return int(round(value / step) * step) or step
 
 
-def build(catalog: list[dict], seed: int = 0, wordings: Wordings = BUILT_WITH) -> list[dict]:
-    """The questions of one set of wordings; ``half`` alternates between "tune" and "heldout" by wording."""
+def build(catalog: list[dict], seed: int, wordings: Wordings, splits: list[str]) -> list[dict]:
+    """The questions of one set of wordings; ``half`` alternates between ``splits`` by wording (by kind drawn for
+    the follow-ups)."""
     rng = random.Random(seed)
     by_kind = kinds(catalog)
     names = sorted(by_kind)
@@ -121,7 +94,7 @@ def build(catalog: list[dict], seed: int = 0, wordings: Wordings = BUILT_WITH) -
 
     def add(question: str, expect: dict, kind: str, history: list[str] | None = None, half: int = 0) -> None:
         items.append({"id": f"shop-{len(items)}", "question": question, "expect": expect, "kind": kind,
-                      "half": "tune" if half % 2 == 0 else "heldout", **({"history": history} if history else {})})
+                      "half": splits[half % len(splits)], **({"history": history} if history else {})})
 
     def pick(options: list[str], index: int) -> str:
         return options[index % len(options)]
@@ -164,12 +137,13 @@ def build(catalog: list[dict], seed: int = 0, wordings: Wordings = BUILT_WITH) -
 
 
 def question_sets(catalog: list[dict], seed: int) -> dict[str, list[dict]]:
-    """The built-with wordings in their two halves, and the blind and next sets whole (each with its own seed)."""
-    items = build(catalog, seed)
-    sets = {half: [i for i in items if i["half"] == half] for half in ("tune", "heldout")}
-    sets["blind"] = [{**i, "half": "blind"} for i in build(catalog, seed + 1, BLIND)]
-    sets["next"] = [{**i, "half": "next"} for i in build(catalog, seed + 2, NEXT)]
-    return sets
+    """The questions by split; each set of wordings draws from its own seed (``seed`` plus its place in the file)."""
+    out: dict[str, list[dict]] = {}
+    for offset, (splits, wordings) in enumerate(read_wordings().values()):
+        items = build(catalog, seed + offset, wordings, splits)
+        for split in splits:
+            out.setdefault(split, []).extend(i for i in items if i["half"] == split)
+    return out
 
 
 if __name__ == "__main__":

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+pytest.importorskip("fastapi", reason="the web app needs the [serve] extra: pip install -e '.[serve]'")
+
 from multimodal_rag.catalog.sample import make_sample_catalog
 from multimodal_rag.config import load_config
 from multimodal_rag.ingestion import ingest
@@ -26,12 +28,16 @@ BROWSER_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-qu
 
 @pytest.fixture(scope="module")
 def browser():
-    if CHROMIUM is None:
-        message = "no chromium here (apt-get install -y chromium)"
+    try:
+        from playwright.sync_api import sync_playwright
+    except ModuleNotFoundError:
+        sync_playwright = None
+    if CHROMIUM is None or sync_playwright is None:
+        message = ("no chromium here (apt-get install -y chromium)" if CHROMIUM is None else
+                   "the [browser] extra is not installed: pip install -e '.[browser]'")
         if os.environ.get("MMRAG_REQUIRE_BROWSER") == "1":
             pytest.fail(f"the browser test must run: {message}")
         pytest.skip(message)
-    from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS)

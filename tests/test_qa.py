@@ -35,6 +35,7 @@ def qa_items():
 
 
 def flipkart_products():
+    require_shared_data()
     with open(FLIPKART / "products.jsonl", encoding="utf-8") as lines:  # not splitlines(): U+2028 is in the text
         return {p["id"]: p for p in map(json.loads, lines)}
 

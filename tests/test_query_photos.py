@@ -26,10 +26,9 @@ from multimodal_rag.embedders.fields import load_embedders
 from multimodal_rag.store.milvus import open_store
 from multimodal_rag.ingestion import ingest
 from multimodal_rag.retrieval import ProductQuery, ProductRetriever
-from tests.conftest import MYNTRA, SHARED_DATA, require_shared_data
+from tests.conftest import GROCERY, MYNTRA, require_shared_data
 
 IMAGE2PRODUCT = MYNTRA / "tasks" / "image2product"
-GROCERY = SHARED_DATA / "grocery_dev"
 PHOTO2PRODUCT = GROCERY / "tasks" / "photo2product"
 THUMBNAILS = PhotoProfile(width=60, height=80, product_shots=1.0, photos=330)
 STORE_CATALOG = PhotoProfile(width=198, height=198, product_shots=0.99, photos=81)
@@ -62,6 +61,7 @@ def test_auto_settings_follow_the_catalog():
     assert QueryPhotoAdapter.from_settings("50x70", "keep", 0.8, None) == QueryPhotoAdapter((50, 70), "keep", 0.8)
     # crop "auto": a scene photo against product shots is cropped; a product shot, or any photo against a catalog
     # of lifestyle photos, is not
+    require_shared_data()
     scene = Image.open(PHOTO2PRODUCT / "images" / "0.jpg").convert("RGB")
     assert thumbs.crop_fraction(scene) == 0.7
     assert thumbs.crop_fraction(photo((224, 224))) == 1.0

@@ -26,6 +26,8 @@ from multimodal_rag.retrieval.searcher import ProductSearcher
 from tests.conftest import FLIPKART, flipkart_subset
 from tests.test_ingest import BAD_ROWS_SETTINGS, add_bad_rows, rewrite
 
+pytest.importorskip("ray", reason="the Ray engine needs the [ray] extra: pip install -e '.[ray]'")
+
 ROOT = Path(__file__).resolve().parents[1]
 STORED = ["id", "title", "description", "category", "brand", "price", "list_price", "currency", "rating", "url",
           "image", "attributes", "row_hash", "text_hash", "image_hash", "bm25_text", "text_vec", "image_vec"]
@@ -223,6 +225,7 @@ def test_the_whole_job_killed_then_rerun_equals_a_clean_ingest(tmp_path, local_r
 
 
 def test_bulk_files_follow_the_collection_schema(tmp_path, sample_catalog, local_ray, default_embedders):
+    pytest.importorskip("pymilvus.bulk_writer", reason="bulk files need the [bulk] extra: pip install -e '.[bulk]'")
     import pyarrow.parquet as pq
     from pymilvus import DataType
 

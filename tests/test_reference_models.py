@@ -14,7 +14,7 @@ from multimodal_rag.catalog.images import load_image
 from multimodal_rag.embedders import load_embedder
 from multimodal_rag.embedders.image import EfficientNetLite0Embedder, _normalise, load_package_model
 from multimodal_rag.embedders.text import resolve_model_path
-from tests.conftest import FLIPKART, SHARED_DATA, require_shared_data
+from tests.conftest import FLIPKART, GROCERY, require_shared_data
 
 GRACE_HOPPER = Path(__import__("matplotlib").get_data_path()) / "sample_data" / "grace_hopper.jpg"
 # Real photos whose ImageNet class is unambiguous, and that class (index, name): a portrait shipped with matplotlib,
@@ -22,8 +22,8 @@ GRACE_HOPPER = Path(__import__("matplotlib").get_data_path()) / "sample_data" / 
 # probability 0.39, 0.96, 0.98 and 0.92 under the reference scaling.
 REFERENCE_PHOTOS = [
     (GRACE_HOPPER, 652, "military uniform"),
-    (SHARED_DATA / "grocery_dev" / "images" / "1.jpg", 948, "Granny Smith"),
-    (SHARED_DATA / "grocery_dev" / "images" / "6.jpg", 954, "banana"),
+    (GROCERY / "images" / "1.jpg", 948, "Granny Smith"),
+    (GROCERY / "images" / "6.jpg", 954, "banana"),
     (FLIPKART / "images" / "493d1eb6ad7a48a926092bf994cd0bb0.jpg", 504, "coffee mug"),
 ]
 

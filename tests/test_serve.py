@@ -19,6 +19,8 @@ import httpx
 import pytest
 from PIL import Image
 
+pytest.importorskip("fastapi", reason="the web app needs the [serve] extra: pip install -e '.[serve]'")
+
 from multimodal_rag.catalog.sample import make_sample_catalog, sample_products
 from multimodal_rag.cli import main as cli_main
 from multimodal_rag.config import load_config

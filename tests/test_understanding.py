@@ -26,7 +26,8 @@ else:  # pragma: no cover
 
 def vocabulary(folder: Path) -> FacetVocabulary:
     require_shared_data()
-    return FacetVocabulary.from_products(json.loads(line) for line in (folder / "products.jsonl").open())
+    with open(folder / "products.jsonl", encoding="utf-8") as lines:
+        return FacetVocabulary.from_products(json.loads(line) for line in lines)
 
 
 @pytest.fixture(scope="module")
@@ -117,7 +118,8 @@ def test_a_number_with_a_unit_or_in_a_model_number_is_not_a_price(text):
 def test_an_inclusive_bound_keeps_the_product_at_the_amount(sample_catalog, make_config, default_embedders):
     """"up to 349" and "349 or less" include the mug at exactly 349; "under 349" leaves it out, in the filter
     Milvus gets and in what comes back."""
-    rows = [json.loads(line) for line in sample_catalog.open()]
+    with open(sample_catalog, encoding="utf-8") as lines:
+        rows = [json.loads(line) for line in lines]
     config = make_config()
     ingest(sample_catalog, config, progress=False, embedders=default_embedders)
     retriever = ProductRetriever.from_config(config, k=50)
@@ -189,7 +191,8 @@ def test_the_boost_finds_what_satisfies_the_query_below_every_fields_first_k(tmp
     """298 Myntra items: the 14 women's "Scullers For Her ... Shirts" (BM25's first picks for "black shirts for men"),
     274 black men's T-shirts (MiniLM's) and 10 black men's shirts, which neither field ranks in its first 5."""
     require_shared_data()
-    rows = [json.loads(line) for line in (MYNTRA / "products.jsonl").open()]
+    with open(MYNTRA / "products.jsonl", encoding="utf-8") as lines:
+        rows = [json.loads(line) for line in lines]
     kind = {r["id"]: (r["attributes"].get("baseColour"), r["attributes"].get("articleType"), r["attributes"]["gender"])
             for r in rows}
     her = [r for r in rows if "For Her" in r["title"] and kind[r["id"]][1] == "Shirts"]
@@ -215,7 +218,8 @@ def test_products_missing_only_a_soft_constraint_rank_next(tmp_path, default_emb
     (colour is what a shopper gives up first, `[search] relax_first`), not the beige heels, handbags and casual
     shoes for women that the words "beige" and "women" pull up; with `relax_first = []` those fill the places."""
     require_shared_data()
-    rows = [json.loads(line) for line in (MYNTRA / "products.jsonl").open()]
+    with open(MYNTRA / "products.jsonl", encoding="utf-8") as lines:
+        rows = [json.loads(line) for line in lines]
 
     def kind(r):
         return r["attributes"].get("baseColour"), r["attributes"].get("articleType"), r["attributes"]["gender"]
