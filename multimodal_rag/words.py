@@ -6,23 +6,13 @@ import re
 from functools import lru_cache
 from typing import Iterable
 
+from multimodal_rag.language.wordings import wordings
+
 _WORD = re.compile(r"[0-9]+(?:[.,][0-9]+)*|[^\W_]+(?:'[^\W_]+)?", re.UNICODE)
 
-# Words that carry no product and no field: English function words, and what shoppers wrap a question in.
-STOPWORDS = frozenset("""
-a about above after again against all also am an and any anything are aren't as ask asking at be because been
-before being below between both but by can can't cannot could couldn't did didn't do does doesn't doing don't down
-during each either else ever every few for from further get gets getting give given go going got had hadn't has
-hasn't have haven't having he her here hers herself him himself his how i i'd i'll i'm i've if in into is isn't it
-it's its itself just know let let's like looking me mention might mine many more most much must my myself need needed
-no nor not now of off on once one only or other our ours ourselves out over own please pls plz quick quickly rather
-really right s same say see shall she should shouldn't show so some such tell than thank thanks that that's the
-their theirs them themselves then there there's these they this those through thus to too under until up upon us
-very want wanted wanting wants was wasn't way we were weren't what what's whats when where which while who who's
-whom whose why will with within without won't would wouldn't yes yet you you'd you'll your yours yourself
-buy buying purchase purchasing order ordering come comes came find finding check checking curious wondering
-wonder planning plan question item product thing one's exactly actually kindly could've hey hi hello
-""".split())
+# Words that carry no product and no field: function words, and what shoppers wrap a question in
+# (language/data/en/question.toml).
+STOPWORDS = wordings().question.stopwords
 
 
 def tokens(text: str) -> list[str]:
@@ -119,3 +109,13 @@ def correct(words: Iterable[str], vocabulary: set[str]) -> list[str]:
         near = {v for v in vocabulary if len(v) >= TYPO_MIN_LENGTH and v[0] == word[0] and _one_edit(word, v)}
         out.append(near.pop() if len(near) == 1 else word)
     return out
+
+
+def designates(name: str, attribute: str) -> bool:
+    """True when an attribute key is named by one of a concept's names ("Strap Color" by "color", "baseColour" by
+    "basecolour", "Ideal For" by "ideal for")."""
+    key = " ".join(tokens(attribute))
+    compact = key.replace(" ", "")
+    name = " ".join(tokens(name))
+    return f" {name} " in f" {key} " or compact == name.replace(" ", "") or (
+        " " not in name and compact.endswith(name) and len(compact) > len(name))

@@ -32,7 +32,9 @@ def vocabulary(folder: Path) -> FacetVocabulary:
 
 @pytest.fixture(scope="module")
 def myntra() -> QueryUnderstanding:
-    return QueryUnderstanding(vocabulary(MYNTRA), load_config().search.synonyms)
+    # "Tshirts" is this catalog's own spelling: a shopper's "tees" for it is set in the config, as a user would.
+    synonyms = load_config(None, ['search.synonyms={tee = "Tshirts", tees = "Tshirts"}']).search.synonyms
+    return QueryUnderstanding(vocabulary(MYNTRA), synonyms)
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +48,7 @@ def flipkart() -> QueryUnderstanding:
     ("red tops for women under 800", "baseColour=Red, articleType=Tops, gender=Women, price<800", ""),
     ("white casual shoes between 1000 and 2000",
      "baseColour=White, articleType=Casual Shoes, 1000<=price<=2000", ""),
-    ("gents tees", "gender=Men, articleType=Tshirts", ""),  # both words from the config's synonym table
+    ("gents tees", "gender=Men, articleType=Tshirts", ""),  # "gents" is English (facets.toml), "tees" the config's
     ("cheapest sandals for women", "category=Sandal, gender=Women, cheapest first", ""),
     ("nike", "", "nike"),  # Myntra rows carry no brand field: no constraint is made up
 ])
@@ -182,9 +184,29 @@ def test_random_and_hostile_strings_never_raise_and_stay_fast(myntra):
     assert per_query_ms < 5, per_query_ms
 
 
-def test_the_shipped_synonyms_are_a_table_in_the_default_config():
+def test_the_shipped_config_holds_no_catalog_words_the_language_holds_shoppers_words(flipkart):
+    """The default config's synonym table is empty (a user's to fill) and its soft facet is the colour concept, not
+    a catalog's attribute names; "gents" and "ladies" are English (language/data/en/facets.toml)."""
     default = tomllib.loads((Path(__file__).parents[1] / "configs" / "default.toml").read_text())
-    assert default["search"]["synonyms"]["gents"] == "Men"
+    assert default["search"]["synonyms"] == {} and default["search"]["relax_first"] == ["color"]
+    assert flipkart.understand("ladies").describe() == "Ideal For=Women"
+    understood = QueryUnderstanding(flipkart.vocabulary, {"ladies": "Girls"}).understand("ladies")
+    assert understood.describe() == "Ideal For=Girls"  # the config's word wins over the language's
+
+
+def test_a_concept_in_relax_first_softens_every_attribute_it_designates(flipkart, myntra):
+    """The default's "color" is the colour concept (language/data/en/fields.toml): "Color", "Strap Color" and
+    Myntra's "baseColour" alike; another entry is a facet name, matched whole."""
+    def soft(understanding, relax_first, query):
+        relaxed = QueryUnderstanding(understanding.vocabulary, {}, relax_first).understand(query)
+        return [(c.facet.removeprefix("attributes."), c.soft) for c in relaxed.constraints]
+
+    assert soft(flipkart, ("color",), "black steel watch for men") == [
+        ("Color", True), ("Strap Color", True), ("category", False), ("Ideal For", False)]
+    assert soft(flipkart, ("Strap Color",), "black steel watch for men") == [
+        ("Color", False), ("Strap Color", True), ("category", False), ("Ideal For", False)]
+    assert soft(myntra, ("color",), "beige flats for women") == [
+        ("baseColour", True), ("articleType", False), ("gender", False)]
 
 
 def test_the_boost_finds_what_satisfies_the_query_below_every_fields_first_k(tmp_path, default_embedders):

@@ -1,8 +1,8 @@
 """Which field of a product a question asks for, from the question's own words.
 
 No sentence templates: the words left once the product's name is taken out are matched against the product's
-field vocabulary (its attribute names as stored, and price, brand, category, rating, description), through a
-built-in synonym set ("pay", "cost" -> price; "manufacturer", "made by" -> brand; "shade" -> the colour attribute),
+field vocabulary (its attribute names as stored, and price, brand, category, rating, description), through
+the language's synonym set (``language/data/en/fields.toml``: "pay", "cost" -> price; "made by" -> brand),
 an editable synonym table from the config (``[qa.synonyms]``), "who" questions (the brand when a verb of making
 is asked, else whom the product is for), and, when no word matches, the text embedder's similarity between the
 remaining words and the field names and synonym phrases.
@@ -15,53 +15,24 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from multimodal_rag.words import inflection_base, is_stopword, same_word, stem, tokens
+from multimodal_rag.language.wordings import wordings
+from multimodal_rag.words import designates, inflection_base, is_stopword, same_word, stem, tokens
 
 CORE_FIELDS = ("price", "brand", "category", "rating", "description")
 
+_WORDINGS = wordings().fields  # language/data/en/fields.toml
 # concept -> phrases a shopper uses for it. A concept is a core field or a kind of attribute (see ATTRIBUTE_NAMES).
-BUILTIN_SYNONYMS: dict[str, tuple[str, ...]] = {
-    "price": ("price", "priced", "pricing", "cost", "costs", "costing", "pay", "paying", "price tag", "how much",
-              "mrp", "rate", "expensive", "cheap", "amount", "charge", "sell for", "sells for", "selling for",
-              "sold for", "go for", "goes for", "going for", "retail for", "retails for", "worth", "asking price",
-              "asking for"),
-    "brand": ("brand", "brand name", "make", "makes", "maker", "manufacturer", "manufactures", "manufactured",
-              "made by", "company", "who makes", "produced by", "producer", "label", "whose", "who made"),
-    "rating": ("rating", "rated", "stars", "star rating", "reviews", "review score"),
-    "category": ("category", "department", "section", "categorised", "categorized", "listed under"),
-    "description": ("description", "describe", "details", "features", "about"),
-    "color": ("color", "colour", "colors", "colours", "colored", "coloured", "shade", "hue"),
-    "type": ("type", "kind", "sort", "variety", "style of product"),
-    "material": ("material", "materials", "made of", "made from", "made out of", "made with", "fabric", "built from",
-                 "built of", "constructed from", "composed of", "manufactured from", "produced from"),
-    "ideal for": ("ideal for", "meant for", "suitable for", "designed for", "intended for", "for whom",
-                  "who is it for", "who's it for", "who can use", "gender", "targeted at", "aimed at",
-                  "target user", "target users", "intended user", "intended users", "target audience", "audience",
-                  "made for", "suit", "suits", "suited to", "suited for", "who can wear", "who wears"),
-    "weight": ("weight", "weigh", "weighs", "heavy", "heaviness", "how light", "grams", "kilograms", "kg"),
-    "sales package": ("sales package", "in the box", "box contents", "package contents", "comes with", "come with",
-                      "included", "includes", "contents", "what's in the box", "package", "packaging",
-                      "inside the package", "what's inside", "contain", "contains", "receive", "packed",
-                      "what do you get", "what do i get", "what will i get", "what would i get"),
-}
+BUILTIN_SYNONYMS: dict[str, tuple[str, ...]] = _WORDINGS.synonyms
 # attribute concept -> the attribute names (or name parts) it designates, in the order they are preferred
-ATTRIBUTE_NAMES: dict[str, tuple[str, ...]] = {
-    "color": ("color", "colour", "basecolour", "basecolor"),
-    "type": ("type", "articletype"),
-    "material": ("material", "fabric"),
-    "ideal for": ("ideal for", "gender", "suitable for"),
-    "weight": ("weight",),
-    "sales package": ("sales package", "in the box"),
-}
+ATTRIBUTE_NAMES: dict[str, tuple[str, ...]] = _WORDINGS.attribute_names
 # Loose phrases that yield to any other field named: "how much does it weigh", "what kind of material",
 # "tell me about its colour".
-WEAK_PHRASES = frozenset({("how", "much"), ("kind",), ("type",), ("sort",), ("about",), ("details",),
-                          ("features",), ("make",), ("makes",)})
+WEAK_PHRASES = frozenset(tuple(tokens(p)) for p in _WORDINGS.weak_phrases)
 EMBEDDING_MIN_SIMILARITY = 0.5  # below it a leftover word names no field
-ASKING = frozenset("what which how who whom whose is are does do can could will would tell".split())
+ASKING = wordings().question.asking
 # "Who ..." asks who makes a product when one of these verbs says so ("who made", "who sells", "who is behind"),
 # else whom it is for ("who would it suit", "who can wear it").
-MAKING = frozenset("make made making manufacture manufactured produce produced create created sell sold behind".split())
+MAKING = _WORDINGS.who.making
 
 
 @dataclass(frozen=True)
@@ -83,16 +54,6 @@ def _phrases(synonyms: Mapping[str, Sequence[str]]) -> list[tuple[tuple[str, ...
 
 def _name_words(name: str) -> list[str]:
     return [stem(w) for w in tokens(name) if not is_stopword(w)]
-
-
-def _designates(concept_name: str, attribute: str) -> bool:
-    """True when an attribute key is named by one of a concept's names ("Strap Color" by "color", "baseColour" by
-    "basecolour", "Ideal For" by "ideal for")."""
-    key = " ".join(tokens(attribute))
-    compact = key.replace(" ", "")
-    name = " ".join(tokens(concept_name))
-    return f" {name} " in f" {key} " or compact == name.replace(" ", "") or (
-        " " not in name and compact.endswith(name) and len(compact) > len(name))
 
 
 class FieldResolver:
@@ -203,12 +164,14 @@ class FieldResolver:
         """A "who" question no phrase resolved: the brand when a verb of making is asked ("who made X", "who is
         behind X"), else whom the product is for ("who would X suit", "who can wear or use X")."""
         asked = [words[i] for i in sorted(free)]
-        if not {"who", "whom"} & set(asked):
+        who = next((w for w in asked if w in _WORDINGS.who.asks), None)
+        if who is None:
             return None
         making = [w for w in asked if any(same_word(w, m) for m in MAKING)]
         if making:
-            return FieldQuestion("brand", "synonym", ("who", making[0]))
-        return FieldQuestion(self._concept_field("ideal for", attributes, words, free, ("who",)), "synonym", ("who",))
+            return FieldQuestion("brand", "synonym", (who, making[0]))
+        return FieldQuestion(self._concept_field(_WORDINGS.who.for_whom, attributes, words, free, (who,)), "synonym",
+                             (who,))
 
     def _concept_field(self, concept: str, attributes: Sequence[str], words: Sequence[str], free: set[int],
                        phrase: Sequence[str]) -> str | None:
@@ -219,7 +182,7 @@ class FieldResolver:
         if concept in CORE_FIELDS:
             return concept
         names = ATTRIBUTE_NAMES.get(concept, (concept,))
-        ranked = [(a, min(i for i, n in enumerate(names) if _designates(n, a)))
+        ranked = [(a, min(i for i, n in enumerate(names) if designates(n, a)))
                   for a in self.stored_names(concept, attributes)]
         if not ranked:
             return concept if concept in ATTRIBUTE_NAMES else self._stored_name(concept, attributes)
@@ -238,7 +201,7 @@ class FieldResolver:
         """The ``attributes`` that may hold a field or concept: products name one concept differently ("Ideal
         For", "Suitable For", "Designed For")."""
         names = ATTRIBUTE_NAMES.get(field, (field,))
-        return [a for a in attributes if any(_designates(n, a) for n in names)]
+        return [a for a in attributes if any(designates(n, a) for n in names)]
 
     @staticmethod
     def _stored_name(concept: str, attributes: Sequence[str]) -> str:

@@ -14,13 +14,13 @@ from typing import Any, Callable, Mapping, Sequence
 
 from langchain_core.language_models import BaseChatModel
 
+from multimodal_rag.language.wordings import phrase_pattern, wordings
 from multimodal_rag.retrieval.understanding import Constraint, Understanding
 
-# "that" is left out: "a mug that is red" is a new question more often than a reference.
-_REFERENCE = re.compile(r"\b(it|its|this|these|those|they|them|one|ones|the same)\b", re.I)
-_CHEAPER = re.compile(r"\b(cheaper|less (?:expensive|costly|pricey)|lower[- ]price[ds]?|lower[- ]cost|"
-                      r"more affordable)\b", re.I)
-_PRICIER = re.compile(r"\b(pricier|more (?:expensive|costly|premium)|higher[- ]price[ds]?|higher[- ]cost)\b", re.I)
+_FOLLOWUP = wordings().followup  # language/data/en/followup.toml
+_REFERENCE = re.compile(rf"\b({phrase_pattern(_FOLLOWUP.references)})\b", re.I)
+_CHEAPER = re.compile(rf"\b({phrase_pattern(_FOLLOWUP.cheaper)})\b", re.I)
+_PRICIER = re.compile(rf"\b({phrase_pattern(_FOLLOWUP.pricier)})\b", re.I)
 
 
 @dataclass(frozen=True)
@@ -67,7 +67,8 @@ def rewrite_with_rules(question: str, history: Sequence[Turn],
                 filters["category"] = {"prefix": " > ".join(path[:2])}
                 what = path[min(1, len(path) - 1)]
             return StandaloneQuery(f"{what} {_REFERENCE.sub(' ', pattern.sub(' ', question))}".strip(), filters)
-    resolved = _REFERENCE.sub(lambda m: f"{title}'s" if m.group(1).lower() == "its" else title, question, count=1)
+    resolved = _REFERENCE.sub(lambda m: f"{title}'s" if m.group(1).lower() in _FOLLOWUP.possessive else title,
+                              question, count=1)
     return StandaloneQuery(re.sub(r"\s+", " ", resolved).strip())
 
 
@@ -107,8 +108,8 @@ def _shopping_follow_up(question: str, history: Sequence[Turn],
     if not asked and not compared and not _REFERENCE.search(question):
         return None  # nothing to carry on: an unrelated question
     merged = before.followed_by(asked)
-    rest = " ".join(w for w in merged.rest.split() if not _REFERENCE.fullmatch(w) and w.lower() not in
-                    ("a", "an", "the", "show", "me", "cheaper", "pricier"))
+    rest = " ".join(w for w in merged.rest.split() if not _REFERENCE.fullmatch(w)
+                    and w.lower() not in _FOLLOWUP.left_out)
     kinds = " ".join(v for c in merged.constraints if c.facet != "price" for v in c.values)
     return StandaloneQuery(" ".join(part for part in (kinds, rest) if part) or question, understood=merged)
 

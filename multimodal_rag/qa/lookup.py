@@ -23,10 +23,12 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
 from multimodal_rag.catalog.facets import FacetVocabulary
+from multimodal_rag.language.wordings import wordings
 from multimodal_rag.qa.fields import FieldQuestion, FieldResolver
 from multimodal_rag.words import has_digit, is_stopword, find_word, same_word, stem, tokens
 
-ALTERNATIVES = frozenset({"or", "and", "nor"})
+_ALTERNATIVES = wordings().question.alternatives  # language/data/en/question.toml
+ALTERNATIVES = _ALTERNATIVES.joiners
 _NUMBER = re.compile(r"\d[\d,]*(?:\.\d+)?")
 # A question that holds this share of a product's title words names it even with words no retrieved product holds.
 STRONG_NAME = 0.6
@@ -214,7 +216,7 @@ def _alternatives(words: Sequence[str], vocabulary: FacetVocabulary) -> tuple[se
     the words listed with them, the attributes whose catalog values hold words joined by "or": those holding both
     words of most pairs first, then one word of most pairs, then the values held by the most products); nothing
     when no word joined by "or" is a value."""
-    pairs = [(i - 1, i + 1) for i, w in enumerate(words) if w == "or" and 0 < i < len(words) - 1]
+    pairs = [(i - 1, i + 1) for i, w in enumerate(words) if w in _ALTERNATIVES.offering and 0 < i < len(words) - 1]
     if not pairs:
         return set(), []
     asked = [stem(w) for w in words]

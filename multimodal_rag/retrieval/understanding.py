@@ -17,41 +17,52 @@ from typing import Any, Mapping, Sequence
 
 from multimodal_rag.catalog.facets import FacetVocabulary, category_levels
 from multimodal_rag.store.filters import LIKE_WILDCARDS
-from multimodal_rag.words import is_stopword, stem, tokens
+from multimodal_rag.language.wordings import phrase_pattern, wordings
+from multimodal_rag.words import designates, is_stopword, stem, tokens
 
 MAX_VALUE_WORDS = 5
 MAX_QUERY_CHARS = 2000  # a longer query is understood from its start: facets come first in what shoppers type
 
-_CURRENCY = r"(?:₹|rs\.?|inr|rupees?|\$|usd|€|eur|£|gbp)"
+_SHOPPING = wordings().shopping  # language/data/en/shopping.toml: the words; the shapes are here
+_PRICE, _AMOUNTS = _SHOPPING.price, _SHOPPING.amount
+_MULTIPLIERS = _AMOUNTS.multipliers  # "2k": 2,000
+_CURRENCY = phrase_pattern(_AMOUNTS.currency)
+# Currency words an amount may run into ("300rs"); any other letter after the digits makes a model number.
+_CURRENCY_AFTER = "|".join(re.escape(c) + (r"\b" if c[-1].isalnum() else "") for c in _AMOUNTS.currency
+                           if c[0].isalpha())
 # An amount is a whole word: "8502-7PURPLE" and "E-1700-906_BLK" (model numbers) hold none, being joined to
 # letters by a hyphen or an underscore; "2k", "300rs", "₹300" and "300-500" do.
 _AMOUNT = (r"(?<!\w)(?<![a-z][-_])(\d{1,3}(?:,\d{2,3})+(?:\.\d+)?|\d+(?:\.\d+)?)(?![\d,.]?\d)(?!_|-[a-z])"
-           r"(\s*k\b)?(?!(?!rs\b|rs\.|inr\b|rupees?\b|usd\b|eur\b|gbp\b)[a-z])")
+           rf"(\s*{phrase_pattern(_MULTIPLIERS)}\b)?(?!(?!{_CURRENCY_AFTER or '(?!)'})[a-z])")
 # A number followed by a unit is a spec ("max 256 GB", "under 2 kg"), not a price.
-_UNIT = (r"(?!\s*(?:gb|tb|mb|ml|l|ltrs?|litres?|liters?|kg|kgs|g|gms?|grams?|cm|mm|inch(?:es)?|\"|ft|feet|w|watts?|"
-         r"mah|hz|v|volts?|pcs|pieces?|pack|packs|x|years?|months?|days?|hours?|hrs?|mins?|minutes?|seconds?|"
-         r"persons?|people|cups?|seater|burners?|jars?|stars?)\b|\s*%)")
+_UNIT = rf"(?!\s*{phrase_pattern(_AMOUNTS.spec_units)}\b|\s*%)"
 _MONEY = rf"{_CURRENCY}?\s*{_AMOUNT}\s*{_CURRENCY}?{_UNIT}"
-_RANGE = re.compile(rf"\b(?:between|from|in the range of)?\s*{_MONEY}\s*(?:and|to|-|–)\s*{_MONEY}", re.I)
+_RANGE = re.compile(rf"\b{phrase_pattern(_PRICE.range_before)}?\s*{_MONEY}\s*"
+                    rf"(?:{phrase_pattern(_PRICE.range_joiners)}|-|–)\s*{_MONEY}", re.I)
+
+
+def _before_amount(phrases: Sequence[str], sign: str) -> re.Pattern:
+    """A bound written before the amount: one of ``phrases`` (a colon may follow: "budget: 500") or a ``sign``."""
+    return re.compile(rf"(?:\b{phrase_pattern(phrases)}\s*:?|{sign})\s*{_MONEY}", re.I)
+
+
 # Strict bounds leave the amount out ("under 500": 500 is not under 500); "up to", "at most", a budget, "500 or
 # less" and "at least" take it in.
-_BELOW = re.compile(rf"(?:\b(?:under|below|less than|cheaper than|lower than)|<(?!=))\s*{_MONEY}", re.I)
-_AT_MOST = re.compile(rf"(?:\b(?:up to|upto|within|not more than|no more than|at most|max(?:imum)?|"
-                      rf"budget(?:\s+(?:is|of))?\s*:?)|<=)\s*{_MONEY}", re.I)
+_BELOW = _before_amount(_PRICE.below, "<(?!=)")
+_AT_MOST = _before_amount(_PRICE.at_most, "<=")
 # The bound after the amount: "500 or less", "1,000 and under" (not "15 max": "iPhone 15 Max" is a model).
-_AT_MOST_AFTER = re.compile(rf"{_MONEY}\s*(?:or|and)\s+(?:less|under|below|lower|cheaper)\b", re.I)
-_ABOVE = re.compile(rf"(?:\b(?:over|above|more than|greater than|pricier than|costlier than)|>(?!=))\s*{_MONEY}",
-                    re.I)
-_AT_LEAST = re.compile(rf"(?:\b(?:at least|min(?:imum)?|starting at)|>=)\s*{_MONEY}", re.I)
+_AT_MOST_AFTER = re.compile(rf"{_MONEY}\s*{phrase_pattern(_PRICE.at_most_after)}\b", re.I)
+_ABOVE = _before_amount(_PRICE.above, ">(?!=)")
+_AT_LEAST = _before_amount(_PRICE.at_least, ">=")
 _BOUNDS = ((_BELOW, "lt"), (_AT_MOST, "lte"), (_AT_MOST_AFTER, "lte"), (_ABOVE, "gt"), (_AT_LEAST, "gte"))
 _UPPER = ("lt", "lte")
 _SIGNS = {"lt": "<", "lte": "<=", "gt": ">", "gte": ">="}
-_CHEAPEST = re.compile(r"\b(?:cheapest|lowest[- ]price[ds]?|least (?:expensive|costly|pricey)|costs? the least|"
-                       r"most affordable|lowest[- ]cost)\b", re.I)
-_DEAREST = re.compile(r"\b(?:most expensive|priciest|costliest|highest[- ]price[ds]?|costs? the most|"
-                      r"most (?:costly|pricey)|highest[- ]cost)\b", re.I)
+_CHEAPEST = re.compile(rf"\b{phrase_pattern(_SHOPPING.order.cheapest)}\b", re.I)
+_DEAREST = re.compile(rf"\b{phrase_pattern(_SHOPPING.order.dearest)}\b", re.I)
 # Words that introduce a facet value ("for men", "by Nike", "in red") and are not left over when they do.
-_LINKS = frozenset({"for", "by", "in", "from", "with", "of"})
+_LINKS = _SHOPPING.links
+_FACETS = wordings().facets  # language/data/en/facets.toml
+_CONCEPTS = wordings().fields.attribute_names  # "color" -> the attribute names it designates
 
 
 @dataclass(frozen=True)
@@ -175,7 +186,7 @@ class Understanding:
 
 def is_kind(facet: str) -> bool:
     """Facets that say what a product is: category levels and type attributes ("Type", "articleType")."""
-    return facet == "category" or (facet.startswith("attributes.") and "type" in facet.lower())
+    return facet == "category" or (facet.startswith("attributes.") and any(k in facet.lower() for k in _FACETS.kind))
 
 
 def satisfies(product: Mapping[str, Any], constraint: Constraint) -> bool:
@@ -211,17 +222,19 @@ class _Entry:
 @dataclass
 class QueryUnderstanding:
     """Understands queries against a catalog's facet vocabulary. ``synonyms`` maps a shopper's word or phrase to
-    a facet value as stored ({"gents": "Men", "tee": "Tshirts"}); entries whose value the catalog lacks are
-    ignored."""
+    a facet value as stored ({"tee": "Tshirts"}), beside the language's words for common values ("gents" -> men,
+    facets.toml), and wins over them for the same word; entries whose value the catalog lacks are ignored."""
 
     vocabulary: FacetVocabulary
     synonyms: Mapping[str, str] = field(default_factory=dict)
-    # Facets (attribute names, or "brand") a shopper gives up first, matched case-insensitively: their constraints
-    # are ``soft``.
+    # Facets a shopper gives up first: their constraints are ``soft``. An entry is an attribute concept of the
+    # language's fields.toml ("color": every attribute it designates, "baseColour", "Strap Color"), else a facet
+    # name (an attribute name, or "brand"), any letter case.
     relax_first: Sequence[str] = ()
 
     def __post_init__(self) -> None:
-        self._soft = {name.lower() for name in self.relax_first}
+        self._soft_names = {name.lower() for name in self.relax_first if name.lower() not in _CONCEPTS}
+        self._soft_concepts = [n for name in self.relax_first for n in _CONCEPTS.get(name.lower(), ())]
         index: dict[tuple[str, ...], list[_Entry]] = {}
 
         def add(words: Sequence[str], entry: _Entry) -> None:
@@ -243,7 +256,9 @@ class QueryUnderstanding:
                 totals[(facet, value)] = totals.get((facet, value), 0) + int(count)
         for (facet, value), count in totals.items():
             add(tokens(value), _Entry(facet, value, count))
-        for phrase, value in self.synonyms.items():
+        shoppers = {" ".join(tokens(phrase)): value for phrase, value in (*_FACETS.values.items(),
+                                                                          *self.synonyms.items())}
+        for phrase, value in shoppers.items():
             for (facet, stored), count in totals.items():
                 if stored.lower() == str(value).lower():
                     add(tokens(phrase), _Entry(facet, stored, count))
@@ -276,13 +291,17 @@ class QueryUnderstanding:
             if i > 0 and words[i - 1] in _LINKS:
                 used[i - 1] = True
             i += n
-        constraints = [Constraint(facet, tuple(values), words=tuple(said), note=note,
-                                  soft=facet.removeprefix("attributes.").lower() in self._soft)
+        constraints = [Constraint(facet, tuple(values), words=tuple(said), note=note, soft=self._soft(facet))
                        for facet, (values, said, note) in found.items()]
         if price is not None:
             constraints.append(price)
         rest = " ".join(w for w, u in zip(words, used) if not u)
         return Understanding(query, tuple(constraints), sort, rest)
+
+    def _soft(self, facet: str) -> bool:
+        name = facet.removeprefix("attributes.")
+        return name.lower() in self._soft_names or (facet.startswith("attributes.") and any(
+            designates(concept_name, name) for concept_name in self._soft_concepts))
 
     def _longest_match(self, words: Sequence[str], start: int) -> tuple[int, _Entry, str] | None:
         for n in range(min(self._longest, len(words) - start), 0, -1):
@@ -304,9 +323,9 @@ class QueryUnderstanding:
         return None
 
 
-def _amount(number: str, thousands: str | None) -> float:
+def _amount(number: str, multiplier: str | None) -> float:
     value = float(number.replace(",", ""))
-    return value * 1000 if thousands else value
+    return value * _MULTIPLIERS[multiplier.strip().lower()] if multiplier else value
 
 
 def _prices(text: str) -> tuple[Constraint | None, str | None, str]:

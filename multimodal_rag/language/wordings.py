@@ -1,0 +1,218 @@
+"""A language's wordings as data: the words and phrases shoppers use for fields, prices, follow-ups and facets,
+and the words a question is wrapped in, read from ``data/<language>/*.toml`` (one file per concern).
+
+The modules that understand questions and queries build their matchers (regular expressions, phrase tables) from
+these; the shapes of those matchers (number patterns, word boundaries) stay in their code. ``wordings(language)``
+is read once per language and frozen. A language reads each concern from its own folder; a concern it has no file
+for (a language with no folder: every concern) is read from English, so numbers, currency signs and the English
+words shoppers mix into any language are still understood. A file that does not hold what its concern needs
+raises ``WordingsError``, one line naming the file and the key.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Annotated, Any, Iterable, Mapping
+
+from pydantic import (AfterValidator, BaseModel, ConfigDict, PositiveFloat, StringConstraints, ValidationError,
+                      model_validator)
+
+if TYPE_CHECKING:
+    from importlib.resources.abc import Traversable
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+DEFAULT_LANGUAGE = "en"
+FALLBACK_LANGUAGE = "en"  # what a language without a file for a concern reads instead
+_LANGUAGE = re.compile(r"[a-z]{2,3}(?:[-_][a-z0-9]{2,8})*")  # "en", "zh", "pt-br": a folder name, never a path
+
+
+class WordingsError(ValueError):
+    """A wordings file that cannot be read: the message names the file and the key."""
+
+
+Phrase = Annotated[str, StringConstraints(strip_whitespace=True, to_lower=True, min_length=1)]
+Phrases = tuple[Phrase, ...]
+Words = frozenset[Phrase]
+
+
+def _frozen(mapping: Mapping) -> Mapping:
+    return MappingProxyType(dict(mapping))
+
+
+class _Data(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+# -- question.toml ----------------------------------------------------------------------------------------------
+
+class Alternatives(_Data):
+    joiners: Words      # words that list alternatives: "men, women or kids"
+    offering: Words     # the ones that offer answers to choose from: "for men or women?"
+
+
+class QuestionWordings(_Data):
+    function_words: Words
+    shopper_words: Words  # what shoppers wrap a question in: "buy", "wondering", "hello"
+    asking: Words         # words that make a sentence a question
+    alternatives: Alternatives
+
+    @property
+    def stopwords(self) -> frozenset[str]:
+        """Words that carry no product and no field."""
+        return self.function_words | self.shopper_words
+
+
+# -- fields.toml ------------------------------------------------------------------------------------------------
+
+class Concept(_Data):
+    phrases: Phrases
+    names: Phrases = ()  # an attribute concept's attribute names (or name parts), preferred first
+
+
+class Who(_Data):
+    asks: Words
+    making: Words     # a "who" question with one of these asks who makes the product
+    for_whom: Phrase  # the concept a "who" question without one asks
+
+
+class FieldWordings(_Data):
+    weak_phrases: Phrases  # loose phrases that yield to any other field named
+    concepts: Annotated[Mapping[Phrase, Concept], AfterValidator(_frozen)]  # in the file's order
+    who: Who
+
+    @model_validator(mode="after")
+    def _who_names_a_concept(self) -> "FieldWordings":
+        if self.who.for_whom not in self.concepts:
+            raise ValueError(f"who.for_whom: {self.who.for_whom!r} is not one of the [concepts]")
+        return self
+
+    @property
+    def synonyms(self) -> dict[str, tuple[str, ...]]:
+        """concept -> the phrases a shopper uses for it."""
+        return {name: concept.phrases for name, concept in self.concepts.items()}
+
+    @property
+    def attribute_names(self) -> dict[str, tuple[str, ...]]:
+        """attribute concept -> the attribute names (or name parts) it designates, preferred first."""
+        return {name: concept.names for name, concept in self.concepts.items() if concept.names}
+
+
+# -- shopping.toml ----------------------------------------------------------------------------------------------
+
+class PriceWordings(_Data):
+    below: Phrases          # strict upper bounds before an amount: "under 500"
+    at_most: Phrases        # upper bounds that take the amount in: "up to 500"
+    above: Phrases          # strict lower bounds: "over 500"
+    at_least: Phrases       # lower bounds that take the amount in: "at least 500"
+    at_most_after: Phrases  # upper bounds after an amount: "500 or less"
+    range_before: Phrases   # "between" 200 and 400
+    range_joiners: Phrases  # 200 "and" 400
+
+
+class AmountWordings(_Data):
+    currency: Phrases
+    spec_units: Phrases  # a number followed by one is a spec, not a price
+    multipliers: Annotated[Mapping[Phrase, PositiveFloat], AfterValidator(_frozen)] = MappingProxyType({})
+
+
+class OrderWordings(_Data):
+    cheapest: Phrases
+    dearest: Phrases
+
+
+class ShoppingWordings(_Data):
+    links: Words  # words that introduce a facet value: "for men", "in red"
+    price: PriceWordings
+    amount: AmountWordings
+    order: OrderWordings
+
+
+# -- followup.toml ----------------------------------------------------------------------------------------------
+
+class FollowupWordings(_Data):
+    references: Phrases
+    possessive: Words  # references that stand for the product's name with "'s"
+    cheaper: Phrases
+    pricier: Phrases
+    left_out: Words    # words a shopping follow-up leaves over that say nothing of what is sought
+
+
+# -- facets.toml ------------------------------------------------------------------------------------------------
+
+class FacetWordings(_Data):
+    kind: Phrases  # attribute names holding one of these say what kind of product it is
+    values: Annotated[Mapping[Phrase, Phrase], AfterValidator(_frozen)] = MappingProxyType({})
+
+
+class Wordings(_Data):
+    """One language's wordings, one field per data file."""
+
+    language: str
+    question: QuestionWordings
+    fields: FieldWordings
+    shopping: ShoppingWordings
+    followup: FollowupWordings
+    facets: FacetWordings
+
+
+CONCERNS: dict[str, type[_Data]] = {"question": QuestionWordings, "fields": FieldWordings,
+                                    "shopping": ShoppingWordings, "followup": FollowupWordings,
+                                    "facets": FacetWordings}
+
+
+def _data() -> Traversable:
+    return resources.files("multimodal_rag.language.data")
+
+
+@lru_cache(maxsize=None)
+def wordings(language: str = DEFAULT_LANGUAGE) -> Wordings:
+    """The shipped wordings of a language (an ISO 639 code such as "en"), each concern it has no file for read from
+    English."""
+    if not isinstance(language, str) or not _LANGUAGE.fullmatch(language):
+        raise WordingsError(f"not a language code: {language!r} (e.g. 'en')")
+    return read_wordings(_data().joinpath(language), language)
+
+
+def read_wordings(folder: Traversable | Path, language: str) -> Wordings:
+    """The wordings in ``folder`` (``question.toml``, ``fields.toml`` ...), a file it lacks read from the shipped
+    English ones."""
+    fallback = _data().joinpath(FALLBACK_LANGUAGE)
+    parts: dict[str, Any] = {}
+    for concern, model in CONCERNS.items():
+        path = folder.joinpath(f"{concern}.toml")
+        if not path.is_file():
+            path = fallback.joinpath(f"{concern}.toml")
+        parts[concern] = _read(path, model)
+    return Wordings(language=language, **parts)
+
+
+def _read(path: Traversable | Path, model: type[_Data]) -> _Data:
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise WordingsError(f"{path}: not valid TOML: {exc}") from None
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        key = ".".join(str(part) for part in error["loc"])
+        # A check across keys (who.for_whom among the concepts) names its keys in its own message.
+        text = str(error["ctx"]["error"]) if error["type"] == "value_error" else error["msg"]
+        more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+        raise WordingsError(f"{path}: {f'{key}: ' if key else ''}{text}{more}") from None
+
+
+def phrase_pattern(phrases: Iterable[str]) -> str:
+    """A regular expression (a non-capturing group) matching any of ``phrases``, longest first, their words
+    separated by spaces or a hyphen; the caller adds the word boundaries and the flags."""
+    alternatives = sorted({r"(?:\s+|-)".join(map(re.escape, p.split())) for p in phrases}, key=lambda a: (-len(a), a))
+    return "(?:" + "|".join(alternatives) + ")" if alternatives else "(?!)"
