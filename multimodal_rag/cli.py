@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
 from multimodal_rag import __version__
-from multimodal_rag.alignment.options import AlignOptions
+from multimodal_rag.alignment.options import AlignOptions, TuneOptions
 from multimodal_rag.errors import UserError
 
 if TYPE_CHECKING:
@@ -126,6 +126,27 @@ def build_parser() -> argparse.ArgumentParser:
                        help="hold out every product relevant to this task's queries (repeatable)")
     align.add_argument("--json", action="store_true", help="print one JSON summary, no progress")
     align.add_argument("-q", "--quiet", action="store_true", help="no progress bar or per-epoch lines")
+
+    tune = sub.add_parser("tune", help="adapt the text model to a catalog: fine-tune it on queries made from the "
+                                       "catalog itself (and, with --queries, a shop's query log)")
+    tune.add_argument("catalog", help="catalog whose products the queries are made from")
+    tune.add_argument("--out", required=True, help="model folder to write (a sentence-transformers model)")
+    tune.add_argument("--config", help="TOML config: its first text field's model is tuned (default: the shipped one)")
+    tune.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                      help="override a config setting")
+    tune.add_argument("--base", help="start from this sentence-transformers model (name or folder) instead")
+    tune.add_argument("--queries", action="append", default=[], metavar="TASK_DIR",
+                      help="a labelled or clicked query log in BEIR layout (queries.jsonl, qrels.tsv), repeatable: "
+                           "its (query, product) pairs are learned too")
+    tune.add_argument("--min-grade", type=int, default=2, help="a logged pair counts from this grade (default 2)")
+    tune.add_argument("--seed", type=int, default=TuneOptions.seed)
+    tune.add_argument("--epochs", type=int, default=TuneOptions.epochs)
+    tune.add_argument("--batch-size", type=int, default=TuneOptions.batch_size)
+    tune.add_argument("--lr", type=float, default=TuneOptions.learning_rate)
+    tune.add_argument("--max-products", type=int, default=TuneOptions.max_products,
+                      help=f"products sampled to make queries from (default {TuneOptions.max_products:,})")
+    tune.add_argument("--queries-per-product", type=int, default=TuneOptions.queries_per_product)
+    tune.add_argument("--json", action="store_true", help="print one JSON summary, no progress")
 
     serve_app = sub.add_parser("serve", help="the REST API and the web shop assistant (FastAPI)")
     _qa_options(serve_app)
@@ -447,6 +468,24 @@ def cmd_align(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_tune(args: argparse.Namespace) -> int:
+    from multimodal_rag.alignment.tune import tune
+    from multimodal_rag.config import load_config
+
+    options = TuneOptions(seed=args.seed, epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr,
+                          max_products=args.max_products, queries_per_product=args.queries_per_product)
+    report = tune(args.catalog, args.out, config=load_config(args.config, args.overrides), base=args.base,
+                  options=options, query_logs=args.queries, min_grade=args.min_grade, progress=not args.json)
+    if args.json:
+        print(json.dumps(report.to_json()))
+        return 0
+    print(f"{report.output}: {report.catalog_pairs} queries made from the catalog, {report.log_pairs} from query "
+          f"logs; {report.seconds:.0f} s")
+    print(f"use it: --set vectors.text.embedder=sentence-transformers:{report.output}, then `mmrag migrate` moves "
+          "an existing collection to it")
+    return 0
+
+
 def cmd_migrate(args: argparse.Namespace) -> int:
     from multimodal_rag.ingestion.migrate import migrate
 
@@ -556,8 +595,8 @@ def cmd_db(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"ingest": cmd_ingest, "search": cmd_search, "ask": cmd_ask, "chat": cmd_chat, "eval": cmd_eval,
-            "eval-qa": cmd_eval_qa, "align": cmd_align, "db": cmd_db, "migrate": cmd_migrate, "models": cmd_models,
-            "serve": cmd_serve}
+            "eval-qa": cmd_eval_qa, "align": cmd_align, "tune": cmd_tune, "db": cmd_db, "migrate": cmd_migrate,
+            "models": cmd_models, "serve": cmd_serve}
 
 
 # Commands that load no transformers model, so need not quiet it.

@@ -42,7 +42,9 @@ from multimodal_rag.catalog.photos import FITS, parse_photo_crop, parse_photo_si
 from multimodal_rag.catalog.product import PRODUCT_TEXT_FIELDS
 
 IMAGE_SOURCE = "image"
-Fusion = Literal["rrf", "weighted"]
+UNDERSTOOD_LIST = "understood"  # the ranked list of the products that satisfy what a query names (search.weights)
+Fusion = Literal["relative", "rrf", "weighted"]
+Bm25Analyzer = Literal["language", "standard"]
 Rewrite = Literal["rules", "llm"]
 Understand = Literal["boost", "filter", "off"]
 FUSIONS: tuple[str, ...] = get_args(Fusion)
@@ -198,8 +200,16 @@ class IngestConfig(Section):
 
 
 class SearchConfig(Section):
+    # How each field's list is fused: "relative" (each list's scores scaled to 0..1 over its candidates, then a
+    # weighted sum), "rrf" (Milvus' reciprocal rank fusion) or "weighted" (Milvus' weighted sum of atan-normalised
+    # scores); weights per field name ("bm25", a vector field, "understood").
     fusion: Fusion = "rrf"
     rrf_k: PositiveInt = 60
+    # How many candidates each field hands to the fusion (the answer is still cut to k); only ids and scores travel
+    # for them, the fields of the k returned are read once.
+    depth: Annotated[int, Field(ge=1, le=1000)] = 100
+    # Query words the catalog never uses are also searched as the catalog word they misspell (see `understood`).
+    spelling: bool = True
     weights: dict[str, NonNegativeFloat] = Field(
         {}, description='a table of weights per field name, e.g. {text = 1.0, image = 0.5, bm25 = 0.3}')
     k: PositiveInt = 10
@@ -217,7 +227,7 @@ class SearchConfig(Section):
     synonyms: dict[Word, Word] = Field({}, description='a table of word -> facet value, e.g. {gents = "Men"}')
     # Facets a shopper gives up first (attribute names, or "brand"): products missing only these rank right after
     # those that satisfy everything, and a search that finds nothing drops them first.
-    relax_first: Words = Field(("colour", "color", "basecolour"),
+    relax_first: Words = Field(("color",),
                                description='a list of facet names, e.g. ["colour", "baseColour"]')
 
 
@@ -225,6 +235,25 @@ class Bm25Config(Section):
     # Milvus' built-in BM25 function over these text fields; none: no sparse field.
     sources: Annotated[tuple[TextSource, ...], Field(strict=False)] = Field(
         (), description='a list of product text fields, e.g. ["title", "description"]')
+    # "language": products and queries analysed alike here, in the catalog's language (units, stop words, stems,
+    # Chinese and Korean words; multimodal_rag.language), Milvus given the terms; "standard": Milvus' standard
+    # tokenizer on the raw text.
+    analyzer: Bm25Analyzer = "language"
+    # Okapi BM25's term-frequency saturation and length normalisation (Milvus' bm25_k1, bm25_b).
+    k1: Annotated[float, Field(ge=0.0, le=3.0, strict=False)] = 1.2
+    b: Annotated[float, Field(ge=0.0, le=1.0, strict=False)] = 0.75
+
+
+def _language(code: str) -> str:
+    if code != "auto" and not (len(code) == 2 and code.isascii() and code.isalpha() and code.islower()):
+        raise ValueError('must be "auto" or a two-letter ISO 639-1 code such as "en", "zh", "ko"')
+    return code
+
+
+class CatalogConfig(Section):
+    # The language the catalog is written in (ISO 639-1): its BM25 analysis and the wordings queries and questions
+    # are read with. "auto": read from the catalog's own text at its first ingest, then kept with the collection.
+    language: Annotated[str, AfterValidator(_language)] = "auto"
 
 
 class RerankerConfig(Section):
@@ -249,6 +278,7 @@ class Config(BaseSettings):
                                       strict=True, extra="forbid", frozen=True)
 
     store: StoreConfig = StoreConfig()
+    catalog: CatalogConfig = CatalogConfig()
     # Written as [vectors.<name>] tables; kept in the file's order.
     vectors: tuple[VectorFieldConfig, ...] = Field(
         (), description='a table such as [vectors.text] with embedder = "..." and sources = [...]')
@@ -276,10 +306,12 @@ class Config(BaseSettings):
         searchable = [v.name for v in self.vectors] + (["bm25"] if self.bm25_sources else [])
         if not searchable:
             raise ConfigError("the config has no vector field and no bm25 sources: nothing to search")
-        for key, names in (("search.fields", self.search.fields), ("search.weights", self.search.weights)):
-            unknown = sorted(set(names) - set(searchable))
+        # The list of products that satisfy what a query names is weighted like a field.
+        for key, names, known in (("search.fields", self.search.fields, searchable),
+                                  ("search.weights", self.search.weights, [*searchable, UNDERSTOOD_LIST])):
+            unknown = sorted(set(names) - set(known))
             if unknown:
-                raise ConfigError(f"{key}: {unknown} are not fields of this config; use {sorted(searchable)}")
+                raise ConfigError(f"{key}: {unknown} are not fields of this config; use {sorted(known)}")
         return self
 
 

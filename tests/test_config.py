@@ -41,7 +41,7 @@ def test_a_wrong_type_in_a_file_names_its_key(tmp_path):
     (["ingest.embedding_cache=1"], "ingest.embedding_cache must be true or false, not 1"),
     (["search.k=0"], "search.k must be above 0, not 0"),
     (["store.timeout_s=nan"], "store.timeout_s must be a finite number, not nan"),
-    (['search.fusion="best"'], "search.fusion must be one of 'rrf' or 'weighted', not 'best'"),
+    (['search.fusion="best"'], "search.fusion must be one of 'relative', 'rrf' or 'weighted', not 'best'"),
     (['qa.rewrite="model"'], "qa.rewrite must be one of 'rules' or 'llm', not 'model'"),
     (['vectors.text.sources=["colour"]'], "vectors.text.sources.0 must be one of 'title', 'category', 'brand', "
                                           "'attributes', 'description' or 'image', not 'colour'"),
@@ -58,7 +58,11 @@ def test_a_wrong_type_in_a_file_names_its_key(tmp_path):
     (['search.fields=["text", "colour"]'], "search.fields: ['colour'] are not fields of this config; "
                                            "use ['bm25', 'image', 'text']"),
     (['search.weights={"sparse": 1}'], "search.weights: ['sparse'] are not fields of this config; "
-                                       "use ['bm25', 'image', 'text']"),
+                                       "use ['bm25', 'image', 'text', 'understood']"),
+    (['catalog.language="english"'], 'catalog.language: must be "auto" or a two-letter ISO 639-1 code such as "en", '
+                                     '"zh", "ko"'),
+    (["bm25.b=1.5"], "bm25.b must be at most 1.0, not 1.5"),
+    (['bm25.analyzer="porter"'], "bm25.analyzer must be one of 'language' or 'standard', not 'porter'"),
 ])
 def test_a_bad_value_is_one_line_naming_the_key_and_what_to_write(overrides, message):
     assert error_of(None, overrides) == message
@@ -69,8 +73,8 @@ def test_unknown_keys_are_named_with_the_known_ones():
         "store: unknown key(s) ['host', 'path']; known: ['collection', 'db', 'db_name', 'index', 'retries', "
         "'timeout_s', 'token', 'uri']")
     assert error_of(None, ["catalogue.language=en"]) == (
-        "the config: unknown key(s) ['catalogue']; known: ['bm25', 'ingest', 'qa', 'reranker', 'search', 'store', "
-        "'vectors']")
+        "the config: unknown key(s) ['catalogue']; known: ['bm25', 'catalog', 'ingest', 'qa', 'reranker', 'search', "
+        "'store', 'vectors']")
 
 
 def test_extends_overlays_the_parent_table_by_table(tmp_path):
@@ -123,7 +127,7 @@ def test_environment_sits_between_the_file_and_the_command_line(tmp_path, monkey
     assert error_of(path) == "search.k must be a whole number, not 'many'"
     monkeypatch.setenv("MMRAG_SEARCH__K", "5")
     monkeypatch.setenv("MMRAG_SEARCH__TOP", "5")
-    assert error_of(path).startswith("search: unknown key(s) ['top']; known: ['fields', 'fusion', 'k', ")
+    assert error_of(path).startswith("search: unknown key(s) ['top']; known: ['depth', 'fields', 'fusion', 'k', ")
 
 
 @pytest.mark.parametrize("variable", ["MMRAG_MILVUS_TOKEN", "MMRAG_STORE__TOKEN"])

@@ -34,7 +34,8 @@ def retriever(request, tmp_path_factory, default_embedders):
 def milvus_hybrid(searcher, query: SearchQuery, ranker):
     vectors = searcher._encode([query])[0]
     requests = searcher.requests(query, vectors)
-    reqs = [AnnSearchRequest(data=[r.data], anns_field=r.anns_field, param={}, limit=query.k, expr=r.expr or None)
+    depth = max(query.k, searcher.depth)  # each field hands this many candidates to the fusion
+    reqs = [AnnSearchRequest(data=[r.data], anns_field=r.anns_field, param={}, limit=depth, expr=r.expr or None)
             for r in requests]
     store = searcher.store
     return [(h["id"], float(h["distance"])) for h in

@@ -1,5 +1,5 @@
-"""The options of ``mmrag align``, apart from the training, so the command line reads its defaults without loading
-numpy or the models."""
+"""The options of ``mmrag align`` and ``mmrag tune``, apart from the training, so the command line reads their
+defaults without loading numpy or the models."""
 
 from __future__ import annotations
 
@@ -24,3 +24,18 @@ class AlignOptions:
     words: bool = True                      # the text head also reads the text's words (tf-idf)
     min_word_count: int = 3                 # a word of fewer training texts is not one of them
     colours: bool = True                    # the image head also reads the photo's colour histogram
+
+
+@dataclass(frozen=True)
+class TuneOptions:
+    """How ``tune_text_model`` trains. ``max_products``: products sampled from the catalog (seeded);
+    ``queries_per_product``: pseudo-queries each yields (at most)."""
+
+    seed: int = 0
+    epochs: int = 1
+    batch_size: int = 64
+    learning_rate: float = 5e-5
+    warmup_ratio: float = 0.1
+    max_products: int = 20_000
+    queries_per_product: int = 2
+    max_seq_length: int = 64

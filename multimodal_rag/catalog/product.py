@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 # Fields a vector field or BM25 may take its text from, in the order they are joined.
 PRODUCT_TEXT_FIELDS = ("title", "category", "brand", "attributes", "description")
@@ -45,15 +45,20 @@ class Product:
 
     def text(self, sources: tuple[str, ...] | list[str]) -> str:
         """The text an embedder or BM25 sees: the named fields in order, empty ones left out."""
-        parts = []
-        for name in sources:
-            if name == "attributes":
-                value = "; ".join(f"{k}: {v}" for k, v in self.attributes.items() if v)
-            else:
-                value = getattr(self, name)
-            if value:
-                parts.append(str(value))
-        return ". ".join(parts)
+        return product_text({name: getattr(self, name) for name in sources}, sources)
+
+
+def product_text(fields: Mapping[str, Any], sources: Sequence[str]) -> str:
+    """The text of a product's ``sources`` fields (a product, or its fields as stored), in order, empty ones left
+    out; attributes as "name: value; ..."."""
+    parts = []
+    for name in sources:
+        value = fields.get(name)
+        if name == "attributes":
+            value = "; ".join(f"{k}: {v}" for k, v in (value or {}).items() if v)
+        if value:
+            parts.append(str(value))
+    return ". ".join(parts)
 
 
 def product_from_row(row: Mapping[str, Any]) -> Product:

@@ -10,12 +10,15 @@ import time
 from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Mapping
+from collections import Counter
+from typing import Callable, Iterable, Iterator, Mapping
 
+from multimodal_rag.catalog.facets import FacetVocabulary
 from multimodal_rag.catalog.photos import PhotoProfile, PhotoStats
+from multimodal_rag.catalog.product import product_text
 from multimodal_rag.config import Config
 from multimodal_rag.ingestion.steps import ErrorReport
-from multimodal_rag.store.milvus import ProductStore
+from multimodal_rag.store.milvus import FACET_FIELDS, ProductStore
 
 
 @dataclass
@@ -33,6 +36,7 @@ class IngestSummary:
     bulk_files: list[str] = field(default_factory=list)  # files written for Milvus' bulk import (--bulk)
     index: str = ""  # the collection's vector index after the run
     index_changed: bool = False  # store.index = "auto" switched it (to HNSW) in this run
+    language: str | None = None  # the catalog language its text is analysed in (read from it when "auto")
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -62,11 +66,36 @@ def finish_ingest(store: ProductStore, summary: IngestSummary, *, seen: Mapping[
         summary.deleted = store.delete(stale)
     store.flush()
     store.record_photo_profile(PhotoProfile.from_stats(photos))
-    store.record_vocabulary()
+    record_vocabulary(store)
     if catalog_root is not None:
         store.record_catalog_root(catalog_root)
     summary.index_changed = store.fit_index() is not None
     summary.index = store.index
+
+
+# The spelling vocabulary keeps the catalog's most frequent words, enough for any shop's own words while its
+# collection property stays small (54,667 Home Depot titles: ~25,000 words, ~150 KB compressed).
+MAX_SPELLING_WORDS = 200_000
+MAX_WORD_LENGTH = 40
+
+
+def record_vocabulary(store: ProductStore) -> FacetVocabulary:
+    """Read every stored product once: its facets make the facet vocabulary, and the words of its searchable text
+    (analysed in the collection's language) with their counts the vocabulary spelling is corrected against."""
+    analyzer = store.analyzer
+    sources = store.bm25_sources
+    words: Counter[str] = Counter()
+
+    def counted(rows: Iterable[dict]) -> Iterator[dict]:
+        for row in rows:
+            words.update(analyzer.words(product_text(row, sources)))
+            yield row
+
+    rows = store.rows(sorted({*FACET_FIELDS, *sources}))
+    vocabulary = FacetVocabulary.from_products(counted(rows) if analyzer is not None else rows)
+    kept = {w: n for w, n in words.most_common(MAX_SPELLING_WORDS) if len(w) <= MAX_WORD_LENGTH}
+    store.record_vocabulary(vocabulary, kept if analyzer is not None else None)
+    return vocabulary
 
 
 @dataclass(frozen=True)

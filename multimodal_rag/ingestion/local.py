@@ -28,6 +28,7 @@ from multimodal_rag.ingestion.steps import (
     ChunkPlanner,
     ErrorReport,
     build_rows,
+    catalog_language,
     chunked,
     embed_chunk,
     valid_products,
@@ -101,9 +102,11 @@ class LocalEngine(IngestEngine):
         catalog = Path(job.catalog)
         rows = load_catalog(catalog, columns=job.columns)  # fails now on a missing file, before the store opens
         embedders = dict(self.embedders) if self.embedders is not None else load_embedders(config)
-        store = open_store(config, embedders)
+        # A new collection under [catalog] language = "auto" is analysed in the language of the catalog's text.
+        store = open_store(config, embedders,
+                           language=lambda: catalog_language(load_catalog(catalog, columns=job.columns)))
         report = ErrorReport(job.errors_path)
-        summary = IngestSummary(embedded={v.name: 0 for v in config.vectors})
+        summary = IngestSummary(embedded={v.name: 0 for v in config.vectors}, language=store.language)
         settings = config.ingest
         fetcher = ImageFetcher(timeout_s=settings.image_timeout_s, retries=settings.image_retries,
                                max_bytes=settings.max_image_bytes)

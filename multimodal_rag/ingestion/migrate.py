@@ -24,9 +24,12 @@ from multimodal_rag.catalog.product import RowError, product_from_row
 from multimodal_rag.config import Config
 from multimodal_rag.embedders.base import Embedder
 from multimodal_rag.embedders.fields import load_embedders
+from multimodal_rag.ingestion.engine import record_vocabulary
 from multimodal_rag.ingestion.steps import ChunkPlanner, ErrorReport, build_rows, embed_chunk
-from multimodal_rag.store.milvus import CATALOG_ROOTS_PROPERTY, ProductStore, StoreError, connect, release, version_name
-from multimodal_rag.store.schema import SCALAR_FIELDS, vector_specs
+from multimodal_rag.language.detect import detect_language
+from multimodal_rag.store.milvus import (CATALOG_ROOTS_PROPERTY, ProductStore, StoreError, bm25_spec, connect, release,
+                                         version_name)
+from multimodal_rag.store.schema import SCALAR_FIELDS, Bm25Spec, vector_specs
 
 BATCH = 256
 
@@ -61,6 +64,16 @@ def _stored_rows(source: ProductStore) -> Iterator[list[dict]]:
         iterator.close()
 
 
+def _catalog_language(source: ProductStore, fingerprint: Mapping) -> str:
+    """The language the source collection was analysed in; read from its products when it was not recorded (a
+    collection of an earlier version, or analysed by Milvus' standard tokenizer)."""
+    stored = Bm25Spec.from_described(fingerprint.get("bm25"))
+    if stored is not None and stored.language is not None:
+        return stored.language
+    return detect_language(f"{row.get('title') or ''} {row.get('description') or ''}"
+                           for row in source.rows(["title", "description"]))
+
+
 def _next_version(source: ProductStore, alias: str) -> int:
     match = re.fullmatch(re.escape(alias) + r"__v(\d+)", source.physical_name())
     version = int(match.group(1)) + 1 if match else 2
@@ -83,16 +96,18 @@ def migrate(config: Config, *, progress: bool = True,
     try:
         if not client.has_collection(alias):
             raise StoreError(f"collection {alias!r} does not exist: nothing to migrate (run `mmrag ingest`)")
-        source = ProductStore(client, alias, [], ())  # read through the alias, as any reader does
+        source = ProductStore(client, alias, [], None)  # read through the alias, as any reader does
         if source.physical_name() == alias:
             raise StoreError(f"collection {alias!r} was made before versioned collections; ingest into a new "
                              "collection with --collection NAME instead")
         old = source.stored_fingerprint()
-        builder = ProductStore(client, alias, specs, config.bm25_sources, config.store.index)
+        builder = ProductStore(client, alias, specs, bm25_spec(config), config.store.index)
+        if config.catalog.language == "auto":
+            builder.adopt_language(_catalog_language(source, old))
         if old == builder.fingerprint:
             raise StoreError(f"collection {alias!r} already has this config: nothing to migrate")
         target = ProductStore(client, builder.create_version(_next_version(source, alias)), specs,
-                              config.bm25_sources, config.store.index)
+                              builder.bm25, config.store.index)
         client.load_collection(target.collection)
         reuse = reusable_fields(old, target)
         summary = MigrateSummary(source=source.physical_name(), target=target.collection, alias=alias,
@@ -135,7 +150,7 @@ def migrate(config: Config, *, progress: bool = True,
                              f"the alias {alias!r} still points at {summary.source}")
         target.flush()
         target.record_photo_profile(PhotoProfile.from_stats(photos) or source.photo_profile)
-        target.record_vocabulary()
+        record_vocabulary(target)
         for root in source.property_list(CATALOG_ROOTS_PROPERTY):
             target.record_catalog_root(root)
         target.fit_index()

@@ -44,6 +44,7 @@ from multimodal_rag.ingestion.steps import (
     ErrorReport,
     IngestError,
     build_rows,
+    catalog_language,
     duplicate_id_reason,
     embed_chunk,
 )
@@ -164,8 +165,9 @@ def _embedder_shape(config: Config) -> EmbedderShape:
     return ({n: e.dimension for n, e in embedders.items()}, {n: e.identity for n, e in embedders.items()})
 
 
-def _open_store(config: Config, shape: EmbedderShape, *, create: bool = False) -> ProductStore:
-    return ProductStore.open(config, *shape, create=create)
+def _open_store(config: Config, shape: EmbedderShape, *, create: bool = False,
+                language: Callable[[], str] | None = None) -> ProductStore:
+    return ProductStore.open(config, *shape, create=create, language=language)
 
 
 def _worker_state(config: Config, shape: EmbedderShape) -> tuple:
@@ -363,7 +365,11 @@ class RayEngine(IngestEngine):
         started_ray = _start_ray(self.address, job.progress)
         try:
             shape = ray.get(ray.remote(num_cpus=TASK_CPUS)(_embedder_shape).remote(config))
-            with _reachable_store(config) as shared, _open_store(shared, shape, create=True) as store:
+            # A new collection under [catalog] language = "auto" is analysed in the language of the first file.
+            language = lambda: catalog_language(load_catalog(files[0], columns=job.columns))  # noqa: E731
+            with _reachable_store(config) as shared, _open_store(shared, shape, create=True,
+                                                                  language=language) as store:
+                summary.language = store.language
                 ids = _IdCheck(files, report)
                 _check_ids(ids, files, job.columns)
                 stages = _Stages(shared, shape, files, job.columns, ids, ids.skipped(), self.actors, bulk)

@@ -25,8 +25,10 @@ from multimodal_rag.embedders.base import Embedder
 from multimodal_rag.embedders.cache import EmbeddingCache
 from multimodal_rag.embedders.fusion import FusionEmbedder
 from multimodal_rag.errors import UserError
+from multimodal_rag.language.analysis import TextAnalyzer
+from multimodal_rag.language.detect import detect_language
 from multimodal_rag.store.milvus import ProductStore
-from multimodal_rag.store.schema import BM25_INPUT, MISSING, SCALAR_FIELDS, fit_varchar
+from multimodal_rag.store.schema import BM25_INPUT, FACETS, MISSING, SCALAR_FIELDS, Bm25Spec, facets_text, fit_varchar
 
 
 class IngestError(UserError, RuntimeError):
@@ -109,6 +111,11 @@ def chunked(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
         yield chunk
 
 
+def catalog_language(rows: Iterable[CatalogRow]) -> str:
+    """The language a catalog is written in, read from its first products' titles and descriptions."""
+    return detect_language(f"{r.product.title}\n{r.product.description}" for r in rows if r.product is not None)
+
+
 # -- hashing and rows ----------------------------------------------------------------------------------------
 
 def content_hash(identity: str, payload: bytes | str) -> str:
@@ -118,8 +125,9 @@ def content_hash(identity: str, payload: bytes | str) -> str:
     return h.hexdigest()
 
 
-def scalar_row(product: Product, bm25_sources: Sequence[str]) -> dict[str, Any]:
-    """The product's scalar fields as stored (VARCHARs cut to fit), with the BM25 input and ``row_hash``."""
+def scalar_row(product: Product, bm25: Bm25Spec | None, analyzer: TextAnalyzer | None) -> dict[str, Any]:
+    """The product's scalar fields as stored (VARCHARs cut to fit), its facets, the BM25 input (analysed by
+    ``analyzer``, or raw for Milvus' tokenizer) and ``row_hash``."""
     row: dict[str, Any] = {}
     for name in SCALAR_FIELDS:
         value = getattr(product, name)
@@ -128,8 +136,10 @@ def scalar_row(product: Product, bm25_sources: Sequence[str]) -> dict[str, Any]:
         elif name == "attributes":
             value = dict(value)
         row[name] = value
-    if bm25_sources:
-        row[BM25_INPUT] = fit_varchar(product.text(bm25_sources), BM25_INPUT)
+    row[FACETS.name] = fit_varchar(facets_text(row), FACETS.name)
+    if bm25 is not None:
+        text = product.text(bm25.sources)
+        row[BM25_INPUT] = fit_varchar(analyzer.analyze(text) if analyzer is not None else text, BM25_INPUT)
     row["row_hash"] = content_hash("row", json.dumps(row, sort_keys=True, ensure_ascii=False))
     return row
 
@@ -195,7 +205,7 @@ class ChunkPlanner:
         return ChunkPlan(plans)
 
     def _plan_text(self, line: int, product: Product, stored: dict | None) -> ProductPlan:
-        plan = ProductPlan(line=line, product=product, row=scalar_row(product, self.config.bm25_sources),
+        plan = ProductPlan(line=line, product=product, row=scalar_row(product, self.store.bm25, self.store.analyzer),
                            hashes={}, stored=stored)
         for v in self.text_fields:
             text = product.text(v.sources)

@@ -30,6 +30,8 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
+from multimodal_rag.errors import UserError
+
 # ISO 639-1 code -> Snowball stemmer (PyStemmer's name), for the languages it stems.
 SNOWBALL = {
     "ar": "arabic", "ca": "catalan", "cs": "czech", "da": "danish", "de": "german", "el": "greek", "en": "english",
@@ -119,6 +121,10 @@ class Measurement:
         return number_term(self.value) + self.unit
 
 
+class AnalysisError(UserError, ValueError):
+    """Text analysed in a way this version does not reproduce; the message says what to do."""
+
+
 class TextAnalyzer:
     """The search terms of a text in one language. ``terms`` is what BM25 indexes and searches; ``words`` the
     segmented surface words (lower case, nothing dropped or stemmed), what spelling correction works on."""
@@ -129,6 +135,19 @@ class TextAnalyzer:
         self.use_stopwords = stopwords
         self.units = units
         self._lock = threading.Lock()
+
+    @classmethod
+    def from_identity(cls, identity: str) -> "TextAnalyzer":
+        """The analyzer an identity names (a collection records it); ``AnalysisError`` when this version of the
+        library analyses otherwise, since the stored terms would not match the query's."""
+        language, _, _ = identity.partition("/")
+        parts = set(identity.split("/")[1:])
+        analyzer = cls(language, stem="snowball-" + SNOWBALL.get(language, "") in parts, stopwords="stop" in parts,
+                       units="units" in parts)
+        if analyzer.identity != identity:
+            raise AnalysisError(f"the collection's text was analysed as {identity!r}; this version analyses "
+                                f"{language!r} text as {analyzer.identity!r}: rebuild it with `mmrag migrate`")
+        return analyzer
 
     @property
     def identity(self) -> str:

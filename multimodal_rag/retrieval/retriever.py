@@ -30,7 +30,8 @@ from multimodal_rag.config import UNDERSTAND, Config, resolve_config
 from multimodal_rag.embedders.base import TextEmbedder
 from multimodal_rag.embedders.fields import load_embedders
 from multimodal_rag.retrieval.rerank import ProductReranker
-from multimodal_rag.retrieval.searcher import Hit, ProductSearcher, SearchQuery
+from multimodal_rag.retrieval.keywords import QueryKeywords
+from multimodal_rag.retrieval.searcher import RELAXED, UNDERSTOOD, Hit, ProductSearcher, SearchQuery
 from multimodal_rag.retrieval.understanding import QueryUnderstanding, Understanding
 from multimodal_rag.store.filters import build_filter, combine
 from multimodal_rag.store.milvus import open_store
@@ -96,7 +97,7 @@ def search_result(doc: Document) -> dict[str, Any]:
 def hit_to_document(hit: Hit, rank: int, understood: Understanding | None = None) -> Document:
     metadata = dict(hit.fields)
     metadata.update(id=hit.id, rank=rank, score=hit.score, scores=dict(hit.scores), ranks=dict(hit.ranks))
-    if understood is not None and (understood or understood.dropped):
+    if understood is not None and understood.reported:
         metadata["understood"] = understood.as_dict()
     return Document(page_content=product_card(hit.fields), metadata=metadata, id=hit.id)
 
@@ -122,6 +123,8 @@ class ProductRetriever(BaseRetriever):
     rerank_candidates: int = 30
     understanding: QueryUnderstanding | None = None
     understand: str = "boost"
+    # A text query's BM25 terms and spelling corrections (None: its text as typed, for Milvus' tokenizer).
+    keywords: QueryKeywords | None = None
     # With a price order but no product kind understood, the best this many by relevance are sorted by price.
     sort_candidates: int = 100
 
@@ -140,7 +143,11 @@ class ProductRetriever(BaseRetriever):
             photos = QueryPhotoAdapter.from_settings(s.query_photo_size, s.query_photo_fit, s.query_photo_crop,
                                                      store.photo_profile)
             searcher = ProductSearcher(store, embedders, config.vectors, fusion=s.fusion, rrf_k=s.rrf_k,
-                                       weights=s.weights, fields=s.fields, query_photo=photos)
+                                       weights=s.weights, fields=s.fields, query_photo=photos, depth=s.depth)
+            if "keywords" not in kwargs:
+                analyzer = store.analyzer
+                words = store.word_counts() if s.spelling and analyzer is not None else None
+                kwargs["keywords"] = QueryKeywords.for_catalog(analyzer, words, s.spelling)
             if "reranker" not in kwargs and config.reranker.spec != "none":
                 kwargs["reranker"] = ProductReranker.from_spec(config.reranker.spec)
             kwargs.setdefault("rerank_candidates", config.reranker.candidates)
@@ -199,12 +206,19 @@ class ProductRetriever(BaseRetriever):
         if understood is None and self.understanding is not None and mode != "off" and query.text:
             understood = self.understanding.understand(query.text)
         first_k = max(k, self.rerank_candidates) if self.reranker is not None else k
-        return SearchQuery(query.text or None, image, expr, first_k), understood, k, mode
+        search = SearchQuery(query.text or None, image, expr, first_k)
+        if query.text and self.keywords is not None:
+            keywords = self.keywords(query.text)
+            search = replace(search, keywords=keywords.terms, dense_text=keywords.text)
+            if keywords.corrections:
+                understood = replace(understood or Understanding(query.text), corrections=keywords.corrections)
+        return search, understood, k, mode
 
     @staticmethod
     def _constrained(search: SearchQuery, understood: Understanding | None, mode: str) -> SearchQuery:
         """The search with the understood constraints applied: prices always as a filter, the rest as the mode
-        says."""
+        says: "filter" adds them to the filter; "boost" adds a filtered request for the products that satisfy
+        them all, and when some are soft (a colour) one for those that satisfy the others."""
         if not understood:
             return search
         prices = [c for c in understood.constraints if c.facet == "price"]
@@ -214,7 +228,11 @@ class ProductRetriever(BaseRetriever):
             return replace(search, expr=combine(expr, build_filter(understood.filters(others))))
         if not others:
             return replace(search, expr=expr)
-        return replace(search, expr=expr, boost=understood.tier)
+        boosts = [(UNDERSTOOD, build_filter(understood.filters(others)))]
+        hard = [c for c in others if not c.soft]
+        if hard and len(hard) < len(others):
+            boosts.append((RELAXED, build_filter(understood.filters(hard))))
+        return replace(search, expr=expr, boosts=tuple(boosts))
 
     def _search_many(self, queries: Sequence[ProductQuery]) -> list[list[Document]]:
         plans = [self._plan(q) for q in queries]

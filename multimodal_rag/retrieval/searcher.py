@@ -1,43 +1,43 @@
 """Searching the product collection: embed a query, route it to every field that can take it, search each field once
-(``ProductStore.search``), and fuse on the client with exactly Milvus' own RRF and weighted formulas (``fusion``).
+(``ProductStore.search``), and fuse the fields' lists on the client (``fusion``).
 
-One pass per query: each field's search returns its candidates with their scores, so every hit carries its
-per-field score and rank without a second search, and the fields are searched concurrently. Many queries go
-together: their texts and photos are embedded in one model batch per embedder, and each field is searched once
-for all of them (one Milvus call with many vectors). ``tests/test_fusion_formulas.py`` checks the fused order
-and scores against Milvus' ``hybrid_search`` on the same requests.
+One pass per query: each field's search returns its candidates' ids and scores, ``depth`` deep, so every hit carries
+its per-field score and rank without a second search, and the fields are searched concurrently; the stored fields
+of the ``k`` products returned are then read in one call. Many queries go together: their texts and photos are
+embedded in one model batch per embedder, each field is searched once for all of them (one Milvus call with many
+vectors), and one read fetches every query's products. ``tests/test_fusion_formulas.py`` checks RRF and weighted
+fusion against Milvus' ``hybrid_search`` on the same requests.
 
 A query photo is first brought to what the catalog's photos look like (``QueryPhotoAdapter``). A text query goes
-to text vector fields, to BM25 and to image fields whose embedder is a dual encoder; an image query goes to image
-fields; fused fields (``fusion:``) take either, and a text-and-image query as one vector combined with the
-field's weights. A ``boost`` adds a ranked list of the candidates that satisfy query understanding's constraints,
-in the text field's order, and another of those followed by the ones that miss only a constraint a shopper gives
-up first (a colour), so they rise without the others being dropped.
+to text vector fields (its text as corrected), to BM25 (its analysed terms, corrections included) and to image
+fields whose embedder is a dual encoder; an image query goes to image fields; fused fields (``fusion:``) take
+either, and a text-and-image query as one vector combined with the field's weights. A query's ``boosts`` are more
+requests on its first text field, each with a filter: the products that satisfy what the query names
+("understood"), and those that satisfy it once the facets a shopper gives up first are dropped
+("understood_relaxed"); fused with the rest, they rise without the others being dropped.
 """
 
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 from PIL import Image
 
 from multimodal_rag.catalog.photos import QueryPhotoAdapter
-from multimodal_rag.config import FUSIONS, VectorFieldConfig
+from multimodal_rag.config import FUSIONS, UNDERSTOOD_LIST, VectorFieldConfig
 from multimodal_rag.embedders.base import Embedder, ImageEmbedder, TextEmbedder
-from multimodal_rag.retrieval.fusion import rrf_scores, weighted_scores
+from multimodal_rag.retrieval.fusion import relative_scores, rrf_scores, weighted_scores
+from multimodal_rag.store.filters import combine
 from multimodal_rag.store.milvus import ProductStore
-from multimodal_rag.store.schema import BM25_FIELD
+from multimodal_rag.store.schema import BM25_FIELD, SCALAR_FIELDS
 
 BM25 = "bm25"
-UNDERSTOOD = "understood"  # the boost list's name among the per-field scores
-RELAXED = "understood_relaxed"  # the list of what satisfies the constraints once the soft ones are given up
+UNDERSTOOD = UNDERSTOOD_LIST  # the list of the products that satisfy what the query names
+RELAXED = "understood_relaxed"  # ... once the facets a shopper gives up first are dropped (weighted as UNDERSTOOD)
 MAX_PARALLEL_SEARCHES = 8
-# A boosted query's fields are searched this deep (the fused list is still cut to k): the products that satisfy
-# the understood constraints may rank low in every field. "black shirts for men" on myntra_dev: none of text's or
-# BM25's first 10 is a black men's shirt (BM25 prefers "Scullers For Her ... Shirts"); text's 15th is.
-BOOST_DEPTH = 100
+DEFAULT_DEPTH = 100
 
 
 class UnsupportedQuery(ValueError):
@@ -58,26 +58,25 @@ class Hit:
 
 @dataclass(frozen=True)
 class SearchQuery:
-    """One query: text, a photo (already decoded), or both; a filter expression; how many products; and an
-    optional ``boost``: each candidate's tier (0: satisfies every understood constraint, 1: misses only soft ones)
-    or None; tier 0 is one more ranked list, and tiers 0 and 1 by tier another.
-
-    The boost works on the candidates the other fields found (searched ``BOOST_DEPTH`` deep), on the client: a
-    filtered search for it would cost Milvus Lite seconds per query at 15,000 products (it evaluates filters row
-    by row in Python)."""
+    """One query: text, a photo (already decoded), or both; a filter expression; how many products. ``keywords``:
+    what BM25 searches (the text's analysed terms; None: the text as written); ``dense_text``: what text vector
+    fields embed (None: the text); ``boosts``: (list name, filter expression) pairs, each one more filtered request
+    on the first text field."""
 
     text: str | None = None
     image: Image.Image | None = None
     expr: str = ""
     k: int = 10
-    boost: Callable[[Mapping[str, Any]], int | None] | None = field(default=None, compare=False)
+    keywords: str | None = None
+    dense_text: str | None = None
+    boosts: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
 class FieldRequest:
-    name: str        # vector field name from the config, "bm25", or "understood"
+    name: str        # vector field name from the config, "bm25", "understood" or "understood_relaxed"
     anns_field: str
-    data: Any        # a vector, or the query text for BM25
+    data: Any        # a vector, or the analysed query text for BM25
     expr: str
     metric: str      # "IP" or "BM25"
 
@@ -91,7 +90,7 @@ class ProductSearcher:
     def __init__(self, store: ProductStore, embedders: Mapping[str, Embedder],
                  vectors: Sequence[VectorFieldConfig], *, fusion: str = "rrf", rrf_k: int = 60,
                  weights: Mapping[str, float] | None = None, fields: Sequence[str] = (),
-                 query_photo: QueryPhotoAdapter | None = None):
+                 query_photo: QueryPhotoAdapter | None = None, depth: int = DEFAULT_DEPTH):
         if fusion not in FUSIONS:
             raise ValueError(f"fusion must be one of {FUSIONS}, not {fusion!r}")
         self.store = store
@@ -102,6 +101,7 @@ class ProductSearcher:
         self.weights = dict(weights or {})
         self.fields = frozenset(fields)  # empty: every field
         self.query_photo = query_photo or QueryPhotoAdapter()  # default: query photos as they come
+        self.depth = depth
         self._pool = ThreadPoolExecutor(max_workers=MAX_PARALLEL_SEARCHES, thread_name_prefix="mmrag-search")
 
     def _routed(self, name: str) -> bool:
@@ -115,6 +115,7 @@ class ProductSearcher:
         # batch's photos (~3 ms a query photo on Myntra, 40% of the model's time).
         photos = list(self._pool.map(lambda q: None if q.image is None else self.query_photo.adapt(q.image),
                                      queries))
+        texts_of = [q.dense_text or q.text for q in queries]
         out: list[dict[str, Any]] = [{} for _ in queries]
         for v in self.vectors:
             if not self._routed(v.name):
@@ -125,12 +126,12 @@ class ProductSearcher:
             images = [i for i, q in enumerate(queries)
                       if photos[i] is not None and i not in both and isinstance(emb, ImageEmbedder)]
             if both:
-                vectors = emb.encode_fused([queries[i].text for i in both], [emb.prepare(photos[i]) for i in both],
+                vectors = emb.encode_fused([texts_of[i] for i in both], [emb.prepare(photos[i]) for i in both],
                                            query=True)
                 for i, vec in zip(both, vectors):
                     out[i][v.name] = vec
             if texts:
-                for i, vec in zip(texts, emb.encode_texts([queries[i].text for i in texts], query=True)):
+                for i, vec in zip(texts, emb.encode_texts([texts_of[i] for i in texts], query=True)):
                     out[i].setdefault(v.name, []).append(vec)
             if images:
                 prepared = list(self._pool.map(emb.prepare, [photos[i] for i in images]))
@@ -138,7 +139,11 @@ class ProductSearcher:
                     out[i].setdefault(v.name, []).append(vec)
         return out
 
-    def requests(self, query: SearchQuery, vectors: Mapping[str, Any]) -> list[FieldRequest]:
+    def requests(self, query: SearchQuery, vectors: Mapping[str, Any],
+                 keyword: Sequence[FieldRequest] | None = None) -> list[FieldRequest]:
+        """The query's requests: one per field that takes it (a text field of a dual encoder may get a photo and a
+        text vector; ``keyword``: its BM25 request, when already made), then its boosts, each on the first text
+        field with its filter."""
         out = []
         for v in self.vectors:
             if v.name not in vectors:
@@ -146,76 +151,55 @@ class ProductSearcher:
             given = vectors[v.name]
             for vec in given if isinstance(given, list) else [given]:
                 out.append(FieldRequest(v.name, v.vector_field, [float(x) for x in vec], query.expr, "IP"))
-        return out + self._keyword_requests(query)
+        out += self._keyword_requests(query) if keyword is None else keyword
+        text_fields = {v.name for v in self.vectors if v.modality == "text"} | {BM25}
+        source = next((r for r in out if r.name in text_fields), None)
+        if source is not None:
+            out += [FieldRequest(name, source.anns_field, source.data, combine(query.expr, expr), source.metric)
+                    for name, expr in query.boosts]
+        return out
 
     def _keyword_requests(self, query: SearchQuery) -> list[FieldRequest]:
         """The BM25 request of a text query (it needs no model, so it can start before the embedders run)."""
-        if query.text and self.store.bm25_sources and self._routed(BM25):
-            return [FieldRequest(BM25, BM25_FIELD, query.text, query.expr, "BM25")]
+        terms = query.keywords if query.keywords is not None else query.text
+        if query.text and terms and self.store.bm25_sources and self._routed(BM25):
+            return [FieldRequest(BM25, BM25_FIELD, terms, query.expr, "BM25")]
         return []
-
-    def _boosted(self, query: SearchQuery, requests: list[FieldRequest], lists: list[list[dict]]) -> None:
-        """Add the ``understood`` list: the candidates ``query.boost`` puts in tier 0, in the first text field's
-        order (then the other fields' candidates in theirs); and when some are in tier 1, the ``understood_relaxed``
-        list of tiers 0 and 1, by tier. Satisfying products are in both lists, so they stay ahead of those that
-        miss a soft constraint. Only a query with text gets them."""
-        text_fields = {v.name for v in self.vectors if v.modality == "text"} | {BM25}
-        source = next((i for i, r in enumerate(requests) if r.name in text_fields), None)
-        if query.boost is None or source is None:
-            return
-        order = [lists[source], *(hits for i, hits in enumerate(lists) if i != source)]
-        floor = lists[source][-1]["distance"] if lists[source] else 0.0
-        seen: set[str] = set()
-        tiered = []
-        for n, hits in enumerate(order):
-            for h in hits:
-                tier = query.boost(h["entity"]) if h["id"] not in seen else None
-                if tier is not None:
-                    tiered.append((tier, len(tiered), h if n == 0 else {**h, "distance": floor}))
-                seen.add(h["id"])
-        field, metric = requests[source].anns_field, requests[source].metric
-        requests.append(FieldRequest(UNDERSTOOD, field, None, "", metric))
-        lists.append([h for tier, _, h in tiered if tier == 0][: query.k])
-        if any(tier > 0 for tier, _, _ in tiered):
-            requests.append(FieldRequest(RELAXED, field, None, "", metric))
-            lists.append([h for _, _, h in sorted(tiered, key=lambda t: t[:2])][: query.k])
 
     # -- search ---------------------------------------------------------------------------------------------
 
     def search(self, text: str | None = None, image: Image.Image | None = None, *, k: int = 10,
-               expr: str = "", boost: Callable[[Mapping[str, Any]], int | None] | None = None) -> list[Hit]:
+               expr: str = "", **query: Any) -> list[Hit]:
         """The top ``k`` products, best first, each with its per-field scores and ranks."""
-        return self.search_batch([SearchQuery(text, image, expr, k, boost)])[0]
+        return self.search_batch([SearchQuery(text, image, expr, k, **query)])[0]
 
     def search_batch(self, queries: Sequence[SearchQuery]) -> list[list[Hit]]:
-        """``search`` for many queries: one model batch per embedder, one Milvus call per field and filter."""
+        """``search`` for many queries: one model batch per embedder, one Milvus call per field and filter, one
+        read of the products returned."""
         for q in queries:
             if not q.text and q.image is None:
                 raise ValueError("a query needs text, an image, or both")
-        depth = [max(q.k, BOOST_DEPTH) if q.boost is not None else q.k for q in queries]
+        depth = [max(q.k, self.depth) for q in queries]
         # The keyword searches need no model: they start first and run while the embedders encode.
-        futures = self._submit([self._keyword_requests(q) for q in queries], depth)
+        keyword = [self._keyword_requests(q) for q in queries]
+        early = self._submit(keyword, depth)
         encoded = self._encode(queries)
-        per_query = [self.requests(q, vectors) for q, vectors in zip(queries, encoded)]
+        per_query = [self.requests(q, vectors, started) for q, vectors, started in zip(queries, encoded, keyword)]
         for q, requests in zip(queries, per_query):
             if not requests:
                 kinds = " and ".join(k for k, v in (("text", q.text), ("image", q.image is not None)) if v)
                 raise UnsupportedQuery(f"no configured field can take a {kinds} query")
-        futures.update(self._submit([[r for r in requests if r.name != BM25] for requests in per_query], depth))
-        # Every group lists its queries in order, and a query has at most one BM25 request (its last), so these
-        # groups pair with the results of the searches started apart.
-        found: list[list[list[dict]]] = [[[] for _ in r] for r in per_query]
-        for key, members in self._groups(per_query).items():
-            for (qi, ri), hits in zip(members, futures[key].result()):
-                if per_query[qi][ri].metric == "IP":
-                    # Products whose input for this field was missing hold a zero vector (inner product exactly
-                    # 0): never rank them. Dropped here rather than filtered in Milvus, where a filter on every
-                    # search costs Milvus Lite ~8 ms per query at 15,000 products.
-                    hits = [h for h in hits if h["distance"] != 0.0]
-                found[qi][ri] = list(hits)[: depth[qi]]
-        for q, requests, lists in zip(queries, per_query, found):
-            self._boosted(q, requests, lists)
-        return [self._fuse(requests, lists, q.k) for q, requests, lists in zip(queries, per_query, found)]
+        rest = [[r for r in requests if not any(r is k for k in started)]
+                for requests, started in zip(per_query, keyword)]
+        late = self._submit(rest, depth)
+        found: list[list[list[dict]]] = [[] for _ in queries]
+        for qi, requests in enumerate(per_query):
+            by_request = {id(r): hits for r, hits in [*self._results(early, keyword, qi),
+                                                       *self._results(late, rest, qi)]}
+            found[qi] = [by_request[id(r)] for r in requests]
+        fused = [self._fuse(requests, lists, q.k) for q, requests, lists in zip(queries, per_query, found)]
+        stored = self.store.get(list(dict.fromkeys(h.id for hits in fused for h in hits)), SCALAR_FIELDS)
+        return [[h for h in hits if _filled(h, stored)] for hits in fused]
 
     @staticmethod
     def _groups(per_query: Sequence[Sequence[FieldRequest]]) -> dict[tuple[str, str], list[tuple[int, int]]]:
@@ -226,34 +210,58 @@ class ProductSearcher:
                 groups.setdefault((r.anns_field, r.expr), []).append((qi, ri))
         return groups
 
-    def _submit(self, per_query: Sequence[Sequence[FieldRequest]], depth: Sequence[int]) -> dict[tuple[str, str], Any]:
-        """One search per group of requests, started in the pool; each as deep as its deepest query needs."""
-        return {key: self._pool.submit(self._field_search, [per_query[qi][ri].data for qi, ri in members],
-                                       key[0], key[1], max(depth[qi] for qi, _ in members))
-                for key, members in self._groups(per_query).items()}
+    def _submit(self, per_query: Sequence[Sequence[FieldRequest]], depth: Sequence[int]) -> list:
+        """One search per group of requests, started in the pool, each as deep as its deepest query needs:
+        (the group's (query, request) pairs, the future of its results)."""
+        return [(members, self._pool.submit(self.store.search, [per_query[qi][ri].data for qi, ri in members],
+                                            key[0], key[1], max(depth[qi] for qi, _ in members), ()))
+                for key, members in self._groups(per_query).items()]
 
-    def _field_search(self, data: list, anns_field: str, expr: str, limit: int) -> list:
-        return self.store.search(data, anns_field, expr, limit)
+    @staticmethod
+    def _results(submitted: list, per_query: Sequence[Sequence[FieldRequest]], qi: int):
+        """(request, its candidates) for query ``qi``'s requests among the ``submitted`` groups."""
+        for members, future in submitted:
+            for (member, ri), hits in zip(members, future.result()):
+                if member != qi:
+                    continue
+                request = per_query[qi][ri]
+                if request.metric == "IP":
+                    # Products whose input for this field was missing hold a zero vector (inner product exactly
+                    # 0): never rank them. Dropped here rather than filtered in Milvus, where a filter on every
+                    # search costs Milvus Lite ~8 ms per query at 15,000 products.
+                    hits = [h for h in hits if h["distance"] != 0.0]
+                yield request, list(hits)
+
+    def _weight(self, request: FieldRequest) -> float:
+        return float(self.weights.get(UNDERSTOOD if request.name == RELAXED else request.name, 1.0))
 
     def _fuse(self, requests: Sequence[FieldRequest], lists: Sequence[Sequence[dict]], k: int) -> list[Hit]:
-        entities: dict[str, dict] = {}
-        for hits in lists:
-            for h in hits:
-                entities.setdefault(h["id"], h["entity"])
+        """The best ``k`` of the lists by the configured fusion (ties by id, as Milvus orders them), each with
+        every list's own score and rank of it; their stored fields are read after."""
         if len(requests) == 1:
             fused = {h["id"]: _score(requests[0], h["distance"]) for h in lists[0]}
         elif self.fusion == "rrf":
             fused = rrf_scores([[h["id"] for h in hits] for hits in lists], self.rrf_k)
+        elif self.fusion == "relative":
+            fused = relative_scores([[(h["id"], _score(r, h["distance"])) for h in hits]
+                                     for r, hits in zip(requests, lists)], [self._weight(r) for r in requests])
         else:
-            weights = [float(self.weights.get(r.name, 1.0)) for r in requests]
             fused = weighted_scores([[(h["id"], _score(r, h["distance"]), r.metric) for h in hits]
-                                     for r, hits in zip(requests, lists)], weights)
-        # Equal scores are ordered by id, as Milvus orders them.
+                                     for r, hits in zip(requests, lists)], [self._weight(r) for r in requests])
         order = sorted(fused, key=lambda pid: (-fused[pid], pid))[:k]
-        out = {pid: Hit(pid, fused[pid], entities[pid]) for pid in order}
+        out = {pid: Hit(pid, fused[pid], {}) for pid in order}
         for r, hits in zip(requests, lists):
             for rank, h in enumerate(hits, start=1):
                 hit = out.get(h["id"])
                 if hit is not None and r.name not in hit.ranks:
                     hit.scores[r.name], hit.ranks[r.name] = _score(r, h["distance"]), rank
         return list(out.values())
+
+
+def _filled(hit: Hit, stored: Mapping[str, dict]) -> bool:
+    """Give the hit its stored fields; False when the product was deleted between the search and the read."""
+    row = stored.get(hit.id)
+    if row is None:
+        return False
+    hit.fields = {name: row.get(name) for name in SCALAR_FIELDS}
+    return True

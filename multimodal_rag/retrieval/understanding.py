@@ -121,6 +121,7 @@ class Understanding:
     sort: str | None = None
     rest: str = ""
     dropped: tuple[Constraint, ...] = ()  # constraints a search dropped because they left nothing
+    corrections: tuple[tuple[str, str], ...] = ()  # misspelt words, as typed and as the catalog writes them
 
     def __bool__(self) -> bool:
         return bool(self.constraints or self.sort)
@@ -138,13 +139,22 @@ class Understanding:
         text = ", ".join(parts)
         if self.dropped:
             text += " (dropped, nothing matched: " + ", ".join(c.label for c in self.dropped) + ")"
+        if self.corrections:
+            spelled = "spelling: " + ", ".join(f"{typed} -> {fixed}" for typed, fixed in self.corrections)
+            text = f"{text}; {spelled}" if text else spelled
         return text
+
+    @property
+    def reported(self) -> bool:
+        """Something worth telling the shopper: constraints, an order, constraints dropped, or corrections."""
+        return bool(self or self.dropped or self.corrections)
 
     def as_dict(self) -> dict[str, Any]:
         return {"text": self.describe(), "constraints": [
             {"facet": c.facet, "values": list(c.values), "op": c.op, "low": c.low, "high": c.high,
              "words": list(c.words), "note": c.note} for c in self.constraints],
-            "sort": self.sort, "rest": self.rest, "dropped": [c.label for c in self.dropped]}
+            "sort": self.sort, "rest": self.rest, "dropped": [c.label for c in self.dropped],
+            "corrected": dict(self.corrections)}
 
     def loosest(self) -> Constraint:
         """The constraint to drop first when they leave nothing: the last soft one named, else the last named."""
@@ -164,7 +174,7 @@ class Understanding:
 
     def without(self, dropped: Constraint) -> "Understanding":
         kept = tuple(c for c in self.constraints if c is not dropped)
-        return Understanding(self.query, kept, self.sort, self.rest, (*self.dropped, dropped))
+        return Understanding(self.query, kept, self.sort, self.rest, (*self.dropped, dropped), self.corrections)
 
     @property
     def names_a_kind(self) -> bool:

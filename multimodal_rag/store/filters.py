@@ -2,6 +2,10 @@
 
 Filters are data (``{"price": {"lt": 500}, "attributes.Color": "Black"}``); every value is type-checked and
 escaped here, so quotes, backslashes, ``or 1==1`` and the like stay inside a string literal.
+
+An attribute compared for (in)equality is looked up in the product's ``facets`` text (``store.schema.FACETS``), in
+any letter case: Milvus Lite evaluates a JSON key row by row (~2 s a search at 15,000 products), a LIKE on the
+facets in ~15 ms. ``prefix`` and ``contains`` on an attribute still read its JSON value.
 """
 
 from __future__ import annotations
@@ -10,7 +14,7 @@ import math
 from typing import Any, Iterable, Mapping
 
 from multimodal_rag.errors import UserError
-from multimodal_rag.store.schema import NUMBER_FIELDS, STRING_FIELDS
+from multimodal_rag.store.schema import FACET_SEPARATOR, FACETS, NUMBER_FIELDS, STRING_FIELDS, facet_token
 
 ATTRIBUTE_PREFIX = "attributes."
 MAX_VALUE_LENGTH = 65_535
@@ -82,24 +86,26 @@ def _literal(kind: str, value: Any, where: str) -> str:
     return quote(value)
 
 
+def _facet(name: str, value: Any, where: str, *, present: bool = True) -> str:
+    """The product has (or, not ``present``, has not) attribute ``name`` equal to ``value``, in any letter case."""
+    if not isinstance(value, str):
+        raise FilterError(f"{where}: expected a string, got {type(value).__name__}")
+    quote(value)  # the length check
+    token = quote(f"%{FACET_SEPARATOR}{facet_token(name, value)}{FACET_SEPARATOR}%")
+    return f"{FACETS.name} {'like' if present else 'not like'} {token}"
+
+
 def _condition(name: str, op: str, value: Any) -> str:
     expr, kind = field_expression(name)
     where = f"{name} {op}"
+    if name.startswith(ATTRIBUTE_PREFIX) and op in ("eq", "ne", "in", "not_in"):
+        values = [value] if op in ("eq", "ne") else _values(value, where)
+        present = op in ("eq", "in")
+        return (" or " if present else " and ").join(_facet(name, v, where, present=present) for v in values)
     if op in OPERATORS:
         return f"{expr} {OPERATORS[op]} {_literal(kind, value, where)}"
     if op in LIST_OPERATORS:
-        if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
-            raise FilterError(f"{where}: expected a list of values")
-        values = list(value)
-        if not values:
-            raise FilterError(f"{where}: the list is empty")
-        if len(values) > MAX_LIST_LENGTH:
-            raise FilterError(f"{where}: at most {MAX_LIST_LENGTH} values")
-        literals = [_literal(kind, v, where) for v in values]
-        if expr.startswith("attributes["):
-            # Milvus Lite takes `in` on plain fields only; spelled out, a JSON key works everywhere.
-            joiner, compare = (" or ", "==") if op == "in" else (" and ", "!=")
-            return joiner.join(f"{expr} {compare} {lit}" for lit in literals)
+        literals = [_literal(kind, v, where) for v in _values(value, where)]
         return f"{expr} {LIST_OPERATORS[op]} [{', '.join(literals)}]"
     if op in STRING_ONLY:
         if kind != "string":
@@ -114,6 +120,17 @@ def _condition(name: str, op: str, value: Any) -> str:
         return " or ".join(_level(expr, v, where) for v in values)
     known = sorted([*OPERATORS, *LIST_OPERATORS, *STRING_ONLY, *PATH_OPERATORS])
     raise FilterError(f"{name}: unknown operator {op[:50]!r}; use one of {known}")
+
+
+def _values(value: Any, where: str) -> list:
+    if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
+        raise FilterError(f"{where}: expected a list of values")
+    values = list(value)
+    if not values:
+        raise FilterError(f"{where}: the list is empty")
+    if len(values) > MAX_LIST_LENGTH:
+        raise FilterError(f"{where}: at most {MAX_LIST_LENGTH} values")
+    return values
 
 
 def _level(expr: str, value: Any, where: str) -> str:
