@@ -37,6 +37,7 @@ import json
 import random
 import re
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -214,18 +215,35 @@ def render(text: str, row: dict, answers: list[str], catalog: Catalog, rng: rand
     return re.sub(r"\b(the) the\b", r"\1", text.replace("{" + placeholder + "}", name), flags=re.IGNORECASE)
 
 
+def askable(catalog: Catalog, spec: QuestionSet, asked: str) -> dict[str, list[dict]]:
+    """The products a question about this field may name, by the field's value."""
+    by_value: dict[str, list[dict]] = defaultdict(list)
+    for row in catalog.rows:
+        value = value_of(row, asked)
+        if value and len(value.split()) <= MAX_WORDS and catalog.names_it(row, asked) and not (
+                asked in spec.only_when_not_in_title and in_text(value, row["title"])):
+            by_value[value].append(row)
+    return by_value
+
+
+def next_question(text: str, values: Iterator[str], by_value: dict[str, list[dict]], used: set[str],
+                  catalog: Catalog, rng: random.Random) -> tuple[dict, str, list[str]] | None:
+    """The next value in the cycle that has an unused product this wording can name: (product, question,
+    answers); None when no value has one."""
+    for _ in range(len(by_value)):
+        answers = accepted(value := next(values))
+        for row in by_value[value]:
+            if row["id"] not in used and (question := render(text, row, answers, catalog, rng)) is not None:
+                return row, question, answers
+    return None
+
+
 def build(name: str, spec: QuestionSet, wordings: list[dict], seed: int) -> dict[str, list[dict]]:
     catalog = Catalog(load_jsonl(spec.catalog))
     out: dict[str, list[dict]] = {s: [] for s in SPLITS}
-    used: dict[str, set[str]] = defaultdict(set)  # field -> ids asked about (either split)
     for asked in dict.fromkeys(w["field"] for w in wordings):
         rng = random.Random(f"{seed}:{name}:{asked}")
-        by_value: dict[str, list[dict]] = defaultdict(list)
-        for row in catalog.rows:
-            value = value_of(row, asked)
-            if value and len(value.split()) <= MAX_WORDS and catalog.names_it(row, asked) and not (
-                    asked in spec.only_when_not_in_title and in_text(value, row["title"])):
-                by_value[value].append(row)
+        by_value, used = askable(catalog, spec, asked), set()  # used: ids asked about in either split
         for rows in by_value.values():
             rng.shuffle(rows)
         for split in SPLITS:
@@ -234,29 +252,16 @@ def build(name: str, spec: QuestionSet, wordings: list[dict], seed: int) -> dict
             cycle = itertools.cycle(values)
             for w in (w for w in wordings if w["field"] == asked and w["split"] == split):
                 for number in range(spec.per_wording[split]):
-                    item = None
-                    for _ in range(len(values)):  # the next value with a product this wording can name
-                        value = next(cycle)
-                        answers = accepted(value)
-                        for row in by_value[value]:
-                            if row["id"] in used[asked]:
-                                continue
-                            question = render(w["text"], row, answers, catalog, rng)
-                            if question is not None:
-                                item = row, question, answers
-                                break
-                        if item:
-                            break
-                    if item is None:
+                    found = next_question(w["text"], cycle, by_value, used, catalog, rng)
+                    if found is None:
                         raise SystemExit(f"{name}: no product left for wording {w['wording']!r}")
-                    row, question, answers = item
+                    row, question, answers = found
                     ids = [r["id"] for r in catalog.group(row)]
-                    used[asked].update(ids)
-                    form = NAME_FORMS[re.search(r"\{(\w+)\}", w["text"]).group(1)]
+                    used.update(ids)
                     out[split].append({
                         "id": f"{name}-{split}-{w['wording']}-{number:02d}", "question": question,
                         "answers": answers, "product_ids": ids, "kind": asked, "wording": w["wording"],
-                        "split": split, "name_form": form,
+                        "split": split, "name_form": NAME_FORMS[re.search(r"\{(\w+)\}", w["text"]).group(1)],
                         "answer_in_title": any(in_text(a, row["title"]) for a in answers)})
     return out
 
