@@ -8,8 +8,8 @@ The wordings are data, written by hand before any tuning: ``benchmarks/data/qa/<
 template a line, ``{"field", "wording", "text", "split"}``; ``field`` is the catalog's own name for the field
 (``price`` and ``brand`` are the product's top-level fields). Placeholders name the product as shoppers do:
 ``{title}`` the title, ``{title_lower}`` the title in lower case, ``{short}`` a partial title (the brand or the
-first title word, the title's last word and the fewest words between that name no other product; no word of it
-is in the answer, so a brand question names the product without its brand),
+first title word, the title's last word of letters and the fewest other title words that name no other product;
+no word of it is in the answer, so a brand question names the product without its brand),
 ``{title_typo}`` the title with one typo in a longer word. ``split`` puts the wording in ``build`` (may be read and
 tuned on) or ``heldout`` (scored only, never tuned on); it was drawn once per field by a seeded shuffle
 (``--assign-splits``, about half each) and is kept in the file, so a new seed never moves a wording across.
@@ -49,6 +49,7 @@ WORDINGS = ROOT / "benchmarks" / "data" / "qa"
 SPLITS = ("build", "heldout")
 PLACEHOLDERS = {"title", "title_lower", "short", "title_typo"}
 MAX_WORDS = 5  # a longer value ("A Set Of Sofa Slip Cover Comprises Of 6 Pcs. 1 Sofa ...") is no one answer
+GLUE = {"and", "the", "for", "with", "from", "of"}  # title words no shopper keeps in a short name
 NAME_FORMS = {"title": "title", "title_lower": "lower", "short": "short", "title_typo": "typo"}
 
 
@@ -173,23 +174,25 @@ class Catalog:
         return len({value_of(r, name) for r in self.group(row)}) == 1
 
     def short_name(self, row: dict, answers: list[str]) -> str | None:
-        """A partial title as shoppers write one: the brand (or first title word), the title's last word (mostly
-        what the thing is) and the fewest title words between, in title order, such that only rows with this title
-        hold them all; no word of it in the answer (asked for the brand: named without it). None when no such name
-        is shorter than the title."""
+        """A partial title as shoppers write one: the brand (or first title word), the title's last word of
+        letters (mostly what the thing is) and the fewest title words between, in title order, such that only rows
+        with this title hold them all; no word of it in the answer (asked for the brand: named without it). None
+        when no such name is shorter than the title."""
         title_words = re.findall(r"[A-Za-z0-9]+", row["title"])
         banned = {t for a in answers for t in tokens(a)}
         lead = row.get("brand") or title_words[0]
         lead = [] if banned & set(tokens(lead)) else [lead]
         banned |= {t for word in lead for t in tokens(word)}
-        rest = list(dict.fromkeys(w for w in title_words if len(w) > 2 and w.lower() not in banned))
-        if not rest:
+        rest = list(dict.fromkeys(w for w in title_words if len(w) > 2 and w.lower() not in banned | GLUE))
+        nouns = [w for w in rest if w.isalpha()]  # "Lipstick", not the shade number "115" after it
+        if not nouns:
             return None
-        *between, last = rest
+        last = nouns[-1]
+        between = [w for w in rest if w != last]
         wanted_ids, size = {r["id"] for r in self.group(row)}, len(tokens(row["title"]))
         for count in (0, 1, 2):
             for chosen in itertools.combinations(between, count):
-                name = " ".join([*lead, *chosen, last])
+                name = " ".join([*lead, *sorted([*chosen, last], key=rest.index)])  # in title order
                 if len(tokens(name)) >= size or len(tokens(name)) < 2:
                     continue
                 if set.intersection(*(self.holding[t] for t in tokens(name))) == wanted_ids:
