@@ -25,8 +25,10 @@ already hold it. The answer is the value as stored, and for a value of several w
 
 Each question line: ``id``, ``question``, ``answers``, ``product_ids``, ``kind`` (the field), and for reading the
 results ``wording``, ``split``, ``name_form`` (title, lower, short or typo) and ``answer_in_title`` (an accepted
-answer is a word sequence of the title, so an answer that repeats the title contains it). The catalogs stay in
-../shared/data; only the wordings and the questions live here.
+answer is a word sequence of the title, so an answer that repeats the title contains it). eval-qa's check is a
+case-insensitive substring, so "Men" is also found in "Women", and a wording that offers values ("for casual,
+formal, sports or ethnic wear?") is answered right by an answer that repeats them: read those fields' misses too.
+The catalogs stay in ../shared/data; only the wordings and the questions live here.
 """
 
 from __future__ import annotations
