@@ -239,9 +239,6 @@ class Bm25Config(Section):
     # Chinese and Korean words; multimodal_rag.language), Milvus given the terms; "standard": Milvus' standard
     # tokenizer on the raw text.
     analyzer: Bm25Analyzer = "language"
-    # Okapi BM25's term-frequency saturation and length normalisation (Milvus' bm25_k1, bm25_b).
-    k1: Annotated[float, Field(ge=0.0, le=3.0, strict=False)] = 1.2
-    b: Annotated[float, Field(ge=0.0, le=1.0, strict=False)] = 0.75
 
 
 def _language(code: str) -> str:

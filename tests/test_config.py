@@ -61,7 +61,6 @@ def test_a_wrong_type_in_a_file_names_its_key(tmp_path):
                                        "use ['bm25', 'image', 'text', 'understood']"),
     (['catalog.language="english"'], 'catalog.language: must be "auto" or a two-letter ISO 639-1 code such as "en", '
                                      '"zh", "ko"'),
-    (["bm25.b=1.5"], "bm25.b must be at most 1.0, not 1.5"),
     (['bm25.analyzer="porter"'], "bm25.analyzer must be one of 'language' or 'standard', not 'porter'"),
 ])
 def test_a_bad_value_is_one_line_naming_the_key_and_what_to_write(overrides, message):

@@ -18,7 +18,8 @@ def collection_for(corpus: Path, config: Config) -> str:
     """One collection per (corpus, config): rerunning an evaluation reuses what is already ingested."""
     vectors = [(v.name, v.embedder, v.sources) + ((v.weights,) if v.modality == "fused" else ())
                for v in config.vectors]
-    key = json.dumps({"corpus": str(corpus), "vectors": vectors, "bm25": config.bm25_sources}, sort_keys=True)
+    key = json.dumps({"corpus": str(corpus), "vectors": vectors, "bm25": config.bm25.model_dump(mode="json"),
+                      "language": config.catalog.language}, sort_keys=True)
     return "eval_" + hashlib.sha256(key.encode()).hexdigest()[:16]
 
 

@@ -12,9 +12,9 @@ A query photo is first brought to what the catalog's photos look like (``QueryPh
 to text vector fields (its text as corrected), to BM25 (its analysed terms, corrections included) and to image
 fields whose embedder is a dual encoder; an image query goes to image fields; fused fields (``fusion:``) take
 either, and a text-and-image query as one vector combined with the field's weights. A query's ``boosts`` are more
-requests on its first text field, each with a filter: the products that satisfy what the query names
-("understood"), and those that satisfy it once the facets a shopper gives up first are dropped
-("understood_relaxed"); fused with the rest, they rise without the others being dropped.
+requests on its BM25 field (else its first text field), each with a filter: the products that satisfy what the
+query names ("understood"), and those that satisfy it once the facets a shopper gives up first are dropped
+("understood_relaxed", the full matches first); fused with the rest, they rise without the others being dropped.
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ class SearchQuery:
     """One query: text, a photo (already decoded), or both; a filter expression; how many products. ``keywords``:
     what BM25 searches (the text's analysed terms; None: the text as written); ``dense_text``: what text vector
     fields embed (None: the text); ``boosts``: (list name, filter expression) pairs, each one more filtered request
-    on the first text field."""
+    on the BM25 field (else the first text field)."""
 
     text: str | None = None
     image: Image.Image | None = None
@@ -152,8 +152,11 @@ class ProductSearcher:
             for vec in given if isinstance(given, list) else [given]:
                 out.append(FieldRequest(v.name, v.vector_field, [float(x) for x in vec], query.expr, "IP"))
         out += self._keyword_requests(query) if keyword is None else keyword
-        text_fields = {v.name for v in self.vectors if v.modality == "text"} | {BM25}
-        source = next((r for r in out if r.name in text_fields), None)
+        # Boosts go to BM25 where the query has it: its inverted index answers a filtered search exactly (every
+        # product whose facets match holds their words, the BM25 text includes them), where an HNSW graph searched
+        # under a narrow filter stops early (on Myntra, 2 of the 10+ cream men's T-shirts).
+        text_fields = [BM25] + [v.name for v in self.vectors if v.modality == "text"]
+        source = min((r for r in out if r.name in text_fields), key=lambda r: text_fields.index(r.name), default=None)
         if source is not None:
             out += [FieldRequest(name, source.anns_field, source.data, combine(query.expr, expr), source.metric)
                     for name, expr in query.boosts]
@@ -197,6 +200,8 @@ class ProductSearcher:
             by_request = {id(r): hits for r, hits in [*self._results(early, keyword, qi),
                                                        *self._results(late, rest, qi)]}
             found[qi] = [by_request[id(r)] for r in requests]
+        for requests, lists in zip(per_query, found):
+            _tiered(requests, lists)
         fused = [self._fuse(requests, lists, q.k) for q, requests, lists in zip(queries, per_query, found)]
         stored = self.store.get(list(dict.fromkeys(h.id for hits in fused for h in hits)), SCALAR_FIELDS)
         return [[h for h in hits if _filled(h, stored)] for hits in fused]
@@ -243,8 +248,11 @@ class ProductSearcher:
         elif self.fusion == "rrf":
             fused = rrf_scores([[h["id"] for h in hits] for hits in lists], self.rrf_k)
         elif self.fusion == "relative":
-            fused = relative_scores([[(h["id"], _score(r, h["distance"])) for h in hits]
-                                     for r, hits in zip(requests, lists)], [self._weight(r) for r in requests])
+            # A boost list says which products satisfy what the query names, all alike: each member counts whole
+            # (scaled by its own range, the last would count nothing).
+            fused = relative_scores([[(h["id"], 1.0 if r.name in (UNDERSTOOD, RELAXED) else _score(r, h["distance"]))
+                                      for h in hits] for r, hits in zip(requests, lists)],
+                                    [self._weight(r) for r in requests])
         else:
             fused = weighted_scores([[(h["id"], _score(r, h["distance"]), r.metric) for h in hits]
                                      for r, hits in zip(requests, lists)], [self._weight(r) for r in requests])
@@ -256,6 +264,17 @@ class ProductSearcher:
                 if hit is not None and r.name not in hit.ranks:
                     hit.scores[r.name], hit.ranks[r.name] = _score(r, h["distance"]), rank
         return list(out.values())
+
+
+def _tiered(requests: Sequence[FieldRequest], lists: list[list[dict]]) -> None:
+    """The relaxed list by tier: the products that satisfy everything (the understood list, which satisfy the
+    relaxed filter too) first, then those that miss only a soft facet, so the full matches stay ahead in it too."""
+    names = [r.name for r in requests]
+    if UNDERSTOOD in names and RELAXED in names:
+        full = lists[names.index(UNDERSTOOD)]
+        ids = {h["id"] for h in full}
+        at = names.index(RELAXED)
+        lists[at] = (full + [h for h in lists[at] if h["id"] not in ids])[: max(len(lists[at]), len(full))]
 
 
 def _filled(hit: Hit, stored: Mapping[str, dict]) -> bool:

@@ -551,7 +551,7 @@ def bm25_spec(config: Config) -> Bm25Spec | None:
     else:
         language = config.catalog.language
         analysis = TextAnalyzer(DEFAULT_LANGUAGE if language == "auto" else language).identity
-    return Bm25Spec(tuple(settings.sources), analysis, float(settings.k1), float(settings.b))
+    return Bm25Spec(tuple(settings.sources), analysis)
 
 
 def version_name(alias: str, version: int) -> str:

@@ -85,12 +85,11 @@ STANDARD_ANALYSIS = "standard"  # Milvus' standard tokenizer on the raw text
 @dataclass(frozen=True)
 class Bm25Spec:
     """What the BM25 field indexes: the text of ``sources``, analysed by ``analysis`` (a ``TextAnalyzer`` identity,
-    or "standard": Milvus' own tokenizer on the raw text), scored with ``k1`` and ``b``."""
+    or "standard": Milvus' own tokenizer on the raw text). Scored with Milvus' defaults (k1 1.2, b 0.75): Milvus Lite
+    3.2.2 ignores bm25_k1 and bm25_b, at index and at search time alike."""
 
     sources: tuple[str, ...]
     analysis: str = STANDARD_ANALYSIS
-    k1: float = 1.2
-    b: float = 0.75
 
     @property
     def language(self) -> str | None:
@@ -98,15 +97,14 @@ class Bm25Spec:
         return None if self.analysis == STANDARD_ANALYSIS else self.analysis.split("/", 1)[0]
 
     def described(self) -> dict:
-        return {"sources": list(self.sources), "analysis": self.analysis, "k1": self.k1, "b": self.b}
+        return {"sources": list(self.sources), "analysis": self.analysis}
 
     @classmethod
     def from_described(cls, described: object) -> "Bm25Spec | None":
         """The spec a fingerprint records; None when it records none (or in an older form)."""
         if not isinstance(described, Mapping) or not described.get("sources"):
             return None
-        return cls(tuple(described["sources"]), str(described.get("analysis", STANDARD_ANALYSIS)),
-                   float(described.get("k1", 1.2)), float(described.get("b", 0.75)))
+        return cls(tuple(described["sources"]), str(described.get("analysis", STANDARD_ANALYSIS)))
 
 
 def fingerprint(vectors: Sequence[VectorSpec], bm25: Bm25Spec | None) -> dict:
@@ -169,8 +167,7 @@ def collection_schema(vectors: Sequence[VectorSpec], bm25: Bm25Spec | None, inde
         schema.add_field(BM25_FIELD, DataType.SPARSE_FLOAT_VECTOR)
         schema.add_function(Function(name="bm25", function_type=FunctionType.BM25,
                                      input_field_names=[BM25_INPUT], output_field_names=[BM25_FIELD]))
-        index.add_index(BM25_FIELD, index_type="SPARSE_INVERTED_INDEX", metric_type="BM25",
-                        params={"bm25_k1": bm25.k1, "bm25_b": bm25.b})
+        index.add_index(BM25_FIELD, index_type="SPARSE_INVERTED_INDEX", metric_type="BM25")
     return schema, index
 
 
