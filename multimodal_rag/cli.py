@@ -244,6 +244,8 @@ def cmd_ingest(args: argparse.Namespace) -> int:
               "products or more)")
     if summary.errors_path:
         print(f"errors: {summary.failed} row(s) reported in {summary.errors_path}")
+    for note in summary.notes:
+        print(f"note: {note}")
     if summary.bulk_files and args.bulk and "://" not in args.bulk:
         print(f"bulk files: {len(summary.bulk_files)} written under {args.bulk}; the new products are in them, not "
               "in the collection yet: copy them to the server's bucket and import them (or use --bulk s3://...)")

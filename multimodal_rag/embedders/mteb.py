@@ -76,3 +76,22 @@ def pick(language: str, max_memory_mb: float, models: tuple[TextModel, ...] = MO
         return (score is None, -(score or 0.0), model.parameters_m)
 
     return sorted(fits, key=order)
+
+
+def table_model(spec: str) -> TextModel | None:
+    """The table's model an embedder spec names ("sentence-transformers:all-MiniLM-L6-v2", a hub name, its last
+    part), or None: a folder or a model the table does not list, whose languages nothing here knows."""
+    name = spec.split(":", 1)[1] if spec.startswith("sentence-transformers:") else spec
+    return next((m for m in MODELS if name in (m.name, m.name.rsplit("/", 1)[-1])), None)
+
+
+def language_gap(spec: str, language: str | None, memory_mb: float = 2000) -> str | None:
+    """A sentence for a user whose text model does not speak the catalog's ``language`` (the table says so),
+    naming the models to download instead; None when it speaks it, or when nothing says it does not."""
+    model = table_model(spec)
+    if language is None or model is None or model.speaks(language):
+        return None
+    better = ", ".join(m.name for m in pick(language, memory_mb)[:3])
+    return (f"{model.name} is a model for {'/'.join(model.languages)}, not {language}: text queries search BM25 "
+            f"(and any other field) without it; download a model that speaks {language} ({better}) and name its "
+            f"folder as the text field's embedder")

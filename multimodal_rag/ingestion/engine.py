@@ -17,6 +17,7 @@ from multimodal_rag.catalog.facets import FacetVocabulary
 from multimodal_rag.catalog.photos import PhotoProfile, PhotoStats
 from multimodal_rag.catalog.product import product_text
 from multimodal_rag.config import Config
+from multimodal_rag.embedders.mteb import language_gap
 from multimodal_rag.ingestion.steps import ErrorReport
 from multimodal_rag.store.milvus import FACET_FIELDS, ProductStore
 
@@ -37,6 +38,7 @@ class IngestSummary:
     index: str = ""  # the collection's vector index after the run
     index_changed: bool = False  # store.index = "auto" switched it (to HNSW) in this run
     language: str | None = None  # the catalog language its text is analysed in (read from it when "auto")
+    notes: list[str] = field(default_factory=list)  # what the user should know: a text model not for the language
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -119,3 +121,9 @@ class IngestEngine(ABC):
 
     @abstractmethod
     def run(self, job: IngestJob) -> IngestSummary: ...
+
+
+def language_notes(config: Config, language: str | None) -> list[str]:
+    """A note per text field whose model does not speak the catalog's language (queries then leave it out)."""
+    return [f"vectors.{v.name}: {gap}" for v in config.vectors
+            if v.modality == "text" and (gap := language_gap(v.embedder, language))]

@@ -22,7 +22,7 @@ from multimodal_rag.catalog.photos import PhotoStats
 from multimodal_rag.embedders.base import Embedder
 from multimodal_rag.embedders.cache import EmbeddingCache
 from multimodal_rag.embedders.fields import load_embedders
-from multimodal_rag.ingestion.engine import IngestEngine, IngestJob, IngestSummary, finish_ingest
+from multimodal_rag.ingestion.engine import IngestEngine, IngestJob, IngestSummary, finish_ingest, language_notes
 from multimodal_rag.ingestion.steps import (
     ChunkPlan,
     ChunkPlanner,
@@ -106,7 +106,8 @@ class LocalEngine(IngestEngine):
         store = open_store(config, embedders,
                            language=lambda: catalog_language(load_catalog(catalog, columns=job.columns)))
         report = ErrorReport(job.errors_path)
-        summary = IngestSummary(embedded={v.name: 0 for v in config.vectors}, language=store.language)
+        summary = IngestSummary(embedded={v.name: 0 for v in config.vectors}, language=store.language,
+                                notes=language_notes(config, store.language))
         settings = config.ingest
         fetcher = ImageFetcher(timeout_s=settings.image_timeout_s, retries=settings.image_retries,
                                max_bytes=settings.max_image_bytes)

@@ -38,7 +38,7 @@ from multimodal_rag.catalog.images import ImageFetcher
 from multimodal_rag.catalog.loaders import catalog_files, is_url, load_catalog
 from multimodal_rag.config import Config
 from multimodal_rag.embedders.fields import load_embedders
-from multimodal_rag.ingestion.engine import IngestEngine, IngestJob, IngestSummary, finish_ingest
+from multimodal_rag.ingestion.engine import IngestEngine, IngestJob, IngestSummary, finish_ingest, language_notes
 from multimodal_rag.ingestion.steps import (
     ChunkPlanner,
     ErrorReport,
@@ -370,6 +370,7 @@ class RayEngine(IngestEngine):
             with _reachable_store(config) as shared, _open_store(shared, shape, create=True,
                                                                   language=language) as store:
                 summary.language = store.language
+                summary.notes = language_notes(config, store.language)
                 ids = _IdCheck(files, report)
                 _check_ids(ids, files, job.columns)
                 stages = _Stages(shared, shape, files, job.columns, ids, ids.skipped(), self.actors, bulk)

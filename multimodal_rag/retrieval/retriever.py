@@ -9,6 +9,7 @@ fused score, each field's own score and rank, and what was understood from the q
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any, Mapping, Sequence
 
 from dataclasses import replace
@@ -29,13 +30,16 @@ from multimodal_rag.catalog.photos import QueryPhotoAdapter
 from multimodal_rag.config import UNDERSTAND, Config, resolve_config
 from multimodal_rag.embedders.base import TextEmbedder
 from multimodal_rag.embedders.fields import load_embedders
+from multimodal_rag.embedders.mteb import language_gap
 from multimodal_rag.retrieval.rerank import ProductReranker
 from multimodal_rag.retrieval.keywords import QueryKeywords
-from multimodal_rag.retrieval.searcher import RELAXED, UNDERSTOOD, Hit, ProductSearcher, SearchQuery
+from multimodal_rag.retrieval.searcher import BM25, RELAXED, UNDERSTOOD, Hit, ProductSearcher, SearchQuery
 from multimodal_rag.retrieval.understanding import QueryUnderstanding, Understanding
 from multimodal_rag.store.filters import build_filter, combine
-from multimodal_rag.store.milvus import open_store
+from multimodal_rag.store.milvus import ProductStore, open_store
 from multimodal_rag.store.schema import SCALAR_FIELDS
+
+logger = logging.getLogger(__name__)
 
 CARD_ATTRIBUTES = 8
 CARD_DESCRIPTION_CHARS = 300
@@ -143,7 +147,8 @@ class ProductRetriever(BaseRetriever):
             photos = QueryPhotoAdapter.from_settings(s.query_photo_size, s.query_photo_fit, s.query_photo_crop,
                                                      store.photo_profile)
             searcher = ProductSearcher(store, embedders, config.vectors, fusion=s.fusion, rrf_k=s.rrf_k,
-                                       weights=s.weights, fields=s.fields, query_photo=photos, depth=s.depth)
+                                       weights=s.weights, fields=_spoken_fields(config, store), query_photo=photos,
+                                       depth=s.depth)
             if "keywords" not in kwargs:
                 analyzer = store.analyzer
                 words = store.word_counts() if s.spelling and analyzer is not None else None
@@ -334,3 +339,17 @@ class ProductRetriever(BaseRetriever):
         text = query if isinstance(query, str) else str(getattr(query, "text", None) or query)
         return manager.on_retriever_start(None, text, name=config.get("run_name") or self.get_name(),
                                           run_id=config.get("run_id"))
+
+
+def _spoken_fields(config: Config, store: ProductStore) -> tuple[str, ...]:
+    """The fields a query searches: the configured ones (none: all), less a text field whose model the MTEB
+    table says does not speak the collection's language (an English model on a Chinese catalog ranks its
+    products as noise: 0.25 nDCG@10 against BM25's 0.92 on our zh dev store), unless nothing else would be left."""
+    routed = list(config.search.fields) or [v.name for v in config.vectors] + [BM25] * (store.bm25 is not None)
+    silent = set()
+    for v in config.vectors:
+        if v.modality == "text" and v.name in routed and (gap := language_gap(v.embedder, store.language)):
+            silent.add(v.name)
+            logger.warning("%s field %r: %s", store.collection, v.name, gap)
+    kept = [name for name in routed if name not in silent]
+    return tuple(kept) if kept else tuple(config.search.fields)
