@@ -138,6 +138,13 @@ async def _collect(events):
     return [e async for e in events]
 
 
+async def _first_then_close(events):
+    """As the server reads an answer it stops sending: the first event, then the stream closed."""
+    first = await anext(events)
+    await events.aclose()
+    return first
+
+
 def test_the_fact_guard_keeps_a_stated_fact_and_replaces_a_garbled_one(steps):
     found = found_for(steps, qa_items()[2]["question"])
     prompt = steps["routes"]["fact"].prompt.invoke(found)
@@ -151,6 +158,24 @@ def test_the_fact_guard_keeps_a_stated_fact_and_replaces_a_garbled_one(steps):
     assert (garbled.text, garbled.written_by) == (f"The material of {title} is Aluminium [1].", "chain")
     nothing = guard.invoke(Draft(prompt, "It is made of steel [1]."))  # not the fact
     assert nothing.written_by == "chain" and nothing.grounding == "lookup"
+
+
+def test_the_grounding_guards_refuse_an_invented_number_or_value(steps):
+    prompt = steps["routes"]["open"].prompt.invoke(found_for(steps, MUG_QUESTION))
+    cards = " ".join(prompt.sources).lower()
+    invented = next(v for v in steps["guards"].grounding.values if v.isalpha() and v.lower() not in cards)
+    title = prompt.products[0].metadata["title"]
+    for claim, unsupported in ((f"It comes in {invented}", "values"), ("It holds 83.17 L", "numbers")):
+        gate = steps["guards"].gate(prompt)
+        shown = list(gate.feed(f"The {title} is a fine gift [1]. {claim} [1]. ")) + list(gate.close())
+        assert shown == [f"The {title} is a fine gift [1]."] and getattr(gate.failed, unsupported)
+        answer = steps["routes"]["open"].guard.invoke(Draft(prompt, "", gate.shown, gate.failed))
+        assert answer.grounding == "catalog" and claim not in answer.text
+    found = found_for(steps, qa_items()[2]["question"])
+    fact = steps["routes"]["fact"].prompt.invoke(found)
+    title = found.products[0].metadata["title"]
+    answer = steps["routes"]["fact"].guard.invoke(Draft(fact, f"The {title} is made of aluminium, 83.17 L [1]."))
+    assert answer.written_by == "chain" and "83.17" not in answer.text
 
 
 def test_the_open_guard_completes_what_the_gate_showed(steps):
@@ -249,3 +274,4 @@ def test_async_gives_the_same_result_and_events_as_sync(qa_retriever, catalog):
         assert async_events[-1]["result"].model_dump() == events[-1]["result"].model_dump()
         assert asyncio.run(chain.ainvoke(question)).model_dump() == chain.invoke(question).model_dump()
         assert "".join(e["answer"] for e in events if "answer" in e) == events[-1]["result"].answer
+    assert set(asyncio.run(_first_then_close(chain.astream(MUG_QUESTION)))) == {"query", "products"}
