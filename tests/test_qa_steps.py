@@ -202,6 +202,8 @@ def test_a_citation_names_its_product_by_title_or_an_unambiguous_short_name(show
     assert names("The Prestige Deluxe Plus 10 L Pressure Cooker", 1, shown)
     assert names("the Prestige cooker", 1, shown) and names("a blue aluminium kadhai", 2, shown)
     assert not names("the Prestige cooker", 2, shown) and not names("a fine gift", 1, shown)
+    assert not names("the cooker", 1, shown) and names("one by Prestige", 1, shown)  # a kind; the brand
+    assert names("the Bergner Kadhai NA L and the Prestige Deluxe cooker", 1, shown)
     # "Printland Ceramic Mug" is both twins' short name: it names neither; the whole title names one.
     assert not names("the Printland Ceramic Mug", 3, shown)
     assert names("the Printland PMR1332 Ceramic Mug", 3, shown) and not names("the Printland PMR1332 mug", 4, shown)

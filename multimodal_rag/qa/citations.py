@@ -26,6 +26,9 @@ SENTENCE_END = re.compile(rf"(?i:(?<=[.!?]){_ABBREVIATED})\s+(?=[^\s\[])|\n+(?=[
 _AMOUNT = r"\d[\d,]*(?:\.\d+)?"
 # An answer mentions a product (and must cite it) when it holds this share of the product's title words.
 MENTION_SHARE = 0.6
+# A short name is a few words of the product's own ("Prestige cooker"): one word ("the mug", "a gift") names a kind,
+# unless it is the brand.
+SHORT_NAME_WORDS = 2
 
 
 def clean_citations(answer: str, count: int) -> tuple[str, list[int]]:
@@ -98,27 +101,37 @@ def mentioned(answer: str, products: Sequence[Document]) -> list[int]:
 
 def names(text: str, position: int, shown: Mapping[int, Document]) -> bool:
     """True when ``text`` names product ``position`` among the ``shown`` ones: by its whole title, or by a short
-    name, words of its own title (its brand and attribute values may add to them: "the blue aluminium kadhai") that
-    no other shown product holds all of, unless it writes out another one's whole title. Plurals and a typo are
-    forgiven."""
-    said_text = " ".join(text.split()).lower()
-    if _title_in(shown[position], said_text):
-        return True
-    if any(_title_in(d, said_text) for p, d in shown.items() if p != position):
-        return False
+    name that no other shown product holds all the words of: its brand (or its title's first word), or at least
+    ``SHORT_NAME_WORDS`` of its words, one of its title's among them (the others may be its brand's and attribute
+    values': "the blue aluminium kadhai"). Words of another product's title written out whole are that product's.
+    Plurals and a typo are forgiven."""
+    said_text = " ".join(_CITATION.sub(" ", text).split()).lower()
     doc = shown[position]
-    said = set(tokens(_CITATION.sub(" ", text)))
+    title = _title_of(doc)
+    for other in sorted((_title_of(d) for p, d in shown.items() if p != position), key=len, reverse=True):
+        if other and other not in title:
+            said_text = said_text.replace(other, " ")
+    if title and title in said_text:
+        return True
+    said = set(tokens(said_text))
     held = {w for w in _title_words(doc) if find_word(w, said) is not None}
     if not held:
         return False
     held |= {w for w in _described_by(doc) if find_word(w, said) is not None}
+    if len(held) < SHORT_NAME_WORDS and not held & _lead(doc):
+        return False
     others = [set(_title_words(d)) | _described_by(d) for p, d in shown.items() if p != position]
     return not any(all(find_word(w, known) is not None for w in held) for known in others)
 
 
-def _title_in(doc: Document, said: str) -> bool:
-    title = " ".join(str(doc.metadata.get("title") or "").split()).lower()
-    return bool(title) and title in said
+def _lead(doc: Document) -> set[str]:
+    """The words that lead the product's name: its brand's, or its title's first word."""
+    brand = [w for w in tokens(str(doc.metadata.get("brand") or "")) if not is_stopword(w)]
+    return set(brand or _title_words(doc)[:1])
+
+
+def _title_of(doc: Document) -> str:
+    return " ".join(str(doc.metadata.get("title") or "").split()).lower()
 
 
 def miscited(sentence: str, shown: Mapping[int, Document]) -> list[int]:
