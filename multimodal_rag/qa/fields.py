@@ -11,7 +11,7 @@ remaining words and the field names and synonym phrases.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -29,6 +29,7 @@ ATTRIBUTE_NAMES: dict[str, tuple[str, ...]] = _WORDINGS.attribute_names
 # "tell me about its colour".
 WEAK_PHRASES = frozenset(tuple(tokens(p)) for p in _WORDINGS.weak_phrases)
 EMBEDDING_MIN_SIMILARITY = 0.5  # below it a leftover word names no field
+MAX_VALUES = 200  # the values of an attribute with more (each held by a few products) are names, not categories
 ASKING = wordings().question.asking
 # "Who ..." asks who makes a product when one of these verbs says so ("who made", "who sells", "who is behind"),
 # else whom it is for ("who would it suit", "who can wear it").
@@ -50,6 +51,12 @@ def _phrases(synonyms: Mapping[str, Sequence[str]]) -> list[tuple[tuple[str, ...
     """(phrase tokens, concept), longest phrases first so "made by" wins over "made"."""
     out = [(tuple(tokens(p)), concept) for concept, phrases in synonyms.items() for p in phrases]
     return sorted((p for p in out if p[0]), key=lambda item: -len(item[0]))
+
+
+def _holds(words: Sequence[str], phrase: Sequence[str]) -> bool:
+    """``phrase`` occurs in ``words``, word by word (a plural or an inflection forgiven)."""
+    n = len(phrase)
+    return any(all(same_word(words[i + j], phrase[j]) for j in range(n)) for i in range(len(words) - n + 1))
 
 
 def _name_words(name: str) -> list[str]:
@@ -112,16 +119,25 @@ class FieldResolver:
     # -- the field ----------------------------------------------------------------------------------------------
 
     def resolve(self, words: Sequence[str], free: set[int], product: Mapping[str, Any],
-                known: Sequence[str] = ()) -> FieldQuestion | None:
+                known: Sequence[str] = (), values: Mapping[str, Iterable[str]] | None = None) -> FieldQuestion | None:
         """The field the question ``words`` ask for, or None. ``free``: positions of the words that are not the
         product's name; a field must be named by at least one of them. ``known``: attribute names other products
-        have (the catalog's), which the question may name though this product lacks them."""
+        have (the catalog's), which the question may name though this product lacks them. ``values``: the catalog's
+        values of each attribute (its facet vocabulary), the evidence of a field offered by its values and the
+        embedding fallback's reach into wordings no table lists ("in the cold months" is near "Winter")."""
         own = [str(k) for k in (product.get("attributes") or {})]
-        # 1. One of the product's attributes named in full by words outside the product's name, most specific
-        # (most words) first: "dial color", "mug capacity" ("light color" is not asked by "what color is X Light").
-        named = self._whole_names(words, free, own, among=free)
-        if named and named[0][0] >= 2:
+        # 1. The catalog's own evidence, before any wording the language's tables hold (written for other catalogs:
+        # "suited to" is an ideal-for phrase, but "which season is X suited to" names this catalog's "season"):
+        # one of the product's attributes named in full by words outside the product's name, most specific (most
+        # words) first, a loose word ("type", "kind") only when it is the whole of a longer name ("dial color",
+        # "mug capacity"; "light color" is not asked by "what color is X Light"); else an attribute two or more
+        # of whose catalog values the question offers ("spring, summer, fall or winter?").
+        named = [(n, q) for n, q in self._whole_names(words, free, own, among=free)
+                 if n >= 2 or q.words not in WEAK_PHRASES]
+        if named:
             return named[0][1]
+        if offered := self._offered(words, free, own, values or {}):
+            return offered
         # 2. A synonym phrase among the free words; the loose ones ("how much", "kind of", "about") only when no
         # other field is named, else earliest first. Its concept is resolved to this product's field.
         hits = sorted((phrase in WEAK_PHRASES, start, -len(phrase), concept, phrase)
@@ -146,7 +162,21 @@ class FieldResolver:
         # for a question ("soft cotton towels" names no field, though "soft" is near "Material").
         if not ASKING & set(words):
             return None
-        return self._by_embedding(words, free, own)
+        return self._by_embedding(words, free, own, values or {})
+
+    @staticmethod
+    def _offered(words: Sequence[str], free: set[int], own: Sequence[str],
+                 values: Mapping[str, Iterable[str]]) -> FieldQuestion | None:
+        """The product's attribute whose catalog values the free words offer most (two at least). Only its own: a
+        list of values another attribute holds too ("plastic, metal, cloth" of a Box Material) is no evidence
+        against the product's field that the question's other words name ("made of": Material)."""
+        asked = [words[i] for i in sorted(free)]
+        best: tuple[int, int, str, tuple[str, ...]] | None = None
+        for rank, name in enumerate(own):
+            hits = sorted({v for v in (tuple(tokens(str(v))) for v in values.get(name, ())) if v and _holds(asked, v)})
+            if len(hits) >= 2 and (best is None or (len(hits), -rank) > best[:2]):
+                best = (len(hits), -rank, name, tuple(w for v in hits for w in v))
+        return FieldQuestion(best[2], "offered", best[3]) if best else None
 
     def _whole_names(self, words: Sequence[str], free: set[int], attributes: Sequence[str],
                      among: set[int] | None = None) -> list[tuple[int, FieldQuestion]]:
@@ -209,26 +239,36 @@ class FieldResolver:
         wanted = " ".join(tokens(concept))
         return next((a for a in attributes if " ".join(tokens(a)) == wanted), concept)
 
-    def _by_embedding(self, words: Sequence[str], free: set[int],
-                      attributes: Sequence[str]) -> FieldQuestion | None:
-        """The free words (each, and together) against the product's field names and every synonym phrase, by the
-        text embedder; the nearest above ``EMBEDDING_MIN_SIMILARITY`` names the field. Phrases reach wordings no
-        table lists ("assembled from" is near "built of", "textile" near "fabric") that field names alone miss."""
+    def _by_embedding(self, words: Sequence[str], free: set[int], attributes: Sequence[str],
+                      values: Mapping[str, Iterable[str]]) -> FieldQuestion | None:
+        """The free words against the product's field names, their catalog values (of a field whose values are
+        categories, not free text) and every synonym phrase, by the text embedder. Each word, and the words
+        together, vote for the field of its nearest target (when at least ``EMBEDDING_MIN_SIMILARITY``) with
+        that similarity; the field with the most wins. Values and phrases reach wordings no table lists
+        ("assembled from" is near "built of", "cold" near "Winter"); the vote lets several weak words ("cold
+        months", "warm weather") outweigh one near a phrase of another field ("wear": "who wears")."""
         leftover = [words[i] for i in sorted(free) if not is_stopword(words[i]) and not words[i].isdigit()]
         if self.embed is None or not leftover:
             return None
         queries = leftover + [" ".join(leftover)] * (len(leftover) > 1)
-        names = list(dict.fromkeys([*CORE_FIELDS, *attributes]))
-        targets = [n.lower() for n in names] + [" ".join(phrase) for phrase, _ in self.phrases]
-        missing = list(dict.fromkeys(t for t in targets if t not in self._vectors))
+        targets = [(n.lower(), n) for n in dict.fromkeys([*CORE_FIELDS, *attributes])]
+        targets += [(str(v).lower(), a) for a in attributes if len(held := list(values.get(a, ()))) <= MAX_VALUES
+                    for v in held if not str(v).isdigit()]
+        targets += [(" ".join(phrase), self._concept_field(concept, attributes, words, free, phrase))
+                    for phrase, concept in self.phrases]
+        missing = list(dict.fromkeys(t for t, _ in targets if t not in self._vectors))
         if missing:
             self._vectors.update(zip(missing, self.embed(missing)))
-        similarity = self.embed(queries) @ np.stack([self._vectors[t] for t in targets]).T  # (queries, targets)
-        query, target = np.unravel_index(int(np.argmax(similarity)), similarity.shape)
-        if similarity[query, target] < EMBEDDING_MIN_SIMILARITY:
+        similarity = self.embed(queries) @ np.stack([self._vectors[t] for t, _ in targets]).T  # (queries, targets)
+        votes: dict[str, float] = {}
+        voters: dict[str, list[str]] = {}
+        for query, row in zip(queries, similarity):
+            best = int(np.argmax(row))
+            if row[best] >= EMBEDDING_MIN_SIMILARITY and targets[best][1] is not None:
+                field = targets[best][1]
+                votes[field] = votes.get(field, 0.0) + float(row[best])
+                voters.setdefault(field, []).append(query)
+        if not votes:
             return None
-        if target < len(names):
-            return FieldQuestion(names[target], "embedding", (queries[query],))
-        phrase, concept = self.phrases[target - len(names)]
-        return FieldQuestion(self._concept_field(concept, attributes, words, free, phrase), "embedding",
-                             (queries[query],))
+        field = max(votes, key=votes.__getitem__)
+        return FieldQuestion(field, "embedding", tuple(voters[field]))

@@ -223,6 +223,7 @@ def _alternatives(words: Sequence[str], vocabulary: FacetVocabulary) -> tuple[se
     offered = [[i for i in pair if not is_stopword(words[i])] for pair in pairs]
     holding: dict[str, tuple[int, int, int]] = {}
     found: set[int] = set()
+    value_words: dict[str, set[str]] = {}
     for name, values in vocabulary.attributes.items():
         held: dict[str, int] = {}  # word of a value -> products holding such values
         for value, products in values.items():
@@ -234,7 +235,12 @@ def _alternatives(words: Sequence[str], vocabulary: FacetVocabulary) -> tuple[se
         if both or one:
             holding[name] = (both, one, sum(held[asked[i]] for hits in inside for i in hits))
             found.update(i for sides, hits in zip(offered, inside) if hits for i in sides)
+            value_words[name] = set(held)
     names = sorted(holding, key=lambda name: tuple(-n for n in holding[name]))
+    if names and holding[names[0]][0]:
+        # A list of the offered field's values, commas lost in the tokens ("spring, summer, fall or winter"):
+        # each of its values is offered, wherever it stands.
+        found |= {i for i, w in enumerate(asked) if w in value_words[names[0]] and not is_stopword(words[i])}
     return _with_listed(found, words, set()), names
 
 
@@ -295,7 +301,8 @@ def lookup(question: str, products: Sequence[Mapping[str, Any]], resolver: Field
         asked = resolver.resolve(words, field_positions, {}, attributes) if field_positions else None
         return Lookup(asked, naming=naming)
     free = set(range(len(words))) - taken
-    asked = resolver.resolve(words, free, products[positions[0] - 1], attributes)
+    values = vocabulary.attributes if vocabulary is not None else None
+    asked = resolver.resolve(words, free, products[positions[0] - 1], attributes, values)
     if asked is None:
         asked = _offered_field(words, products[positions[0] - 1], alternatives, free)
     if asked is None:
@@ -304,7 +311,7 @@ def lookup(question: str, products: Sequence[Mapping[str, Any]], resolver: Field
     for position in positions:
         product = products[position - 1]
         # Equally named twins may store the field under their own attribute name.
-        name = asked.name if position == positions[0] else (resolver.resolve(words, free, product, attributes)
+        name = asked.name if position == positions[0] else (resolver.resolve(words, free, product, attributes, values)
                                                              or asked).name
         facts.append(FieldAnswer(position, str(product["id"]), str(product.get("title") or ""), name,
                                  field_value(product, name)))
