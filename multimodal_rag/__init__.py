@@ -25,7 +25,7 @@ _EXPORTS = {
     "ProductQuery": "multimodal_rag.retrieval.retriever",
     "ProductRetriever": "multimodal_rag.retrieval.retriever",
     "ProductQA": "multimodal_rag.qa.chain",
-    "QAResult": "multimodal_rag.qa.chain",
+    "QAResult": "multimodal_rag.qa.schema",
     "StoreError": "multimodal_rag.store.milvus",
 }
 
@@ -35,7 +35,8 @@ if TYPE_CHECKING:
     from multimodal_rag.config import Config, ConfigError, load_config
     from multimodal_rag.ingestion import IngestSummary, ingest
     from multimodal_rag.ingestion.migrate import migrate
-    from multimodal_rag.qa.chain import ProductQA, QAResult
+    from multimodal_rag.qa.chain import ProductQA
+    from multimodal_rag.qa.schema import QAResult
     from multimodal_rag.retrieval.retriever import ProductQuery, ProductRetriever
     from multimodal_rag.store.milvus import StoreError
 

@@ -15,7 +15,9 @@ from multimodal_rag.config import load_config
 from multimodal_rag.eval.runner import collection_for
 from multimodal_rag.ingestion import ingest
 from multimodal_rag.qa import LLMError, ProductQA, QAInput, Turn, load_chat_model
-from multimodal_rag.qa.chain import SYSTEM_PROMPT, clean_citations, complete_answer
+from multimodal_rag.qa.citations import clean_citations
+from multimodal_rag.qa.guards import complete_answer
+from multimodal_rag.qa.prompts import SYSTEM_PROMPT
 from multimodal_rag.qa.followup import rewrite_with_llm, rewrite_with_rules
 from multimodal_rag.qa.lookup import contains_answer, lookup
 from multimodal_rag.words import same_word
@@ -239,11 +241,18 @@ def test_a_fact_the_model_states_is_kept_in_its_words(qa_retriever):
     assert result.cited_ids == item["product_ids"]
 
 
+def titled(prompt: str, position: int) -> str:
+    """The title of the product the prompt shows under ``position``."""
+    return re.search(rf"^\[{position}\] <product>\n(.*)$", prompt, re.M).group(1)
+
+
 def test_the_model_cannot_cite_what_it_was_not_given(qa_retriever):
-    chain = ProductQA(qa_retriever, scripted(lambda prompt: "Try [2], [9] and [0]; also [1, 6]."), context_k=5)
+    chain = ProductQA(qa_retriever, scripted(
+        lambda prompt: f"Try {titled(prompt, 2)} [2], [9] and [0]; also {titled(prompt, 1)} [1, 6]."), context_k=5)
     result = chain.invoke("a ceramic coffee mug as a birthday gift")
     assert result.grounding == "llm" and len(result.products) == 5
-    assert result.answer == "Try [2], and; also [1]."
+    first, second = (d.metadata["title"] for d in result.products[:2])
+    assert result.answer == f"Try {second} [2], and; also {first} [1]."
     given = [d.metadata["id"] for d in result.products]
     assert result.cited_ids == [given[1], given[0]]
 
@@ -274,12 +283,13 @@ def test_an_injected_description_stays_data(qa_retriever, qa_catalog):
 
 
 def test_stream_yields_products_then_answer_then_result_and_async_agrees(qa_retriever):
-    chain = ProductQA(qa_retriever, scripted(lambda prompt: "Look at the mug [1]."))
+    chain = ProductQA(qa_retriever, scripted(lambda prompt: f"Look at the {titled(prompt, 1)} [1]."))
     events = list(chain.stream("a ceramic coffee mug as a birthday gift"))
     assert set(events[0]) == {"query", "products"} and len(events[0]["products"]) == 5
-    assert "".join(e["answer"] for e in events[1:-1]) == "Look at the mug [1]."
+    said = f"Look at the {events[0]['products'][0].metadata['title']} [1]."
+    assert "".join(e["answer"] for e in events[1:-1]) == said
     result = events[-1]["result"]
-    assert result.answer == "Look at the mug [1]." and result.cited_ids == [events[0]["products"][0].metadata["id"]]
+    assert result.answer == said and result.cited_ids == [events[0]["products"][0].metadata["id"]]
     async_result = asyncio.run(chain.ainvoke("a ceramic coffee mug as a birthday gift"))
     assert async_result.model_dump() == result.model_dump()
 

@@ -191,12 +191,12 @@ def test_a_model_answer_stating_a_price_no_card_holds_is_replaced(config):
         assert (result.grounding, result.written_by, result.cited_ids) == ("lookup", "chain", [BIANCA])
         # An open question too: the sentence with an invented price is never shown; the catalog's sentence follows
         # what was.
-        chain.llm.reply = lambda p: "Towel sets are soft [1]. The best one costs 99 INR [1]. Buy it."
+        chain.llm.reply = lambda p: "The Bianca towel set is soft [1]. The best one costs 99 INR [1]. Buy it."
         events = list(chain.stream("soft cotton face towels"))
         result = events[-1]["result"]
         shown = "".join(e["answer"] for e in events if "answer" in e)
-        assert shown == result.answer
-        assert result.answer.startswith("Towel sets are soft [1]. The closest products in the catalog are ")
+        assert shown == result.answer and result.products[0].metadata["id"] == BIANCA
+        assert result.answer.startswith("The Bianca towel set is soft [1]. The closest products in the catalog are ")
         assert "99" not in result.answer and result.grounding == "catalog" and result.written_by == "chain"
         assert result.cited_ids[0] == result.products[0].metadata["id"]
     finally:

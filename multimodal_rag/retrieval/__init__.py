@@ -2,6 +2,7 @@
 fusion of the fields' searches (``searcher``, ``fusion``), reranking."""
 
 from multimodal_rag.retrieval.rerank import ProductReranker
-from multimodal_rag.retrieval.retriever import ProductQuery, ProductRetriever, product_card
+from multimodal_rag.retrieval.catalog import product_card
+from multimodal_rag.retrieval.retriever import ProductQuery, ProductRetriever
 
 __all__ = ["ProductQuery", "ProductReranker", "ProductRetriever", "product_card"]

@@ -31,6 +31,7 @@ from multimodal_rag.config import UNDERSTAND, Config, resolve_config
 from multimodal_rag.embedders.base import TextEmbedder
 from multimodal_rag.embedders.fields import load_embedders
 from multimodal_rag.embedders.mteb import language_gap
+from multimodal_rag.retrieval.catalog import StoreCatalog, product_card
 from multimodal_rag.retrieval.rerank import ProductReranker
 from multimodal_rag.retrieval.keywords import QueryKeywords
 from multimodal_rag.retrieval.searcher import BM25, RELAXED, UNDERSTOOD, Hit, ProductSearcher, SearchQuery
@@ -40,9 +41,6 @@ from multimodal_rag.store.milvus import ProductStore, open_store
 from multimodal_rag.store.schema import SCALAR_FIELDS
 
 logger = logging.getLogger(__name__)
-
-CARD_ATTRIBUTES = 8
-CARD_DESCRIPTION_CHARS = 300
 
 
 class ProductQuery(BaseModel):
@@ -62,31 +60,6 @@ class ProductQuery(BaseModel):
 
 # What ``invoke`` takes as keyword arguments besides the query itself.
 QUERY_KEYWORDS = frozenset({"k", "filters", "image", "raw_filter", "understand", "understood"})
-
-
-def product_card(fields: Mapping[str, Any], include: Sequence[str] = ()) -> str:
-    """A product as a shopper (or an LLM) reads it: title, price, brand, category, key attributes (the first
-    ``CARD_ATTRIBUTES``, and those named in ``include``), description."""
-    lines = [str(fields.get("title") or "")]
-    price = fields.get("price")
-    if price is not None:
-        text = f"Price: {price:,.2f} {fields.get('currency') or ''}".rstrip()
-        if fields.get("list_price") and fields["list_price"] > price:
-            text += f" (list price {fields['list_price']:,.2f})"
-        lines.append(text)
-    for label, key in (("Brand", "brand"), ("Category", "category")):
-        if fields.get(key):
-            lines.append(f"{label}: {fields[key]}")
-    attributes = fields.get("attributes") or {}
-    if attributes:
-        shown = [(k, v) for i, (k, v) in enumerate(attributes.items()) if i < CARD_ATTRIBUTES or k in include]
-        lines.append("Attributes: " + "; ".join(f"{k}: {v}" for k, v in shown))
-    description = (fields.get("description") or "").strip()
-    if description:
-        if len(description) > CARD_DESCRIPTION_CHARS:
-            description = description[:CARD_DESCRIPTION_CHARS].rsplit(" ", 1)[0] + " ..."
-        lines.append(f"Description: {description}")
-    return "\n".join(lines)
 
 
 SEARCH_RESULT_KEYS = ("id", "title", "score", "price", "currency", "brand", "category", "image", "scores", "ranks",
@@ -166,6 +139,10 @@ class ProductRetriever(BaseRetriever):
 
     def close(self) -> None:
         self.searcher.store.close()
+
+    def catalog(self) -> StoreCatalog:
+        """The catalog this retriever searches, read beyond a search (a ``CatalogReader``)."""
+        return StoreCatalog(self.searcher.store)
 
     def text_encoder(self):
         """``encode(texts) -> normalised vectors`` with the first text field's embedder (query side), or None when

@@ -1,0 +1,240 @@
+"""The steps before the model: parse -> plan -> retrieve, each a named ``Runnable``.
+
+- ``parse``: the question (and the conversation) read by a ``QuestionParser`` into a ``ParsedQuestion``.
+- ``plan``: what to retrieve: the standalone query with its filters and, for a question that names constraints,
+  the strict request (every understood constraint a filter). A price bound or order ("under 300", "the cheapest")
+  makes a shopping question at once.
+- ``retrieve``: the products, and which of them the question names and what field it asks (``lookup``, from the
+  products found); again by the product's name when the first retrieval missed it; strictly by the constraints for
+  a shopping question. One that names a brand ("do you have Sonata watches?") is one when it asks no field of a
+  product and names none, or names one only through facet values ("cookware by Kalash"), or states the value of
+  the field it seems to ask ("routers made by Tenda").
+
+The products then go to one of the routes (``routes``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any, Sequence
+
+from langchain_core.documents import Document
+from langchain_core.retrievers import BaseRetriever
+from langchain_core.runnables import Runnable, RunnableConfig, RunnableLambda
+
+from multimodal_rag.catalog.facets import FacetVocabulary
+from multimodal_rag.qa.answers import CATALOG_SENTENCE_PRODUCTS, ambiguous_sentence, fact_sentence, no_match_sentence
+from multimodal_rag.qa.fields import FieldQuestion, FieldResolver
+from multimodal_rag.qa.lookup import FieldAnswer, Lookup, lookup
+from multimodal_rag.qa.parsing import ParsedQuestion, QuestionParser
+from multimodal_rag.qa.schema import Grounding, QAInput
+from multimodal_rag.retrieval.catalog import CatalogReader
+from multimodal_rag.retrieval.retriever import ProductQuery, ProductRetriever
+from multimodal_rag.retrieval.understanding import Understanding
+from multimodal_rag.words import correct, stem, tokens
+
+# How deep the retry by a product's name looks: fusion ranks the product a model code names ("29923LPGY", first by
+# BM25 by far) below the first few when the embedder prefers its twins, as RRF counts ranks, not margins.
+NAMING_POOL = 20
+
+
+@dataclass(frozen=True)
+class Asked:
+    """The question as given, and as parsed."""
+
+    input: QAInput
+    parsed: ParsedQuestion
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What to retrieve: ``request`` first (unless ``shopping``), ``strict`` for a shopping answer (None: this
+    retriever cannot filter by constraints, or none were understood)."""
+
+    asked: Asked
+    request: ProductQuery | str
+    strict: ProductQuery | None = None
+    shopping: bool = False  # a price bound or order: the strict request at once
+
+
+@dataclass(frozen=True)
+class Fixed:
+    """An answer that needs no model."""
+
+    answer: str
+    positions: tuple[int, ...]
+    grounding: Grounding
+
+
+@dataclass(frozen=True)
+class Found:
+    """The products for the answer (named ones first, at most ``context_k``) and what the question asks of them.
+    ``shopping``: the constraints each product satisfies (a shopping answer), or, with ``matched`` False, that
+    none satisfies (``products`` are then the closest the catalog has)."""
+
+    asked: Asked
+    products: list[Document]
+    look: Lookup = Lookup(None)
+    shopping: Understanding | None = None
+    matched: bool = True
+
+    @cached_property
+    def fixed(self) -> Fixed | None:
+        """The answer when no model call is needed: nothing found, the named product not found, several named with
+        different values, the field not listed, or no product satisfying a shopping question."""
+        look, products = self.look, self.products
+        if self.shopping is not None:
+            if self.matched:
+                return None
+            shown = min(len(products), CATALOG_SENTENCE_PRODUCTS)
+            return Fixed(no_match_sentence(self.shopping, products), tuple(range(1, shown + 1)), "shopping")
+        asked = look.field.name.lower() if look.field else None
+        if not products:
+            return Fixed("The catalog does not have products matching that question.", (), "not_found")
+        if asked is not None and not look.facts:
+            # A field of a named product was asked, and no retrieved product is that product.
+            return Fixed(f"The catalog does not have that product, so I cannot tell its {asked}.", (), "not_found")
+        if look.ambiguous:
+            return Fixed(ambiguous_sentence(look.facts), tuple(f.position for f in look.facts), "ambiguous")
+        if look.facts and look.facts[0].value is None:
+            return Fixed(fact_sentence(look.facts[0]), (look.facts[0].position,), "not_listed")
+        return None
+
+    @property
+    def fact(self) -> FieldAnswer | None:
+        """The asked field's value of the one product the question names."""
+        return self.look.facts[0] if self.look.facts and self.fixed is None else None
+
+
+def parse_step(parser: QuestionParser) -> Runnable[Any, Asked]:
+    def parse(value: Any) -> Asked:
+        qa_input = QAInput.of(value)
+        return Asked(qa_input, parser.parse(qa_input.question, qa_input.history))
+
+    return RunnableLambda(parse, name="parse")
+
+
+def plan_step(retriever: BaseRetriever, context_k: int) -> Runnable[Asked, Plan]:
+    def plan(asked: Asked) -> Plan:
+        parsed, qa_input = asked.parsed, asked.input
+        filters = {**(qa_input.filters or {}), **parsed.filters}
+        if not isinstance(retriever, ProductRetriever):
+            if qa_input.image is not None or filters:
+                raise ValueError("an image or filters need a ProductRetriever; this retriever takes text only")
+            return Plan(asked, parsed.query)
+        request = ProductQuery(text=parsed.query, image=qa_input.image, filters=filters or None, k=context_k,
+                               understood=parsed.understood if parsed.carried else None)
+        if not parsed.understood:
+            return Plan(asked, request)
+        strict = request.model_copy(update={"understand": "filter", "understood": parsed.understood})
+        return Plan(asked, request, strict, shopping=parsed.priced)
+
+    return RunnableLambda(plan, name="plan")
+
+
+def retrieve_step(retriever: BaseRetriever, resolver: FieldResolver, vocabulary: FacetVocabulary | None,
+                  catalog: CatalogReader | None, context_k: int) -> Runnable[Plan, Found]:
+    return RunnableLambda(Retrieve(retriever, resolver, vocabulary, catalog, context_k), name="retrieve")
+
+
+class Retrieve:
+    """The retrieve step's body: ``Plan`` -> ``Found``. ``catalog`` tells what the catalog has instead when a
+    price bound leaves nothing (None: nothing)."""
+
+    def __init__(self, retriever: BaseRetriever, resolver: FieldResolver, vocabulary: FacetVocabulary | None,
+                 catalog: CatalogReader | None, context_k: int):
+        self.retriever, self.resolver, self.vocabulary, self.context_k = retriever, resolver, vocabulary, context_k
+        self.catalog = catalog
+        values = vocabulary.values() if vocabulary is not None else set()
+        self.catalog_words = {w for v in values for w in tokens(v)}
+
+    def __call__(self, plan: Plan, config: RunnableConfig | None = None) -> Found:
+        understood = plan.asked.parsed.understood
+        if not plan.shopping:
+            found = self.named(plan.asked, self.retriever.invoke(plan.request, config=config))
+            if (retry := self.naming_query(found.look, plan.request)) is not None:
+                found = self.named(plan.asked, self.retriever.invoke(retry, config=config))
+            if plan.strict is None or not asks_the_catalog(found.look, understood):
+                return found
+        return self.satisfying(plan.asked, self.retriever.invoke(plan.strict, config=config), understood)
+
+    def named(self, asked: Asked, docs: Sequence[Document]) -> Found:
+        """The products with those the question names first (the first the model reads), the rest in their order."""
+        docs, query = list(docs), asked.parsed.query
+        look = lookup(query, [d.metadata for d in docs], self.resolver, self.vocabulary)
+        named = set(look.named)
+        products = [d for i, d in enumerate(docs, start=1) if i in named] + [
+            d for i, d in enumerate(docs, start=1) if i not in named]
+        products = products[: self.context_k]
+        # Moved, or cut (the retry's deeper pool): the positions, and the products the guards see, change.
+        if len(docs) > self.context_k or sorted(named) != list(range(1, len(named) + 1)):
+            look = lookup(query, [d.metadata for d in products], self.resolver, self.vocabulary)
+        return Found(asked, products, look)
+
+    def naming_query(self, look: Lookup, first: ProductQuery | str) -> ProductQuery | str | None:
+        """A second retrieval for a question that asks a field of a product no retrieved product is: by the words
+        that can name a product alone (the rest of the question's words pull retrieval elsewhere), typos
+        corrected against the catalog's vocabulary. None when there is nothing to retry."""
+        if look.field is None or look.facts or not look.naming:
+            return None
+        text = " ".join(correct(look.naming.split(), self.catalog_words))
+        if isinstance(first, ProductQuery):
+            return first.model_copy(update={"text": text, "k": max(NAMING_POOL, self.context_k)})
+        return text
+
+    def satisfying(self, asked: Asked, docs: Sequence[Document], understood: Understanding) -> Found:
+        """The products that satisfy every constraint; none: what the catalog has instead."""
+        products = list(docs)[: self.context_k]
+        satisfying = [d for d in products if understood.satisfied_by(d.metadata)]
+        if satisfying:
+            return Found(asked, satisfying, shopping=understood)
+        return Found(asked, self.instead(understood) or products, shopping=understood, matched=False)
+
+    def instead(self, understood: Understanding) -> list[Document]:
+        """When a price bound leaves nothing: the cheapest (or dearest) product that meets the other constraints,
+        so the answer can say "none under 300, the cheapest is X at 349"."""
+        prices = [c for c in understood.constraints if c.facet == "price"]
+        if not prices or self.catalog is None:
+            return []
+        others = [c for c in understood.constraints if c.facet != "price"]
+        return self.catalog.cheapest(understood.filters(others), 1, descending=prices[0].op in ("gt", "gte"))
+
+
+def asks_the_catalog(look: Lookup, understood: Understanding | None) -> bool:
+    """True when a question asks what the catalog has of the constraints it names, not about a product.
+
+    "do you have Purpledip showpieces?" names a product only through facet values (a brand and a kind): it asks
+    what the catalog has of them, not about the one product whose title is those words. "routers made by Tenda",
+    "usb gadgets from the brand RRP", "Unique Design showpieces": unless one product is named, a field whose value
+    the question states (or whose words are a facet value's) is not asked."""
+    stated = len(look.facts) != 1 and _states_field(look.field, understood)
+    asks = look.field is not None and not stated
+    faceted = not asks and bool(look.named) and _said_by(look.naming, understood)
+    answered = not stated and (bool(look.facts) or asks or (bool(look.named) and not faceted))
+    branded = bool(understood) and any(c.facet == "brand" for c in understood.constraints)
+    return not answered and (branded or faceted or stated)
+
+
+def _states_field(field: FieldQuestion | None, understood: Understanding | None) -> bool:
+    """True when the question gives a value of the asked field ("made by Tenda": brand=Tenda), or the words that
+    named the field belong to a facet value it names ("design" in the brand "Unique Design")."""
+    if field is None or not understood:
+        return False
+    if any(c.facet != "price" and c.facet.removeprefix("attributes.").lower() == field.name.lower()
+           for c in understood.constraints):
+        return True
+    return bool(field.words) and {stem(w) for w in field.words} <= _facet_words(understood)
+
+
+def _said_by(naming: str, understood: Understanding | None) -> bool:
+    """True when every word that names a product is a word of an understood facet value (category, brand,
+    attribute; plural or singular alike)."""
+    named = {stem(w) for w in tokens(naming)}
+    return bool(named) and named <= _facet_words(understood)
+
+
+def _facet_words(understood: Understanding | None) -> set[str]:
+    """The stems of the question's words that named a facet value (prices left out)."""
+    return {stem(c_word) for c in (understood.constraints if understood else ()) if c.facet != "price"
+            for c_word in tokens(" ".join(c.words))}
