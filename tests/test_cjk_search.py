@@ -10,8 +10,11 @@ from pathlib import Path
 
 import pytest
 
+import json
+
 from multimodal_rag import ProductRetriever, ingest
 from multimodal_rag.embedders.mteb import language_gap
+from multimodal_rag.retrieval.understanding import PricePhrases
 
 CJK = Path(__file__).resolve().parents[1] / "benchmarks" / "data" / "cjk"
 
@@ -23,6 +26,34 @@ def test_a_text_model_is_checked_against_the_catalog_language():
     assert language_gap("sentence-transformers:all-MiniLM-L6-v2", "en") is None
     assert language_gap("sentence-transformers:intfloat/multilingual-e5-small", "ko") is None
     assert language_gap("/models/my-korean-model", "ko") is None  # a folder: nothing says it does not speak it
+
+
+@pytest.mark.parametrize("language, text, bound", [
+    ("zh", "300元以下的保温杯", "price<=300"),  # 以下 takes the number in
+    ("zh", "保温杯 预算1千元", "price<=1000"),
+    ("zh", "200到400元的杯子", "200<=price<=400"),
+    ("zh", "3万元以内", "price<=30000"),
+    ("ko", "베개 55000원 이하로 찾아요", "price<=55000"),
+    ("ko", "3만원 미만 텀블러", "price<30000"),  # 미만 leaves it out
+    ("ko", "유리컵 예산 15,000원이에요", "price<=15000"),
+    ("ko", "2만원에서 3만원 사이 머그컵", "20000<=price<=30000"),
+])
+def test_price_bounds_in_the_shops_language(language, text, bound):
+    price, sort, _ = PricePhrases.for_language(language).read(text)
+    assert (price.label, sort) == (bound, None)
+
+
+@pytest.mark.parametrize("language, text, sort", [
+    ("zh", "拖鞋哪个最便宜", "asc"), ("zh", "最贵的钱包是哪款？", "desc"),
+    ("ko", "가장 저렴한 토트백 보여주세요", "asc"), ("ko", "제일 비싼 머그컵 뭐예요?", "desc"),
+])
+def test_price_orders_in_the_shops_language(language, text, sort):
+    assert PricePhrases.for_language(language).read(text)[:2] == (None, sort)
+
+
+def test_a_size_is_not_a_price():
+    assert PricePhrases.for_language("zh").read("马克杯 350ml")[:2] == (None, None)
+    assert PricePhrases.for_language("ko").read("머그컵 350ml 이하")[:2] == (None, None)
 
 
 @pytest.mark.parametrize("language, package, query, item, model", [
@@ -37,10 +68,18 @@ def test_a_shop_in_its_own_language_searches_bm25_without_an_english_model(
     assert summary.language == language
     assert [n.split(":", 1)[0] for n in summary.notes] == ["vectors.text"]
     assert f"({model}, " in summary.notes[0]
+    products = [json.loads(line) for line in (CJK / language / "products.jsonl").read_text("utf-8").splitlines()]
+    kind = {"zh": "拖鞋", "ko": "토트백"}[language]
+    cheapest_first = sorted((p["price"], p["id"]) for p in products if p["category"].endswith(kind))
+    budget = cheapest_first[2][0]  # three of the kind at or under it
     retriever = ProductRetriever.from_config(config, k=5)
     try:
         assert "text" not in retriever.searcher.fields and "bm25" in retriever.searcher.fields
         titles = [d.metadata["title"] for d in retriever.invoke(query)]
+        cheapest = retriever.invoke({"zh": f"{kind}哪个最便宜", "ko": f"가장 저렴한 {kind} 보여주세요"}[language])
+        under = retriever.invoke({"zh": f"{budget:g}元以下的{kind}", "ko": f"{kind} {budget:g}원 이하로 찾아요"}[language])
     finally:
         retriever.close()
     assert len(titles) == 5 and all(item in t for t in titles), titles
+    assert [d.metadata["price"] for d in cheapest] == [price for price, _ in cheapest_first[:5]]
+    assert sorted(d.metadata["id"] for d in under) == sorted(i for price, i in cheapest_first if price <= budget)

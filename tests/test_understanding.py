@@ -14,7 +14,9 @@ from multimodal_rag.catalog.facets import FacetVocabulary
 from multimodal_rag.config import ConfigError, load_config
 from multimodal_rag.ingestion import ingest
 from multimodal_rag.retrieval import ProductQuery, ProductRetriever
-from multimodal_rag.retrieval.understanding import QueryUnderstanding, Understanding, _prices
+from multimodal_rag.retrieval.understanding import PricePhrases, QueryUnderstanding, Understanding
+
+ENGLISH_PRICES = PricePhrases.for_language("en")
 from multimodal_rag.store.filters import build_filter
 from tests.conftest import FLIPKART, MYNTRA, require_shared_data
 
@@ -104,7 +106,7 @@ def test_a_value_in_several_facets_is_resolved_by_counts_and_says_so(myntra, fli
     ("> 40", "gt", 40.0, None),
 ])
 def test_price_phrases(text, op, low, high):
-    price, sort, _ = _prices(f"shoes {text} please")
+    price, sort, _ = ENGLISH_PRICES.read(f"shoes {text} please")
     assert (price.op, price.low, price.high) == (op, low, high)
     assert sort is None
 
@@ -114,7 +116,7 @@ def test_price_phrases(text, op, low, high):
                                   "Vizion 8502-7PURPLE Sports Watch",
                                   "escort e-1700-906_blk analog watch - for men, boys price in rupees"])
 def test_a_number_with_a_unit_or_in_a_model_number_is_not_a_price(text):
-    assert _prices(text)[0] is None
+    assert ENGLISH_PRICES.read(text)[0] is None
 
 
 def test_an_inclusive_bound_keeps_the_product_at_the_amount(sample_catalog, make_config, default_embedders):
@@ -144,7 +146,7 @@ def test_an_inclusive_bound_keeps_the_product_at_the_amount(sample_catalog, make
     ("lowest-cost router", "asc"), ("most pricey watch", "desc"), ("highest cost kettle", "desc"),
 ])
 def test_price_order_phrases(text, sort):
-    price, found, _ = _prices(text)
+    price, found, _ = ENGLISH_PRICES.read(text)
     assert price is None and found == sort
 
 

@@ -257,6 +257,26 @@ class TextAnalyzer:
         return self._segment(text)
 
 
+@lru_cache(maxsize=None)
+def match_words(language: str) -> Callable[[str], list[str]] | None:
+    """How a language's text splits into words to match phrase for phrase (a query against the catalog's facet
+    values): None where words are written apart (split at what is not a letter or digit); Chinese by jieba's
+    precise cut (not the search cut, whose overlapping pieces would match twice: 马克杯, 马克, 杯); Korean by Kiwi's
+    content morphemes (particles and endings dropped: "그린으로" is 그린)."""
+    if language == "zh":
+        jieba = _require("jieba", "Chinese")
+        jieba.setLogLevel(60)
+        lock = threading.Lock()
+
+        def chinese(text: str) -> list[str]:
+            with lock:
+                return [w for w in jieba.lcut(normalise(text)) if _WORD.search(w)]
+        return chinese
+    if language == "ko":
+        return TextAnalyzer("ko", stem=False, stopwords=False, units=False).words
+    return None
+
+
 def _measurement_terms(found: list[Measurement]) -> list[str]:
     """Each measurement's term and its number alone (shoppers leave units out: "vanity 36" for "36 in. Vanity"),
     and for a size the pairs of neighbouring numbers ("2x4" for "2 in. x 4 in.")."""

@@ -114,6 +114,9 @@ class PriceWordings(_Data):
     above: Phrases          # strict lower bounds: "over 500"
     at_least: Phrases       # lower bounds that take the amount in: "at least 500"
     at_most_after: Phrases  # upper bounds after an amount: "500 or less"
+    below_after: Phrases = ()     # strict upper bounds after an amount: "300元以内"... as the language has them
+    above_after: Phrases = ()     # strict lower bounds after an amount
+    at_least_after: Phrases = ()  # lower bounds that take the amount in, after it: "500 or more"
     range_before: Phrases   # "between" 200 and 400
     range_joiners: Phrases  # 200 "and" 400
 
@@ -130,6 +133,9 @@ class OrderWordings(_Data):
 
 
 class ShoppingWordings(_Data):
+    # Whether words are written apart (phrases matched at word boundaries); False: inside runs of letters (Chinese,
+    # or Korean with its particles glued on).
+    spaced: bool = True
     links: Words  # words that introduce a facet value: "for men", "in red"
     price: PriceWordings
     amount: AmountWordings

@@ -131,7 +131,8 @@ class ProductRetriever(BaseRetriever):
             kwargs.setdefault("rerank_candidates", config.reranker.candidates)
             kwargs.setdefault("understand", s.understand)
             if kwargs["understand"] != "off" and "understanding" not in kwargs:
-                kwargs["understanding"] = QueryUnderstanding(store.vocabulary(), s.synonyms, s.relax_first)
+                kwargs["understanding"] = QueryUnderstanding(store.vocabulary(), s.synonyms, s.relax_first,
+                                                             language=store.language or "en")
             return cls(searcher=searcher, k=kwargs.pop("k", s.k), **kwargs)
         except BaseException:
             store.close()

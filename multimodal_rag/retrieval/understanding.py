@@ -13,54 +13,20 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, Mapping, Sequence
 
 from multimodal_rag.catalog.facets import FacetVocabulary, category_levels
 from multimodal_rag.store.filters import LIKE_WILDCARDS
+from multimodal_rag.language.analysis import match_words
 from multimodal_rag.language.wordings import phrase_pattern, wordings
 from multimodal_rag.words import designates, is_stopword, stem, tokens
 
 MAX_VALUE_WORDS = 5
 MAX_QUERY_CHARS = 2000  # a longer query is understood from its start: facets come first in what shoppers type
-
-_SHOPPING = wordings().shopping  # language/data/en/shopping.toml: the words; the shapes are here
-_PRICE, _AMOUNTS = _SHOPPING.price, _SHOPPING.amount
-_MULTIPLIERS = _AMOUNTS.multipliers  # "2k": 2,000
-_CURRENCY = phrase_pattern(_AMOUNTS.currency)
-# Currency words an amount may run into ("300rs"); any other letter after the digits makes a model number.
-_CURRENCY_AFTER = "|".join(re.escape(c) + (r"\b" if c[-1].isalnum() else "") for c in _AMOUNTS.currency
-                           if c[0].isalpha())
-# An amount is a whole word: "8502-7PURPLE" and "E-1700-906_BLK" (model numbers) hold none, being joined to
-# letters by a hyphen or an underscore; "2k", "300rs", "₹300" and "300-500" do.
-_AMOUNT = (r"(?<!\w)(?<![a-z][-_])(\d{1,3}(?:,\d{2,3})+(?:\.\d+)?|\d+(?:\.\d+)?)(?![\d,.]?\d)(?!_|-[a-z])"
-           rf"(\s*{phrase_pattern(_MULTIPLIERS)}\b)?(?!(?!{_CURRENCY_AFTER or '(?!)'})[a-z])")
-# A number followed by a unit is a spec ("max 256 GB", "under 2 kg"), not a price.
-_UNIT = rf"(?!\s*{phrase_pattern(_AMOUNTS.spec_units)}\b|\s*%)"
-_MONEY = rf"{_CURRENCY}?\s*{_AMOUNT}\s*{_CURRENCY}?{_UNIT}"
-_RANGE = re.compile(rf"\b{phrase_pattern(_PRICE.range_before)}?\s*{_MONEY}\s*"
-                    rf"(?:{phrase_pattern(_PRICE.range_joiners)}|-|–)\s*{_MONEY}", re.I)
-
-
-def _before_amount(phrases: Sequence[str], sign: str) -> re.Pattern:
-    """A bound written before the amount: one of ``phrases`` (a colon may follow: "budget: 500") or a ``sign``."""
-    return re.compile(rf"(?:\b{phrase_pattern(phrases)}\s*:?|{sign})\s*{_MONEY}", re.I)
-
-
-# Strict bounds leave the amount out ("under 500": 500 is not under 500); "up to", "at most", a budget, "500 or
-# less" and "at least" take it in.
-_BELOW = _before_amount(_PRICE.below, "<(?!=)")
-_AT_MOST = _before_amount(_PRICE.at_most, "<=")
-# The bound after the amount: "500 or less", "1,000 and under" (not "15 max": "iPhone 15 Max" is a model).
-_AT_MOST_AFTER = re.compile(rf"{_MONEY}\s*{phrase_pattern(_PRICE.at_most_after)}\b", re.I)
-_ABOVE = _before_amount(_PRICE.above, ">(?!=)")
-_AT_LEAST = _before_amount(_PRICE.at_least, ">=")
-_BOUNDS = ((_BELOW, "lt"), (_AT_MOST, "lte"), (_AT_MOST_AFTER, "lte"), (_ABOVE, "gt"), (_AT_LEAST, "gte"))
 _UPPER = ("lt", "lte")
 _SIGNS = {"lt": "<", "lte": "<=", "gt": ">", "gte": ">="}
-_CHEAPEST = re.compile(rf"\b{phrase_pattern(_SHOPPING.order.cheapest)}\b", re.I)
-_DEAREST = re.compile(rf"\b{phrase_pattern(_SHOPPING.order.dearest)}\b", re.I)
-# Words that introduce a facet value ("for men", "by Nike", "in red") and are not left over when they do.
-_LINKS = _SHOPPING.links
+
 _FACETS = wordings().facets  # language/data/en/facets.toml
 _CONCEPTS = wordings().fields.attribute_names  # "color" -> the attribute names it designates
 
@@ -241,8 +207,13 @@ class QueryUnderstanding:
     # language's fields.toml ("color": every attribute it designates, "baseColour", "Strap Color"), else a facet
     # name (an attribute name, or "brand"), any letter case.
     relax_first: Sequence[str] = ()
+    # The catalog's language: its price phrases, and how a query and the catalog's values split into words (a
+    # language written without spaces by its segmenter: "蓝色马克杯" is 蓝色 + 马克杯).
+    language: str = "en"
 
     def __post_init__(self) -> None:
+        self._prices = PricePhrases.for_language(self.language)
+        self._words = match_words(self.language) or tokens
         self._soft_names = {name.lower() for name in self.relax_first if name.lower() not in _CONCEPTS}
         self._soft_concepts = [n for name in self.relax_first for n in _CONCEPTS.get(name.lower(), ())]
         index: dict[tuple[str, ...], list[_Entry]] = {}
@@ -265,13 +236,13 @@ class QueryUnderstanding:
                     continue  # a category level is matched with LIKE, which cannot hold these literally
                 totals[(facet, value)] = totals.get((facet, value), 0) + int(count)
         for (facet, value), count in totals.items():
-            add(tokens(value), _Entry(facet, value, count))
-        shoppers = {" ".join(tokens(phrase)): value for phrase, value in (*_FACETS.values.items(),
-                                                                          *self.synonyms.items())}
+            add(self._words(value), _Entry(facet, value, count))
+        shoppers = {" ".join(self._words(phrase)): value for phrase, value in (*_FACETS.values.items(),
+                                                                               *self.synonyms.items())}
         for phrase, value in shoppers.items():
             for (facet, stored), count in totals.items():
                 if stored.lower() == str(value).lower():
-                    add(tokens(phrase), _Entry(facet, stored, count))
+                    add(phrase.split(), _Entry(facet, stored, count))
         self._index = index
         self._longest = max((len(k) for k in index), default=0)
 
@@ -280,8 +251,8 @@ class QueryUnderstanding:
         if not isinstance(query, str) or not query.strip():
             return Understanding(query if isinstance(query, str) else "")
         text = query[:MAX_QUERY_CHARS]
-        price, sort, text = _prices(text)
-        words = tokens(text)
+        price, sort, text = self._prices.read(text)
+        words = self._words(text)
         used = [False] * len(words)
         found: dict[str, tuple[list[str], list[str], str]] = {}  # facet -> (values, words, note)
         i = 0
@@ -298,7 +269,7 @@ class QueryUnderstanding:
             found[entry.facet] = (values, said, notes or note)
             for j in range(i, i + n):
                 used[j] = True
-            if i > 0 and words[i - 1] in _LINKS:
+            if i > 0 and words[i - 1] in self._prices.links:
                 used[i - 1] = True
             i += n
         constraints = [Constraint(facet, tuple(values), words=tuple(said), note=note, soft=self._soft(facet))
@@ -333,27 +304,79 @@ class QueryUnderstanding:
         return None
 
 
-def _amount(number: str, multiplier: str | None) -> float:
-    value = float(number.replace(",", ""))
-    return value * _MULTIPLIERS[multiplier.strip().lower()] if multiplier else value
+class PricePhrases:
+    """A language's price phrases (``language/data/<lang>/shopping.toml``) compiled: the words are data, the shapes
+    (numbers, signs, where a bound stands) are here. A language written without spaces between words (Chinese), or
+    with particles glued to them (Korean: "이하로"), matches its phrases inside runs of letters
+    (``spaced = false``): only Latin letters next to a phrase keep it from matching."""
 
+    def __init__(self, language: str = "en"):
+        shopping = wordings(language).shopping
+        price, amounts = shopping.price, shopping.amount
+        self.multipliers = {k.lower(): v for k, v in amounts.multipliers.items()}  # "2k": 2,000; "3만": 30,000
+        left, right = (r"\b", r"\b") if shopping.spaced else (r"(?<![a-z])", r"(?![a-z])")
+        currency = phrase_pattern(amounts.currency)
+        # Currency words an amount may run into ("300rs"); any other letter after the digits makes a model number.
+        currency_after = "|".join(re.escape(c) + (right if c[-1].isalnum() else "") for c in amounts.currency
+                                  if c[0].isalpha())
+        # An amount is a whole word: "8502-7PURPLE" and "E-1700-906_BLK" (model numbers) hold none, being joined
+        # to letters by a hyphen or an underscore; "2k", "300rs", "₹300" and "300-500" do.
+        # (Without spaces an amount may follow a letter: "预算600元".)
+        amount = (r"(?<!\w)" if shopping.spaced else r"(?<![a-z\d_])") + (r"(?<![a-z][-_])(\d{1,3}(?:,\d{2,3})+(?:\.\d+)?|\d+(?:\.\d+)?)(?![\d,.]?\d)(?!_|-[a-z])"
+                  rf"(\s*{phrase_pattern(self.multipliers)}{right})?(?!(?!{currency_after or '(?!)'})[a-z])")
+        # A number followed by a unit is a spec ("max 256 GB", "under 2 kg"), not a price.
+        unit = rf"(?!\s*{phrase_pattern(amounts.spec_units)}{right}|\s*%)"
+        money = rf"{currency}?\s*{amount}\s*{currency}?{unit}"
+        self.range = re.compile(rf"{left}{phrase_pattern(price.range_before)}?\s*{money}\s*"
+                                rf"(?:{phrase_pattern(price.range_joiners)}|-|–|~)\s*{money}", re.I)
 
-def _prices(text: str) -> tuple[Constraint | None, str | None, str]:
-    """The price constraint and order a query names, and the query without those phrases."""
-    sort = None
-    if _CHEAPEST.search(text):
-        sort, text = "asc", _CHEAPEST.sub(" ", text)
-    elif _DEAREST.search(text):
-        sort, text = "desc", _DEAREST.sub(" ", text)
-    match = _RANGE.search(text)
-    if match:
-        low, high = sorted((_amount(match.group(1), match.group(2)), _amount(match.group(3), match.group(4))))
-        constraint = Constraint("price", op="between", low=low, high=high, words=(match.group().strip(),))
-        return constraint, sort, text[:match.start()] + " " + text[match.end():]
-    for pattern, op in _BOUNDS:
-        match = pattern.search(text)
+        def before(phrases: Sequence[str], sign: str) -> re.Pattern:
+            """A bound written before the amount: one of ``phrases`` (a colon may follow: "budget: 500") or a
+            ``sign``."""
+            return re.compile(rf"(?:{left}{phrase_pattern(phrases)}\s*:?|{sign})\s*{money}", re.I)
+
+        def after(phrases: Sequence[str]) -> re.Pattern:
+            """A bound written after the amount: "500 or less", "300元以下", "3만원 이하"."""
+            return re.compile(rf"{money}\s*{phrase_pattern(phrases)}{right}", re.I)
+
+        # Strict bounds leave the amount out ("under 500": 500 is not under 500); "up to", "at most", a budget,
+        # "500 or less" and "at least" take it in.
+        self.bounds = ((before(price.below, "<(?!=)"), "lt"), (after(price.below_after), "lt"),
+                       (before(price.at_most, "<="), "lte"), (after(price.at_most_after), "lte"),
+                       (before(price.above, ">(?!=)"), "gt"), (after(price.above_after), "gt"),
+                       (before(price.at_least, ">="), "gte"), (after(price.at_least_after), "gte"))
+        self.cheapest = re.compile(rf"{left}{phrase_pattern(shopping.order.cheapest)}{right}", re.I)
+        self.dearest = re.compile(rf"{left}{phrase_pattern(shopping.order.dearest)}{right}", re.I)
+        # Words that introduce a facet value ("for men", "by Nike", "in red") and are not left over when they do.
+        self.links = frozenset(shopping.links)
+
+    @classmethod
+    @lru_cache(maxsize=None)
+    def for_language(cls, language: str) -> "PricePhrases":
+        return cls(language)
+
+    def amount(self, number: str, multiplier: str | None) -> float:
+        value = float(number.replace(",", ""))
+        return value * self.multipliers[multiplier.strip().lower()] if multiplier else value
+
+    def read(self, text: str) -> tuple[Constraint | None, str | None, str]:
+        """The price constraint and order ``text`` names, and the text without those phrases."""
+        sort = None
+        if self.cheapest.search(text):
+            sort, text = "asc", self.cheapest.sub(" ", text)
+        elif self.dearest.search(text):
+            sort, text = "desc", self.dearest.sub(" ", text)
+        match = self.range.search(text)
         if match:
-            amount = _amount(match.group(1), match.group(2))
-            constraint = Constraint.price_bound(op, amount, (match.group().strip(),))
+            low, high = sorted((self.amount(match.group(1), match.group(2)),
+                                self.amount(match.group(3), match.group(4))))
+            constraint = Constraint("price", op="between", low=low, high=high, words=(match.group().strip(),))
             return constraint, sort, text[:match.start()] + " " + text[match.end():]
-    return None, sort, text
+        for pattern, op in self.bounds:
+            match = pattern.search(text)
+            if match:
+                constraint = Constraint.price_bound(op, self.amount(match.group(1), match.group(2)),
+                                                    (match.group().strip(),))
+                return constraint, sort, text[:match.start()] + " " + text[match.end():]
+        return None, sort, text
+
