@@ -83,3 +83,22 @@ def test_a_shop_in_its_own_language_searches_bm25_without_an_english_model(
     assert len(titles) == 5 and all(item in t for t in titles), titles
     assert [d.metadata["price"] for d in cheapest] == [price for price, _ in cheapest_first[:5]]
     assert sorted(d.metadata["id"] for d in under) == sorted(i for price, i in cheapest_first if price <= budget)
+
+
+@pytest.mark.parametrize("language, package, first, follow_up, kind", [
+    ("zh", "jieba", "350元以下的保温杯", "有没有更便宜的？", "保温杯"),
+    ("ko", "kiwipiepy", "베개 55000원 이하로 찾아요", "좀 더 싼 걸로 보여주세요", "베개"),
+])
+def test_a_cheaper_follow_up_keeps_the_kind_under_the_last_products_price(language, package, first, follow_up, kind):
+    pytest.importorskip(package, reason=f"{language} needs the [lang] extra: pip install -e '.[lang]'")
+    from multimodal_rag.catalog.facets import FacetVocabulary
+    from multimodal_rag.qa.followup import Turn, rewrite_with_rules
+    from multimodal_rag.retrieval.understanding import QueryUnderstanding
+
+    products = [json.loads(line) for line in (CJK / language / "products.jsonl").read_text("utf-8").splitlines()]
+    understanding = QueryUnderstanding(FacetVocabulary.from_products(products), language=language)
+    asked = understanding.understand(first)
+    shown = sorted((p for p in products if p["category"].endswith(kind)), key=lambda p: p["price"])[1]
+    standalone = rewrite_with_rules(follow_up, [Turn(first, "", [shown], asked)], understanding.understand, language)
+    assert standalone.text == kind
+    assert standalone.understood.describe() == f"category={kind}, price<{shown['price']:g}"

@@ -150,6 +150,7 @@ class FollowupWordings(_Data):
     cheaper: Phrases
     pricier: Phrases
     left_out: Words    # words a shopping follow-up leaves over that say nothing of what is sought
+    possessive_form: str = "{title}'s"  # what a possessive reference becomes: "its colour" -> "X's colour"
 
 
 # -- facets.toml ------------------------------------------------------------------------------------------------
@@ -215,6 +216,13 @@ def _read(path: Traversable | Path, model: type[_Data]) -> _Data:
         text = str(error["ctx"]["error"]) if error["type"] == "value_error" else error["msg"]
         more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
         raise WordingsError(f"{path}: {f'{key}: ' if key else ''}{text}{more}") from None
+
+
+def bounded(phrases: Iterable[str], spaced: bool = True) -> str:
+    """``phrase_pattern(phrases)`` as whole words: at word boundaries in a language that writes words apart, else
+    (``spaced`` False: Chinese, Korean with its particles) anywhere but next to a Latin letter."""
+    left, right = (r"\b", r"\b") if spaced else (r"(?<![a-z])", r"(?![a-z])")
+    return f"{left}{phrase_pattern(phrases)}{right}"
 
 
 def phrase_pattern(phrases: Iterable[str]) -> str:

@@ -10,17 +10,30 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, Callable, Mapping, Sequence
 
 from langchain_core.language_models import BaseChatModel
 
-from multimodal_rag.language.wordings import phrase_pattern, wordings
+from multimodal_rag.language.wordings import bounded, wordings
 from multimodal_rag.retrieval.understanding import Constraint, Understanding
 
-_FOLLOWUP = wordings().followup  # language/data/en/followup.toml
-_REFERENCE = re.compile(rf"\b({phrase_pattern(_FOLLOWUP.references)})\b", re.I)
-_CHEAPER = re.compile(rf"\b({phrase_pattern(_FOLLOWUP.cheaper)})\b", re.I)
-_PRICIER = re.compile(rf"\b({phrase_pattern(_FOLLOWUP.pricier)})\b", re.I)
+class FollowupPhrases:
+    """A language's follow-up wordings (``language/data/<lang>/followup.toml``) compiled: references to the product
+    the conversation is about, and "cheaper" / "pricier"."""
+
+    def __init__(self, language: str = "en"):
+        found = wordings(language)
+        self.words = found.followup
+        spaced = found.shopping.spaced
+        self.reference = re.compile(f"({bounded(self.words.references, spaced)})", re.I)
+        self.cheaper = re.compile(f"({bounded(self.words.cheaper, spaced)})", re.I)
+        self.pricier = re.compile(f"({bounded(self.words.pricier, spaced)})", re.I)
+
+    @classmethod
+    @lru_cache(maxsize=None)
+    def for_language(cls, language: str) -> "FollowupPhrases":
+        return cls(language)
 
 
 @dataclass(frozen=True)
@@ -41,22 +54,24 @@ class StandaloneQuery:
 
 
 def rewrite_with_rules(question: str, history: Sequence[Turn],
-                       understand: Callable[[str], Understanding] | None = None) -> StandaloneQuery:
+                       understand: Callable[[str], Understanding] | None = None,
+                       language: str = "en") -> StandaloneQuery:
     """Resolve references to the product the conversation is about; a question without one is already standalone.
 
     In a shopping conversation (the last turn answered constraints: "a mug under 300"), a question that names no
     kind of product of its own ("in red", "a cheaper one", "any from Prestige?") keeps the last turn's
     constraints and changes the ones it names; "cheaper"/"pricier" means than the product the last answer was
     about."""
-    shopping = _shopping_follow_up(question, history, understand)
+    phrases = FollowupPhrases.for_language(language)
+    shopping = _shopping_follow_up(question, history, understand, phrases)
     if shopping is not None:
         return shopping
     subject = next((t.products[0] for t in reversed(history) if t.products), None)
-    if subject is None or not _REFERENCE.search(question):
+    if subject is None or not phrases.reference.search(question):
         return StandaloneQuery(question)
     title = str(subject.get("title") or "")
     price, category = subject.get("price"), subject.get("category")
-    for pattern, operator in ((_CHEAPER, "lt"), (_PRICIER, "gt")):
+    for pattern, operator in ((phrases.cheaper, "lt"), (phrases.pricier, "gt")):
         if pattern.search(question) and price is not None:
             filters: dict[str, Any] = {"price": {operator: price}}
             what = title
@@ -66,9 +81,11 @@ def rewrite_with_rules(question: str, history: Sequence[Turn],
                 path = [part.strip() for part in str(category).split(">") if part.strip()]
                 filters["category"] = {"prefix": " > ".join(path[:2])}
                 what = path[min(1, len(path) - 1)]
-            return StandaloneQuery(f"{what} {_REFERENCE.sub(' ', pattern.sub(' ', question))}".strip(), filters)
-    resolved = _REFERENCE.sub(lambda m: f"{title}'s" if m.group(1).lower() in _FOLLOWUP.possessive else title,
-                              question, count=1)
+            return StandaloneQuery(f"{what} {phrases.reference.sub(' ', pattern.sub(' ', question))}".strip(),
+                                   filters)
+    possessive = phrases.words.possessive_form.format(title=title)
+    resolved = phrases.reference.sub(lambda m: possessive if m.group(1).lower() in phrases.words.possessive
+                                     else title, question, count=1)
     return StandaloneQuery(re.sub(r"\s+", " ", resolved).strip())
 
 
@@ -82,8 +99,8 @@ def _understood_so_far(history: Sequence[Turn], understand: Callable[[str], Unde
     return so_far
 
 
-def _shopping_follow_up(question: str, history: Sequence[Turn],
-                        understand: Callable[[str], Understanding] | None) -> StandaloneQuery | None:
+def _shopping_follow_up(question: str, history: Sequence[Turn], understand: Callable[[str], Understanding] | None,
+                        phrases: FollowupPhrases) -> StandaloneQuery | None:
     last = history[-1] if history else None
     if understand is None or last is None:
         return None
@@ -98,18 +115,18 @@ def _shopping_follow_up(question: str, history: Sequence[Turn],
         if not before:
             return None
     subject = last.products[0] if last.products else {}
-    compared = [(op, match) for pattern, op in ((_CHEAPER, "lt"), (_PRICIER, "gt"))
+    compared = [(op, match) for pattern, op in ((phrases.cheaper, "lt"), (phrases.pricier, "gt"))
                 if (match := pattern.search(question))]
     for op, match in compared:
         if subject.get("price") is not None:
             price = Constraint.price_bound(op, float(subject["price"]), (match.group(),))
             asked = Understanding(asked.query, (*[c for c in asked.constraints if c.facet != "price"], price),
                                   asked.sort, asked.rest)
-    if not asked and not compared and not _REFERENCE.search(question):
+    if not asked and not compared and not phrases.reference.search(question):
         return None  # nothing to carry on: an unrelated question
     merged = before.followed_by(asked)
-    rest = " ".join(w for w in merged.rest.split() if not _REFERENCE.fullmatch(w)
-                    and w.lower() not in _FOLLOWUP.left_out)
+    rest = " ".join(w for w in merged.rest.split() if not phrases.reference.fullmatch(w)
+                    and w.lower() not in phrases.words.left_out)
     kinds = " ".join(v for c in merged.constraints if c.facet != "price" for v in c.values)
     return StandaloneQuery(" ".join(part for part in (kinds, rest) if part) or question, understood=merged)
 

@@ -85,7 +85,8 @@ class RulesParser:
         if self.rewriter is not None:
             return rewrite_with_llm(question, history, self.rewriter)
         understand = self.understanding.understand if self.understanding is not None else None
-        return rewrite_with_rules(question, history, understand)
+        language = self.understanding.language if self.understanding is not None else "en"
+        return rewrite_with_rules(question, history, understand, language)
 
     def _intent(self, question: str, standalone: StandaloneQuery, understood: Understanding | None,
                 conversation: bool) -> Intent:

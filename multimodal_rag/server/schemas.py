@@ -104,13 +104,15 @@ class ConstraintOut(BaseModel):
 
 
 class Understood(BaseModel):
-    """What a query was understood to ask: its constraints and price order, the words left, those dropped."""
+    """What a query was understood to ask: its constraints and price order, the words left, those dropped, and
+    its spelling corrections (a query word -> the catalog's word searched beside it)."""
 
     text: str
     constraints: list[ConstraintOut]
     sort: Literal["asc", "desc"] | None
     rest: str
     dropped: list[str]
+    corrected: dict[str, str] = {}
 
 
 class SearchHit(BaseModel):
