@@ -483,8 +483,8 @@ def cmd_tune(args: argparse.Namespace) -> int:
         return 0
     print(f"{report.output}: {report.catalog_pairs} queries made from the catalog, {report.log_pairs} from query "
           f"logs; {report.seconds:.0f} s")
-    print(f"use it: --set vectors.text.embedder=sentence-transformers:{report.output}, then `mmrag migrate` moves "
-          "an existing collection to it")
+    print(f"use it: --set vectors.{report.field}.embedder=sentence-transformers:{report.output}, then "
+          "`mmrag migrate` moves an existing collection to it")
     return 0
 
 

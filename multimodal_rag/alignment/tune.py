@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import random
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable, Mapping, Sequence
 
@@ -51,6 +51,7 @@ class TuneReport:
     seconds: float
     loss: float | None = None
     examples: list[tuple[str, str]] = field(default_factory=list)  # a few (query, product title) pairs
+    field: str = "text"  # the config's vector field whose model was tuned
 
     def to_json(self) -> dict:
         data = asdict(self)
@@ -221,4 +222,5 @@ def tune(catalog: str | Path, output: str | Path, *, config: Config | None = Non
         language = detect_language(f"{p.title}\n{p.description}" for p in products.values())
     pairs = catalog_pairs(products.values(), TextAnalyzer(language), options, field.sources)
     logged = query_log_pairs(query_logs, products, field.sources, min_grade)
-    return tune_text_model(name, pairs, output, log_pairs=logged, options=options, progress=progress)
+    report = tune_text_model(name, pairs, output, log_pairs=logged, options=options, progress=progress)
+    return replace(report, field=field.name)
