@@ -5,8 +5,10 @@ No model: the catalog's facet vocabulary (``FacetVocabulary``, recorded with the
 the words of its values, singular and compact forms included ("shirts" -> Shirts, "mens"/"men's" -> Men,
 "t-shirts" -> Tshirts); a query's words are matched longest value first, left to right. A value held by several
 facets goes to the facet where more products hold it, and the understanding says so. Price phrases ("under 500",
-"below Rs 1,000", "less than ₹300", "between 200 and 400", "cheapest", "most expensive") are read before values.
-It never raises: any string gives an ``Understanding``, empty when nothing was understood.
+"below Rs 1,000", "less than ₹300", "between 200 and 400", "cheapest", "most expensive") are read before values,
+in the catalog's language (``PricePhrases``: "300元以下", "3만원 미만", "最便宜", "가장 저렴한"), whose segmenter also
+splits a query and the values of a language written without spaces into words. It never raises: any string gives
+an ``Understanding``, empty when nothing was understood.
 """
 
 from __future__ import annotations
