@@ -194,7 +194,9 @@ class ProductSearcher:
                 raise UnsupportedQuery(f"no configured field can take a {kinds} query")
         rest = [[r for r in requests if not any(r is k for k in started)]
                 for requests, started in zip(per_query, keyword)]
-        late = self._submit(rest, depth)
+        # A query with one list (a photo on one image field) has nothing to fuse: its first k are the answer.
+        late = self._submit(rest, [q.k if len(requests) == 1 else d
+                                   for q, requests, d in zip(queries, per_query, depth)])
         found: list[list[list[dict]]] = [[] for _ in queries]
         for qi, requests in enumerate(per_query):
             by_request = {id(r): hits for r, hits in [*self._results(early, keyword, qi),
