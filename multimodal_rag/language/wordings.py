@@ -218,10 +218,15 @@ def _read(path: Traversable | Path, model: type[_Data]) -> _Data:
         raise WordingsError(f"{path}: {f'{key}: ' if key else ''}{text}{more}") from None
 
 
+def word_edges(spaced: bool = True) -> tuple[str, str]:
+    """The regular expressions before and after a whole word: word boundaries in a language that writes words
+    apart, else (``spaced`` False: Chinese, Korean with its particles) anything but a Latin letter."""
+    return (r"\b", r"\b") if spaced else (r"(?<![a-z])", r"(?![a-z])")
+
+
 def bounded(phrases: Iterable[str], spaced: bool = True) -> str:
-    """``phrase_pattern(phrases)`` as whole words: at word boundaries in a language that writes words apart, else
-    (``spaced`` False: Chinese, Korean with its particles) anywhere but next to a Latin letter."""
-    left, right = (r"\b", r"\b") if spaced else (r"(?<![a-z])", r"(?![a-z])")
+    """``phrase_pattern(phrases)`` as whole words (``word_edges``)."""
+    left, right = word_edges(spaced)
     return f"{left}{phrase_pattern(phrases)}{right}"
 
 

@@ -53,10 +53,10 @@ def _phrases(synonyms: Mapping[str, Sequence[str]]) -> list[tuple[tuple[str, ...
     return sorted((p for p in out if p[0]), key=lambda item: -len(item[0]))
 
 
-def _holds(words: Sequence[str], phrase: Sequence[str]) -> bool:
-    """``phrase`` occurs in ``words``, word by word (a plural or an inflection forgiven)."""
+def holds(words: Sequence[str], phrase: Sequence[str], same: Callable[[str, str], bool] = str.__eq__) -> bool:
+    """``phrase`` (not empty) occurs in ``words``, word by word as ``same`` compares them."""
     n = len(phrase)
-    return any(all(same_word(words[i + j], phrase[j]) for j in range(n)) for i in range(len(words) - n + 1))
+    return n > 0 and any(all(same(a, b) for a, b in zip(words[i:i + n], phrase)) for i in range(len(words) - n + 1))
 
 
 def _name_words(name: str) -> list[str]:
@@ -173,7 +173,8 @@ class FieldResolver:
         asked = [words[i] for i in sorted(free)]
         best: tuple[int, int, str, tuple[str, ...]] | None = None
         for rank, name in enumerate(own):
-            hits = sorted({v for v in (tuple(tokens(str(v))) for v in values.get(name, ())) if v and _holds(asked, v)})
+            spelled = {tuple(tokens(str(v))) for v in values.get(name, ())}
+            hits = sorted(v for v in spelled if holds(asked, v, same_word))
             if len(hits) >= 2 and (best is None or (len(hits), -rank) > best[:2]):
                 best = (len(hits), -rank, name, tuple(w for v in hits for w in v))
         return FieldQuestion(best[2], "offered", best[3]) if best else None

@@ -20,11 +20,11 @@ from __future__ import annotations
 import re
 import string
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 from multimodal_rag.catalog.facets import FacetVocabulary
 from multimodal_rag.language.wordings import wordings
-from multimodal_rag.qa.fields import FieldQuestion, FieldResolver
+from multimodal_rag.qa.fields import FieldQuestion, FieldResolver, holds
 from multimodal_rag.words import has_digit, is_stopword, find_word, same_word, stem, tokens
 
 _ALTERNATIVES = wordings().question.alternatives  # language/data/en/question.toml
@@ -102,8 +102,8 @@ def name_products(words: Sequence[str], products: Sequence[Mapping[str, Any]], o
         c.matched = _once_each({i: find_word(words[i], name) for i in content}, name)
         c.verbatim = sum(words[i] in name for i in c.matched)
         title_words = tokens(str(product.get("title") or ""))
-        c.whole_title = _holds(words, title_words)
-        c.typed_title = c.whole_title or _holds(words, title_words, same_word)
+        c.whole_title = holds(words, title_words)
+        c.typed_title = c.whole_title or holds(words, title_words, same_word)
         c.unexplained = [i for i in content if i not in optional and find_word(words[i], known) is None]
         held = {t for t in title if any(same_word(words[i], t) for i in c.matched)}
         c.title_coverage = len(held) / len(title) if title else 0.0
@@ -137,11 +137,6 @@ def _once_each(found: Mapping[int, str | None], name: Sequence[str]) -> set[int]
         at.sort(key=lambda i: (min((abs(i - j) for j in others), default=0), i))
         taken.update(at[: name.count(word)])
     return taken
-
-
-def _holds(words: Sequence[str], title: Sequence[str], same: Callable[[str, str], bool] = str.__eq__) -> bool:
-    n = len(title)
-    return n > 0 and any(all(same(a, b) for a, b in zip(words[i:i + n], title)) for i in range(len(words) - n + 1))
 
 
 def _names(c: _Candidate, words: Sequence[str], everything: Sequence[set[str]],

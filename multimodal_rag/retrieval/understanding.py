@@ -21,7 +21,7 @@ from typing import Any, Mapping, Sequence
 from multimodal_rag.catalog.facets import FacetVocabulary, category_levels
 from multimodal_rag.store.filters import LIKE_WILDCARDS
 from multimodal_rag.language.analysis import match_words
-from multimodal_rag.language.wordings import phrase_pattern, wordings
+from multimodal_rag.language.wordings import phrase_pattern, word_edges, wordings
 from multimodal_rag.words import designates, is_stopword, stem, tokens
 
 MAX_VALUE_WORDS = 5
@@ -316,7 +316,7 @@ class PricePhrases:
         shopping = wordings(language).shopping
         price, amounts = shopping.price, shopping.amount
         self.multipliers = {k.lower(): v for k, v in amounts.multipliers.items()}  # "2k": 2,000; "3만": 30,000
-        left, right = (r"\b", r"\b") if shopping.spaced else (r"(?<![a-z])", r"(?![a-z])")
+        left, right = word_edges(shopping.spaced)
         currency = phrase_pattern(amounts.currency)
         # Currency words an amount may run into ("300rs"); any other letter after the digits makes a model number.
         currency_after = "|".join(re.escape(c) + (right if c[-1].isalnum() else "") for c in amounts.currency
