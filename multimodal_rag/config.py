@@ -205,8 +205,8 @@ class SearchConfig(Section):
     # scores); weights per field name ("bm25", a vector field, "understood").
     fusion: Fusion = "rrf"
     rrf_k: PositiveInt = 60
-    # How many candidates each field hands to the fusion (the answer is still cut to k); only ids and scores travel
-    # for them, the fields of the k returned are read once.
+    # How many candidates each field hands to the fusion (the answer is still cut to k), each with its stored fields
+    # (what the understood boosts test, and what the products returned carry: no second read).
     depth: Annotated[int, Field(ge=1, le=1000)] = 100
     # Query words the catalog never uses are also searched as the catalog word they misspell (see `understood`).
     spelling: bool = True
@@ -221,7 +221,7 @@ class SearchConfig(Section):
     query_photo_size: Annotated[int | str, _accepted_by(parse_photo_size)] = "auto"
     query_photo_fit: PhotoFit = "stretch"
     query_photo_crop: Annotated[float | str, _accepted_by(parse_photo_crop)] = "auto"
-    # The catalog's facets read from a query's text: "boost" (products satisfying them get one more ranked list),
+    # The catalog's facets read from a query's text: "boost" (the candidates satisfying them get one more list),
     # "filter" (only those), or "off"; and a shopper's words for facet values, {"gents": "Men"}.
     understand: Understand = "boost"
     synonyms: dict[Word, Word] = Field({}, description='a table of word -> facet value, e.g. {gents = "Men"}')

@@ -102,3 +102,33 @@ def test_a_cheaper_follow_up_keeps_the_kind_under_the_last_products_price(langua
     standalone = rewrite_with_rules(follow_up, [Turn(first, "", [shown], asked)], understanding.understand, language)
     assert standalone.text == kind
     assert standalone.understood.describe() == f"category={kind}, price<{shown['price']:g}"
+
+
+@pytest.mark.parametrize("language, package, asked, opening, listed", [
+    ("zh", "jieba", "{title}多少钱？", "符合条件（", "）的商品：{title}，{price} [1]。"),
+    ("ko", "kiwipiepy", "{title} 가격이 얼마예요?", "조건(", ")에 맞는 상품: {title}, {price} [1]."),
+])
+def test_an_answer_the_chain_composes_is_in_the_questions_language(
+        make_config, default_embedders, language, package, asked, opening, listed):
+    """The model's answers fail their checks (they state no price), so the chain composes them from the facts: in
+    the question's language (the product named in the shop's words is what matches what it names), and in English
+    when the same shop is asked in English."""
+    pytest.importorskip(package, reason=f"{language} needs the [lang] extra: pip install -e '.[lang]'")
+    from multimodal_rag.qa import ProductQA
+    from multimodal_rag.qa.lookup import format_price
+    from tests.chat_models import scripted
+
+    config = make_config()
+    ingest(CJK / language / "products.jsonl", config, progress=False, embedders=default_embedders)
+    product = json.loads((CJK / language / "products.jsonl").read_text("utf-8").splitlines()[0])
+    price = format_price(product["price"], product["currency"])
+    retriever = ProductRetriever.from_config(config, k=5)
+    try:
+        chain = ProductQA(retriever, scripted(lambda prompt: "I do not know."))
+        own = chain.invoke(asked.format(title=product["title"]))
+        english = chain.invoke(f"What is the price of {product['title']}?")
+    finally:
+        retriever.close()
+    assert own.answer.startswith(opening) and own.answer.endswith(listed.format(title=product["title"], price=price))
+    assert (own.cited_ids, own.written_by) == ([product["id"]], "chain")
+    assert english.answer == f"The price of {product['title']} is {price} [1]."

@@ -54,6 +54,18 @@ def test_a_malformed_file_is_one_line_naming_the_file_and_the_key(tmp_path):
         read_wordings(tmp_path, "xx")
 
 
+def test_an_answer_sentence_with_an_unknown_placeholder_is_refused_when_read(tmp_path):
+    answers = tmp_path / "answers.toml"
+    answers.write_text(ENGLISH.joinpath("answers.toml").read_text(encoding="utf-8").replace(
+        'fact = "The {field} of {title} is {value} [{n}]."', 'fact = "The {feild} of {title} is {value} [{n}]."'))
+    with pytest.raises(WordingsError, match=re.escape(
+            f"{answers}: fact: 'The {{feild}} of {{title}} is {{value}} [{{n}}].': unknown or malformed "
+            "placeholder 'feild'")):
+        read_wordings(tmp_path, "xx")
+    assert wordings("zh").answers.field_name("price") == "价格" and wordings("zh").answers.field_name("颜色") == "颜色"
+    assert wordings("de").answers == wordings("en").answers  # a language without the file speaks English
+
+
 def test_a_language_reads_english_for_each_concern_it_has_no_file_for(tmp_path):
     """A language's folder may hold some of the concerns; the others, and every concern of a language with no
     folder, are English: the numbers, currency signs and English words shoppers mix in are still understood."""

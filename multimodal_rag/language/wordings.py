@@ -160,6 +160,51 @@ class FacetWordings(_Data):
     values: Annotated[Mapping[Phrase, Phrase], AfterValidator(_frozen)] = MappingProxyType({})
 
 
+# -- answers.toml -----------------------------------------------------------------------------------------------
+
+# What each sentence may hold: a placeholder outside these is a mistake in the file, caught when it is read.
+_PLACEHOLDERS = {"title": "", "field": "", "value": "", "n": 1, "price": "", "products": "", "understood": "",
+                 "values": ""}
+
+
+def _template(text: str) -> str:
+    try:
+        text.format(**_PLACEHOLDERS)
+    except (KeyError, IndexError, ValueError) as exc:
+        raise ValueError(f"{text!r}: unknown or malformed placeholder {exc}") from None
+    return text
+
+
+Template = Annotated[str, AfterValidator(_template)]
+
+
+class AnswerWordings(_Data):
+    """The sentences the chain composes from catalog facts, as ``str.format`` templates."""
+
+    separator: str         # between listed products
+    fact: Template
+    not_listed: Template
+    not_listed_value: str  # a value a product does not list, among several products' values
+    ambiguous: Template
+    ambiguous_item: Template
+    priced: Template
+    unpriced: Template
+    listed: Template
+    closest: Template
+    cheapest: Template
+    dearest: Template
+    matching: Template
+    no_match: Template
+    no_match_closest: Template
+    nothing_found: Template
+    product_not_found: Template
+    field_names: Annotated[Mapping[str, str], AfterValidator(_frozen)]  # core fields as this language names them
+
+    def field_name(self, field: str) -> str:
+        """A field as a sentence names it: a core field in this language, an attribute as the catalog does."""
+        return self.field_names.get(field, field.lower() if field.isascii() else field)
+
+
 class Wordings(_Data):
     """One language's wordings, one field per data file."""
 
@@ -169,11 +214,12 @@ class Wordings(_Data):
     shopping: ShoppingWordings
     followup: FollowupWordings
     facets: FacetWordings
+    answers: AnswerWordings
 
 
 CONCERNS: dict[str, type[_Data]] = {"question": QuestionWordings, "fields": FieldWordings,
                                     "shopping": ShoppingWordings, "followup": FollowupWordings,
-                                    "facets": FacetWordings}
+                                    "facets": FacetWordings, "answers": AnswerWordings}
 
 
 def _data() -> Traversable:
@@ -187,6 +233,13 @@ def wordings(language: str = DEFAULT_LANGUAGE) -> Wordings:
     if not isinstance(language, str) or not _LANGUAGE.fullmatch(language):
         raise WordingsError(f"not a language code: {language!r} (e.g. 'en')")
     return read_wordings(_data().joinpath(language), language)
+
+
+def languages_with(concern: str) -> tuple[str, ...]:
+    """The languages that ship a file of their own for ``concern`` ("answers": the languages answers are composed
+    in)."""
+    return tuple(sorted(folder.name for folder in _data().iterdir()
+                        if folder.is_dir() and folder.joinpath(f"{concern}.toml").is_file()))
 
 
 def read_wordings(folder: Traversable | Path, language: str) -> Wordings:

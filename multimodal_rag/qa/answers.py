@@ -1,8 +1,9 @@
-"""The sentences the chain composes from catalog facts.
+"""The sentences the chain composes from catalog facts, in the question's language.
 
 Every sentence here is composed from a product's stored fields (its title, price and a field's value) and cites
 the product by its number among the products the model was given: what the chain says when the model's answer
-fails a check, or when no model call is needed.
+fails a check, or when no model call is needed. The sentences themselves are data
+(``language/data/<lang>/answers.toml``); a language without the file speaks English.
 """
 
 from __future__ import annotations
@@ -11,55 +12,78 @@ from typing import Mapping, Sequence
 
 from langchain_core.documents import Document
 
+from multimodal_rag.language.wordings import AnswerWordings, wordings
 from multimodal_rag.qa.lookup import FieldAnswer, format_price
 from multimodal_rag.retrieval.understanding import Understanding
 
 CATALOG_SENTENCE_PRODUCTS = 3
 
 
-def fact_sentence(fact: FieldAnswer) -> str:
-    if fact.value is None:
-        return f"The catalog does not list the {fact.field.lower()} of {fact.title} [{fact.position}]."
-    return f"The {fact.field.lower()} of {fact.title} is {fact.value} [{fact.position}]."
+def sentences(language: str) -> AnswerWordings:
+    return wordings(language).answers
 
 
-def ambiguous_sentence(facts: Sequence[FieldAnswer]) -> str:
-    values = "; ".join(f"{f.title} [{f.position}]: {f.value if f.value is not None else 'not listed'}"
-                       for f in facts)
-    return f"Several products match that name, with different {facts[0].field.lower()}: {values}."
+def fact_sentence(fact: FieldAnswer, language: str = "en") -> str:
+    say = sentences(language)
+    template = say.not_listed if fact.value is None else say.fact
+    return template.format(field=say.field_name(fact.field), title=fact.title, value=fact.value, n=fact.position)
 
 
-def priced(doc: Document, position: int) -> str:
+def ambiguous_sentence(facts: Sequence[FieldAnswer], language: str = "en") -> str:
+    say = sentences(language)
+    values = say.separator.join(
+        say.ambiguous_item.format(title=f.title, n=f.position, value=f.value if f.value is not None
+                                  else say.not_listed_value) for f in facts)
+    return say.ambiguous.format(field=say.field_name(facts[0].field), values=values)
+
+
+def priced(doc: Document, position: int, language: str = "en") -> str:
     """A product as the catalog names it: "Title at 349 INR [2]"."""
-    m = doc.metadata
-    price = f" at {format_price(m['price'], m.get('currency'))}" if m.get("price") is not None else ""
-    return f"{m.get('title')}{price} [{position}]"
+    say, m = sentences(language), doc.metadata
+    if m.get("price") is None:
+        return say.unpriced.format(title=m.get("title"), n=position)
+    return say.priced.format(title=m.get("title"), price=format_price(m["price"], m.get("currency")), n=position)
 
 
-def catalog_sentence(products: Sequence[Document]) -> str:
+def _listed(products: Sequence[tuple[int, Document]], language: str) -> str:
+    return sentences(language).separator.join(priced(doc, position, language) for position, doc in products)
+
+
+def catalog_sentence(products: Sequence[Document], language: str = "en") -> str:
     """The closest products with their prices, each cited: what the catalog itself says about a question."""
-    shown = [priced(doc, i) for i, doc in enumerate(products[:CATALOG_SENTENCE_PRODUCTS], start=1)]
-    return "The closest products in the catalog are " + "; ".join(shown) + "."
+    shown = list(enumerate(products[:CATALOG_SENTENCE_PRODUCTS], start=1))
+    return sentences(language).closest.format(products=_listed(shown, language))
 
 
-def cited_sentence(shown: Mapping[int, Document], positions: Sequence[int]) -> str:
+def cited_sentence(shown: Mapping[int, Document], positions: Sequence[int], language: str = "en") -> str:
     """A sentence composed from the facts of the products at ``positions`` among the ``shown`` ones: each one's
     title and price, cited ("Bergner Kadhai NA L at 1,499 INR [1]; ...")."""
-    return "; ".join(priced(shown[p], p) for p in positions) + "."
+    return sentences(language).listed.format(products=_listed([(p, shown[p]) for p in positions], language))
 
 
-def shopping_sentence(understood: Understanding, products: Sequence[Document], positions: Sequence[int]) -> str:
+def shopping_sentence(understood: Understanding, products: Sequence[Document], positions: Sequence[int],
+                      language: str = "en") -> str:
     """Products that satisfy every constraint, in the order the question asks for."""
-    listed = "; ".join(priced(products[p - 1], p) for p in positions[:CATALOG_SENTENCE_PRODUCTS])
-    if understood.sort == "asc":
-        return f"The cheapest that match ({understood.describe()}): {listed}."
-    if understood.sort == "desc":
-        return f"The most expensive that match ({understood.describe()}): {listed}."
-    return f"Products that match ({understood.describe()}): {listed}."
+    say = sentences(language)
+    listed = _listed([(p, products[p - 1]) for p in positions[:CATALOG_SENTENCE_PRODUCTS]], language)
+    template = {"asc": say.cheapest, "desc": say.dearest}.get(understood.sort or "", say.matching)
+    return template.format(understood=understood.describe(), products=listed)
 
 
-def no_match_sentence(understood: Understanding, instead: Sequence[Document]) -> str:
+def no_match_sentence(understood: Understanding, instead: Sequence[Document], language: str = "en") -> str:
     """None satisfies every constraint: say so, and what the catalog has closest."""
-    closest = "; ".join(priced(d, i) for i, d in enumerate(instead[:CATALOG_SENTENCE_PRODUCTS], start=1))
-    answer = f"No product matches {understood.describe()}."
-    return f"{answer} The closest in the catalog: {closest}." if closest else answer
+    say = sentences(language)
+    answer = say.no_match.format(understood=understood.describe())
+    if not instead:
+        return answer
+    closest = _listed(list(enumerate(instead[:CATALOG_SENTENCE_PRODUCTS], start=1)), language)
+    return f"{answer} {say.no_match_closest.format(products=closest)}"
+
+
+def nothing_found_sentence(language: str = "en") -> str:
+    return sentences(language).nothing_found
+
+
+def product_not_found_sentence(field: str, language: str = "en") -> str:
+    say = sentences(language)
+    return say.product_not_found.format(field=say.field_name(field))

@@ -78,13 +78,13 @@ def states_fact(answer: str, positions: Sequence[int], fact: FieldAnswer, produc
     return fact.value is not None and contains_answer(said, fact.value)
 
 
-def named_and_priced(sentence: str, given: Mapping[int, Document]) -> tuple[str, bool]:
+def named_and_priced(sentence: str, given: Mapping[int, Document], language: str = "en") -> tuple[str, bool]:
     """``sentence`` (its citations outside ``given`` dropped) when each product it cites is named before its
     citation and every price it states is a cited product's; else the sentence composed from the cited products'
     facts. The flag says whether it was replaced."""
     cleaned, positions = clean_citations(sentence, max(given, default=0))
     if miscited(cleaned, given):
-        return cited_sentence(given, [p for p in positions if p in given]), True
+        return cited_sentence(given, [p for p in positions if p in given], language), True
     return cleaned, False
 
 
@@ -93,9 +93,10 @@ class SentenceGate:
     fails ``check`` closes the gate (``failed`` says what it stated); one that miscites is replaced
     (``named_and_priced``)."""
 
-    def __init__(self, check: Callable[[str], Unsupported], given: Mapping[int, Document]):
+    def __init__(self, check: Callable[[str], Unsupported], given: Mapping[int, Document], language: str = "en"):
         self.check = check
         self.given = given
+        self.language = language  # of the sentence that replaces one that miscites
         self.titles = titles(given)
         self.buffer = ""
         self.shown = ""
@@ -125,7 +126,7 @@ class SentenceGate:
         if problem:
             self.failed = problem
             return
-        cleaned, replaced = named_and_priced(cleaned, self.given)
+        cleaned, replaced = named_and_priced(cleaned, self.given, self.language)
         self.replaced |= replaced
         piece = (" " if self.shown else "") + cleaned
         self.shown += piece
@@ -144,7 +145,8 @@ class Guards:
         """The gate a gated prompt's answer streams through (None: the answer is guarded whole)."""
         if not prompt.gated:
             return None
-        return SentenceGate(lambda text: self.grounding.check(text, prompt.sources), prompt.given)
+        return SentenceGate(lambda text: self.grounding.check(text, prompt.sources), prompt.given,
+                            prompt.found.asked.parsed.language)
 
     def _miscites(self, prompt: Prompt, answer: str) -> bool:
         return any(miscited(s, prompt.given) for s in sentences(answer, titles(prompt.given)))
@@ -167,7 +169,7 @@ class Guards:
         if (not states_fact(answer, positions, fact, products[fact.position - 1].metadata)
                 or self.grounding.check(answer, prompt.sources) or novel_words(answer, prompt.sources, self.phrasing)
                 or self._miscites(prompt, answer)):
-            return Answer(fact_sentence(fact), [fact.position], "lookup", "chain")
+            return Answer(fact_sentence(fact, prompt.found.asked.parsed.language), [fact.position], "lookup", "chain")
         return Answer(answer, positions, "lookup", "model")
 
     def shopping(self, draft: Draft) -> Answer:
@@ -185,7 +187,8 @@ class Guards:
         ordered = not understood.sort or (positions and positions[0] == allowed[0])
         if kept and positions and ordered and not self.grounding.check(answer, prompt.sources):
             return Answer(answer, positions, "shopping", "model")
-        return Answer(shopping_sentence(understood, products, allowed), allowed[:CATALOG_SENTENCE_PRODUCTS],
+        language = prompt.found.asked.parsed.language
+        return Answer(shopping_sentence(understood, products, allowed, language), allowed[:CATALOG_SENTENCE_PRODUCTS],
                       "shopping", "chain")
 
     @staticmethod
@@ -201,6 +204,6 @@ class Guards:
         if draft.failed is None and positions:
             return Answer(answer, positions, "catalog" if draft.replaced else "llm",
                           "chain" if draft.replaced else "model")
-        answer = f"{answer} {catalog_sentence(products)}".strip()
+        answer = f"{answer} {catalog_sentence(products, draft.prompt.found.asked.parsed.language)}".strip()
         _, positions = clean_citations(answer, len(products))
         return Answer(answer, positions, "catalog", "chain")

@@ -14,6 +14,7 @@ from typing import Any, Literal, Protocol, Sequence
 from langchain_core.language_models import BaseChatModel
 from pydantic import BaseModel, ConfigDict, Field
 
+from multimodal_rag.language.detect import DEFAULT_LANGUAGE, question_language
 from multimodal_rag.qa.fields import FieldResolver
 from multimodal_rag.qa.followup import StandaloneQuery, Turn, rewrite_with_llm, rewrite_with_rules
 from multimodal_rag.retrieval.understanding import QueryUnderstanding, Understanding
@@ -42,6 +43,7 @@ class ParsedQuestion(BaseModel):
     price_low: float | None = None
     price_high: float | None = None
     sort: Literal["asc", "desc"] | None = None
+    language: str = Field(default="en", description="the question's language: what the answer is composed in")
 
     @property
     def priced(self) -> bool:
@@ -79,14 +81,24 @@ class RulesParser:
             price_low=next((c.low for c in prices if c.low is not None), None),
             price_high=next((c.high for c in prices if c.high is not None), None),
             sort=understood.sort if understood else None,
-            intent=self._intent(question, standalone, understood, bool(history)))
+            intent=self._intent(question, standalone, understood, bool(history)),
+            language=self._language(question))
 
     def _standalone(self, question: str, history: Sequence[Turn]) -> StandaloneQuery:
         if self.rewriter is not None:
             return rewrite_with_llm(question, history, self.rewriter)
         understand = self.understanding.understand if self.understanding is not None else None
-        language = self.understanding.language if self.understanding is not None else "en"
-        return rewrite_with_rules(question, history, understand, language)
+        return rewrite_with_rules(question, history, understand, self._catalog_language)
+
+    def _language(self, question: str) -> str:
+        """The question's language, read from its own words: what is left once the catalog's values are read out
+        of it (a product's name is in the catalog's language whatever language the shopper writes in)."""
+        own = self.understanding.understand(question).rest if self.understanding is not None else ""
+        return question_language(own or question, self._catalog_language)
+
+    @property
+    def _catalog_language(self) -> str:
+        return self.understanding.language if self.understanding is not None else DEFAULT_LANGUAGE
 
     def _intent(self, question: str, standalone: StandaloneQuery, understood: Understanding | None,
                 conversation: bool) -> Intent:

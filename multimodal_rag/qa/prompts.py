@@ -49,13 +49,14 @@ def product_block(position: int, doc: Document) -> str:
     return f"[{position}] <product>\n{_DELIMITER.sub('(product)', doc.page_content)}\n</product>"
 
 
-def build_messages(question: str, shown: Sequence[tuple[int, Document]], fact: FieldAnswer | None = None
-                   ) -> list[BaseMessage]:
-    """The numbered ``shown`` products and the question; with a catalog ``fact``, the request to state it."""
+def build_messages(question: str, shown: Sequence[tuple[int, Document]], fact: FieldAnswer | None = None,
+                   language: str = "en") -> list[BaseMessage]:
+    """The numbered ``shown`` products and the question; with a catalog ``fact`` (stated in the question's
+    ``language``), the request to state it."""
     blocks = "\n\n".join(product_block(i, d) for i, d in shown)
     task = f"Question: {question}"
     if fact is not None:
-        task = (f"Catalog fact: {fact_sentence(fact)}\n{task}\n"
+        task = (f"Catalog fact: {fact_sentence(fact, language)}\n{task}\n"
                 f"Answer in one sentence that states this fact and cites [{fact.position}].")
     return [SystemMessage(SYSTEM_PROMPT), HumanMessage(f"Products:\n\n{blocks}\n\n{task}")]
 
@@ -78,7 +79,7 @@ def shopping_prompt(found: Found) -> Prompt:
     catalog's sentence listing them."""
     products = found.products
     shown = list(enumerate(products, start=1))
-    sentence = shopping_sentence(found.shopping, products, range(1, len(products) + 1))
+    sentence = shopping_sentence(found.shopping, products, range(1, len(products) + 1), found.asked.parsed.language)
     *system, human = build_messages(found.asked.parsed.query, shown)
     messages = [*system, HumanMessage(f"{human.content}\nCatalog fact: {sentence}\n"
                                       "Answer from this fact in one or two sentences, citing the products.")]
@@ -95,8 +96,9 @@ def fact_prompt(found: Found) -> Prompt:
     products[fact.position - 1] = Document(page_content=product_card(doc.metadata, include=(fact.field,)),
                                            metadata=doc.metadata, id=doc.id)
     shown = [(fact.position, products[fact.position - 1])]
-    return Prompt(found, products, dict(shown), build_messages(found.asked.parsed.query, shown, fact),
-                  _sources(found, *(d.page_content for _, d in shown), fact_sentence(fact)), stop=["\n"])
+    language = found.asked.parsed.language
+    return Prompt(found, products, dict(shown), build_messages(found.asked.parsed.query, shown, fact, language),
+                  _sources(found, *(d.page_content for _, d in shown), fact_sentence(fact, language)), stop=["\n"])
 
 
 def open_prompt(found: Found) -> Prompt:

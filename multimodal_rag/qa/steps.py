@@ -24,7 +24,8 @@ from langchain_core.retrievers import BaseRetriever
 from langchain_core.runnables import Runnable, RunnableConfig, RunnableLambda
 
 from multimodal_rag.catalog.facets import FacetVocabulary
-from multimodal_rag.qa.answers import CATALOG_SENTENCE_PRODUCTS, ambiguous_sentence, fact_sentence, no_match_sentence
+from multimodal_rag.qa.answers import (CATALOG_SENTENCE_PRODUCTS, ambiguous_sentence, fact_sentence, no_match_sentence,
+                                       nothing_found_sentence, product_not_found_sentence)
 from multimodal_rag.qa.fields import FieldQuestion, FieldResolver
 from multimodal_rag.qa.lookup import FieldAnswer, Lookup, lookup
 from multimodal_rag.qa.parsing import ParsedQuestion, QuestionParser
@@ -83,22 +84,21 @@ class Found:
     def fixed(self) -> Fixed | None:
         """The answer when no model call is needed: nothing found, the named product not found, several named with
         different values, the field not listed, or no product satisfying a shopping question."""
-        look, products = self.look, self.products
+        look, products, language = self.look, self.products, self.asked.parsed.language
         if self.shopping is not None:
             if self.matched:
                 return None
             shown = min(len(products), CATALOG_SENTENCE_PRODUCTS)
-            return Fixed(no_match_sentence(self.shopping, products), tuple(range(1, shown + 1)), "shopping")
-        asked = look.field.name.lower() if look.field else None
+            return Fixed(no_match_sentence(self.shopping, products, language), tuple(range(1, shown + 1)), "shopping")
         if not products:
-            return Fixed("The catalog does not have products matching that question.", (), "not_found")
-        if asked is not None and not look.facts:
+            return Fixed(nothing_found_sentence(language), (), "not_found")
+        if look.field is not None and not look.facts:
             # A field of a named product was asked, and no retrieved product is that product.
-            return Fixed(f"The catalog does not have that product, so I cannot tell its {asked}.", (), "not_found")
+            return Fixed(product_not_found_sentence(look.field.name, language), (), "not_found")
         if look.ambiguous:
-            return Fixed(ambiguous_sentence(look.facts), tuple(f.position for f in look.facts), "ambiguous")
+            return Fixed(ambiguous_sentence(look.facts, language), tuple(f.position for f in look.facts), "ambiguous")
         if look.facts and look.facts[0].value is None:
-            return Fixed(fact_sentence(look.facts[0]), (look.facts[0].position,), "not_listed")
+            return Fixed(fact_sentence(look.facts[0], language), (look.facts[0].position,), "not_listed")
         return None
 
     @property

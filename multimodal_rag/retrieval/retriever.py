@@ -35,7 +35,7 @@ from multimodal_rag.retrieval.catalog import StoreCatalog, product_card
 from multimodal_rag.retrieval.rerank import ProductReranker
 from multimodal_rag.retrieval.keywords import QueryKeywords
 from multimodal_rag.retrieval.searcher import BM25, RELAXED, UNDERSTOOD, Hit, ProductSearcher, SearchQuery
-from multimodal_rag.retrieval.understanding import QueryUnderstanding, Understanding
+from multimodal_rag.retrieval.understanding import Constraint, QueryUnderstanding, Understanding, satisfies
 from multimodal_rag.store.filters import build_filter, combine
 from multimodal_rag.store.milvus import ProductStore, open_store
 from multimodal_rag.store.schema import SCALAR_FIELDS
@@ -200,8 +200,8 @@ class ProductRetriever(BaseRetriever):
     @staticmethod
     def _constrained(search: SearchQuery, understood: Understanding | None, mode: str) -> SearchQuery:
         """The search with the understood constraints applied: prices always as a filter, the rest as the mode
-        says: "filter" adds them to the filter; "boost" adds a filtered request for the products that satisfy
-        them all, and when some are soft (a colour) one for those that satisfy the others."""
+        says: "filter" adds them to the filter; "boost" adds a list of the candidates that satisfy them all, and
+        when some are soft (a colour) one of those that satisfy the others."""
         if not understood:
             return search
         prices = [c for c in understood.constraints if c.facet == "price"]
@@ -211,10 +211,10 @@ class ProductRetriever(BaseRetriever):
             return replace(search, expr=combine(expr, build_filter(understood.filters(others))))
         if not others:
             return replace(search, expr=expr)
-        boosts = [(UNDERSTOOD, build_filter(understood.filters(others)))]
+        boosts = [(UNDERSTOOD, _meets_all(others))]
         hard = [c for c in others if not c.soft]
         if hard and len(hard) < len(others):
-            boosts.append((RELAXED, build_filter(understood.filters(hard))))
+            boosts.append((RELAXED, _meets_all(hard)))
         return replace(search, expr=expr, boosts=tuple(boosts))
 
     def _search_many(self, queries: Sequence[ProductQuery]) -> list[list[Document]]:
@@ -317,6 +317,11 @@ class ProductRetriever(BaseRetriever):
         text = query if isinstance(query, str) else str(getattr(query, "text", None) or query)
         return manager.on_retriever_start(None, text, name=config.get("run_name") or self.get_name(),
                                           run_id=config.get("run_id"))
+
+
+def _meets_all(constraints: Sequence[Constraint]):
+    """A test of a product's stored fields: it satisfies every one of the constraints."""
+    return lambda product: all(satisfies(product, c) for c in constraints)
 
 
 def _spoken_fields(config: Config, store: ProductStore) -> tuple[str, ...]:
