@@ -1,7 +1,7 @@
 """Query latency against its parts, what understanding adds, and batched against one-by-one queries.
 
     .venv/bin/python benchmarks/retrieval.py [--products 15000] [--texts 40] [--photos 30] [--batch-queries 600]
-        [--rounds 3] [--db DIR]
+        [--rounds 3] [--db DIR] [--set search.depth=30 ...]
 
 Catalog: the first N products of ../shared/data/myntra_dev, ingested with the default config into a fresh Milvus
 Lite store (the embedding cache makes a rerun quick). Queries: attr2product texts and image2product photos.
@@ -67,6 +67,8 @@ def main() -> int:
     parser.add_argument("--batch-queries", type=int, default=600)
     parser.add_argument("--rounds", type=int, default=3, help="passes over the queries, every step in turn")
     parser.add_argument("--db", help="folder for the store (default: a temporary one)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="a config override, as `mmrag --set` takes it (e.g. search.depth=30)")
     args = parser.parse_args()
     if not MYNTRA.is_dir():
         sys.exit(f"needs {MYNTRA}")
@@ -79,8 +81,8 @@ def main() -> int:
 
     folder = Path(args.db or tempfile.mkdtemp(prefix="mmrag-bench-"))
     folder.mkdir(parents=True, exist_ok=True)
-    config = load_config(store={"db": str(folder / "bench.db"), "collection": f"myntra{args.products}"},
-                         ingest={"embedding_cache": True})
+    config = load_config(None, args.set, store={"db": str(folder / "bench.db"),
+                                                "collection": f"myntra{args.products}"}, ingest={"embedding_cache": True})
     started = time.perf_counter()
     summary = ingest(subset(args.products, folder), config, progress=False)
     print(f"ingest: {summary.new} new, {summary.unchanged} unchanged in {time.perf_counter() - started:.0f} s",
@@ -142,7 +144,8 @@ def main() -> int:
     finally:
         retriever.close()
 
-    print(f"\n{args.products:,} products, default config, Milvus Lite, k=10; medians over {len(texts)} texts and "
+    settings = f"default config{''.join(f', {s}' for s in args.set)}"
+    print(f"\n{args.products:,} products, {settings}, Milvus Lite, k=10; medians over {len(texts)} texts and "
           f"{len(photos)} photos\n")
     print("| step | p50 ms |\n|---|---|")
     for name, ms in rows:

@@ -292,3 +292,35 @@ def test_soft_constraints_are_dropped_first_when_nothing_matches(myntra):
     assert soft.understand("beige").tier(flat) is None
     with pytest.raises(ConfigError, match="search.relax_first must be a list of facet names"):
         load_config(None, ['search.relax_first="colour"'])
+
+
+def test_the_boost_costs_no_search_while_the_candidates_hold_k_matches(tmp_path, default_embedders):
+    """36 sample products, 6 of them mugs: every product is a candidate, so "mugs" with k=3 draws its understood
+    list from BM25's candidates (two searches, no filtered one); with k=8 they hold too few, and BM25 is searched
+    once more under the boost's filter."""
+    from multimodal_rag.catalog.sample import make_sample_catalog
+
+    config = load_config(None, [f"store.db={json.dumps(str(tmp_path / 'store.db'))}"])
+    ingest(make_sample_catalog(tmp_path / "sample"), config, progress=False, embedders=default_embedders)
+    retriever = ProductRetriever.from_config(config)
+    calls = []
+    client = retriever.searcher.store.client
+    original = client.search
+
+    def counting(*args, **kwargs):
+        calls.append((kwargs["anns_field"], bool(kwargs["filter"])))
+        return original(*args, **kwargs)
+
+    client.search = counting
+    try:
+        three = retriever.invoke("mugs", k=3)
+        searched_for_three, calls[:] = sorted(calls), []
+        eight = retriever.invoke("mugs", k=8)
+    finally:
+        client.search = original
+        retriever.close()
+    assert searched_for_three == [("sparse", False), ("text_vec", False)]
+    assert sorted(calls) == [("sparse", False), ("sparse", True), ("text_vec", False)]
+    assert [d.metadata["category"] for d in three] == ["Home > Kitchen > Mugs"] * 3
+    assert [d.metadata["category"] for d in eight[:6]] == ["Home > Kitchen > Mugs"] * 6
+    assert all("understood" in d.metadata["ranks"] for d in three + eight[:6])

@@ -34,7 +34,7 @@ from multimodal_rag.embedders.mteb import language_gap
 from multimodal_rag.retrieval.catalog import StoreCatalog, product_card
 from multimodal_rag.retrieval.rerank import ProductReranker
 from multimodal_rag.retrieval.keywords import QueryKeywords
-from multimodal_rag.retrieval.searcher import BM25, RELAXED, UNDERSTOOD, Hit, ProductSearcher, SearchQuery
+from multimodal_rag.retrieval.searcher import BM25, RELAXED, UNDERSTOOD, Boost, Hit, ProductSearcher, SearchQuery
 from multimodal_rag.retrieval.understanding import Constraint, QueryUnderstanding, Understanding, satisfies
 from multimodal_rag.store.filters import build_filter, combine
 from multimodal_rag.store.milvus import ProductStore, open_store
@@ -211,10 +211,10 @@ class ProductRetriever(BaseRetriever):
             return replace(search, expr=combine(expr, build_filter(understood.filters(others))))
         if not others:
             return replace(search, expr=expr)
-        boosts = [(UNDERSTOOD, _meets_all(others))]
+        boosts = [_boost(UNDERSTOOD, understood, others)]
         hard = [c for c in others if not c.soft]
         if hard and len(hard) < len(others):
-            boosts.append((RELAXED, _meets_all(hard)))
+            boosts.append(_boost(RELAXED, understood, hard))
         return replace(search, expr=expr, boosts=tuple(boosts))
 
     def _search_many(self, queries: Sequence[ProductQuery]) -> list[list[Document]]:
@@ -319,9 +319,11 @@ class ProductRetriever(BaseRetriever):
                                           run_id=config.get("run_id"))
 
 
-def _meets_all(constraints: Sequence[Constraint]):
-    """A test of a product's stored fields: it satisfies every one of the constraints."""
-    return lambda product: all(satisfies(product, c) for c in constraints)
+def _boost(name: str, understood: Understanding, constraints: Sequence[Constraint]) -> Boost:
+    """The list of the products that satisfy every one of the constraints: as a test of a product's stored fields,
+    and as a filter."""
+    return Boost(name, lambda product: all(satisfies(product, c) for c in constraints),
+                 build_filter(understood.filters(constraints)))
 
 
 def _spoken_fields(config: Config, store: ProductStore) -> tuple[str, ...]:

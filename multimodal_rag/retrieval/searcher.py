@@ -14,8 +14,9 @@ either, and a text-and-image query as one vector combined with the field's weigh
 lists drawn from the candidates of its BM25 field (else its first text field), each keeping those whose stored
 fields satisfy a condition: what the query names ("understood"), and the same once the facets a shopper gives up
 first are dropped ("understood_relaxed", the full matches first); fused with the rest, they rise without the others
-being dropped. Drawn on the client, a boost costs no search: a filtered search on Milvus Lite costs more than the
-query's other searches together (~20 ms at 15,000 products, the filter read row by row).
+being dropped. Drawn on the client, a boost costs no search (a filtered search on Milvus Lite costs more than the
+query's other searches together: ~20 ms at 15,000 products, the filter read row by row); only when the candidates
+hold fewer than k matches is the field searched under the boost's filter, so the matches reach past them.
 """
 
 from __future__ import annotations
@@ -27,9 +28,10 @@ from typing import Any, Callable, Mapping, Sequence
 from PIL import Image
 
 from multimodal_rag.catalog.photos import QueryPhotoAdapter
-from multimodal_rag.config import FUSIONS, UNDERSTOOD_LIST, VectorFieldConfig
+from multimodal_rag.config import FUSIONS, UNDERSTOOD_LIST, SearchConfig, VectorFieldConfig
 from multimodal_rag.embedders.base import Embedder, ImageEmbedder, TextEmbedder
 from multimodal_rag.retrieval.fusion import relative_scores, rrf_scores, weighted_scores
+from multimodal_rag.store.filters import combine
 from multimodal_rag.store.milvus import ProductStore
 from multimodal_rag.store.schema import BM25_FIELD, SCALAR_FIELDS
 
@@ -37,9 +39,19 @@ BM25 = "bm25"
 UNDERSTOOD = UNDERSTOOD_LIST  # the list of the products that satisfy what the query names
 RELAXED = "understood_relaxed"  # ... once the facets a shopper gives up first are dropped (weighted as UNDERSTOOD)
 MAX_PARALLEL_SEARCHES = 8
-DEFAULT_DEPTH = 100
+DEFAULT_DEPTH = SearchConfig.model_fields["depth"].default
 # What a boost keeps of its source list's candidates: a test on a product's stored fields.
 ProductTest = Callable[[Mapping[str, Any]], bool]
+
+
+@dataclass(frozen=True)
+class Boost:
+    """One more list for a query: ``name`` (its weight's), the candidates of its source field that pass ``test``,
+    or, when fewer than the query's k do, that field searched under ``expr`` (the same condition as a filter)."""
+
+    name: str
+    test: ProductTest
+    expr: str
 
 
 class UnsupportedQuery(ValueError):
@@ -62,8 +74,8 @@ class Hit:
 class SearchQuery:
     """One query: text, a photo (already decoded), or both; a filter expression; how many products. ``keywords``:
     what BM25 searches (the text's analysed terms; None: the text as written); ``dense_text``: what text vector
-    fields embed (None: the text); ``boosts``: (list name, test) pairs, each one more list: the candidates of the
-    BM25 field (else the first text field) whose stored fields pass the test."""
+    fields embed (None: the text); ``boosts``: more lists, each the candidates of the BM25 field (else the first
+    text field) that pass its test."""
 
     text: str | None = None
     image: Image.Image | None = None
@@ -71,7 +83,7 @@ class SearchQuery:
     k: int = 10
     keywords: str | None = None
     dense_text: str | None = None
-    boosts: tuple[tuple[str, ProductTest], ...] = ()
+    boosts: tuple[Boost, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -81,7 +93,7 @@ class FieldRequest:
     data: Any        # a vector, or the analysed query text for BM25
     expr: str
     metric: str      # "IP" or "BM25"
-    keeps: ProductTest | None = None  # a boost: the source request's candidates that pass this test, no search
+    keeps: ProductTest | None = None  # a boost: the source request's candidates that pass this test (else: expr)
 
 
 def _score(request: FieldRequest, distance: float) -> float:
@@ -160,8 +172,8 @@ class ProductSearcher:
         text_fields = [BM25] + [v.name for v in self.vectors if v.modality == "text"]
         source = min((r for r in out if r.name in text_fields), key=lambda r: text_fields.index(r.name), default=None)
         if source is not None:
-            out += [FieldRequest(name, source.anns_field, source.data, source.expr, source.metric, keeps)
-                    for name, keeps in query.boosts]
+            out += [FieldRequest(b.name, source.anns_field, source.data, combine(source.expr, b.expr), source.metric,
+                                 b.test) for b in query.boosts]
         return out
 
     def _keyword_requests(self, query: SearchQuery) -> list[FieldRequest]:
@@ -204,9 +216,24 @@ class ProductSearcher:
             by_request = {id(r): hits for r, hits in [*self._results(early, keyword, qi),
                                                        *self._results(late, rest, qi)]}
             found[qi] = [by_request[id(r)] if r.keeps is None else _kept(r, requests, by_request) for r in requests]
+        self._top_up(queries, per_query, found, depth)
         for requests, lists in zip(per_query, found):
             _tiered(requests, lists)
         return [self._fuse(requests, lists, q.k) for q, requests, lists in zip(queries, per_query, found)]
+
+    def _top_up(self, queries: Sequence[SearchQuery], per_query: Sequence[Sequence[FieldRequest]],
+                found: list[list[list[dict]]], depth: Sequence[int]) -> None:
+        """A boost whose source's candidates hold fewer than the query's k products that pass its test becomes the
+        source field searched under the boost's filter: what a shopper names then reaches past what the fields
+        ranked (the 10 black men's shirts below 274 T-shirts), at the cost of a filtered search only then."""
+        thin = [[r for r, hits in zip(requests, lists) if r.keeps is not None and len(hits) < q.k]
+                for q, requests, lists in zip(queries, per_query, found)]
+        if not any(thin):
+            return
+        submitted = self._submit(thin, depth)
+        for qi, requests in enumerate(per_query):
+            for request, hits in self._results(submitted, thin, qi):
+                found[qi][next(i for i, r in enumerate(requests) if r is request)] = hits
 
     @staticmethod
     def _groups(per_query: Sequence[Sequence[FieldRequest]]) -> dict[tuple[str, str], list[tuple[int, int]]]:
