@@ -1,6 +1,6 @@
 """Ingest throughput and memory: the whole pipeline against the bare embedders on the same inputs.
 
-    .venv/bin/python benchmarks/ingest.py [--limit N] [--sets flipkart_1050 myntra_dev]
+    .venv/bin/python benchmarks/ingest.py [--limit N] [--sets flipkart_1050 myntra_dev homedepot_dev]
 
 For each catalog: products/s of the bare embedders (text and image encode time only, inputs prepared
 beforehand; the mean of a run before and one after the pipeline, and how far the two differ), products/s of
@@ -114,16 +114,21 @@ def main() -> int:
             result = json.loads(out.stdout.strip().splitlines()[-1])
             s = result["summary"]
             pipeline = s["products_per_s"]
-            rows.append((name, n, n / t_text, n / t_image, bare, drift, pipeline, pipeline / bare,
+            rows.append((name, n, _rate(n, t_text), _rate(n, t_image), bare, drift, pipeline, pipeline / bare,
                          result["peak_rss_mb"], s["failed"]))
     print("| catalog | products | bare text/s | bare image/s | bare both/s | bare drift | pipeline/s "
           "| pipeline / bare | pipeline peak RSS | failed rows |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r[0]} | {r[1]} | {r[2]:.0f} | {r[3]:.0f} | {r[4]:.1f} | {r[5]:.0%} | {r[6]:.1f} | {r[7]:.0%} | "
+        print(f"| {r[0]} | {r[1]} | {r[2]} | {r[3]} | {r[4]:.1f} | {r[5]:.0%} | {r[6]:.1f} | {r[7]:.0%} | "
               f"{r[8]:.0f} MB | {r[9]} |")
     print(footer(__file__))
     return 0
+
+
+def _rate(n: int, seconds: float) -> str:
+    """Products per second, or "-" for an encoder with no input (a catalog without photos)."""
+    return f"{n / seconds:.0f}" if seconds else "-"
 
 
 def footer(script: str) -> str:

@@ -206,8 +206,9 @@ class SearchConfig(Section):
     fusion: Fusion = "rrf"
     rrf_k: PositiveInt = 60
     # How many candidates each field hands to the fusion (the answer is still cut to k), each with its stored fields
-    # (what the understood boosts test, and what the products returned carry: no second read). 50: the dev sets'
-    # figures of 100 within 0.002 at 3/4 of its cost (docs/benchmarks.md, "Fusion depth").
+    # (what the understood boosts test, and what the products returned carry: no second read). 50: Home Depot's
+    # real queries 0.002-0.003 nDCG@10 under 100, the other dev sets equal, at 3/4 of its cost (docs/benchmarks.md,
+    # "Fusion depth").
     depth: Annotated[int, Field(ge=1, le=1000)] = 50
     # Query words the catalog never uses are also searched as the catalog word they misspell (see `understood`).
     spelling: bool = True

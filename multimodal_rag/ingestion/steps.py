@@ -348,7 +348,7 @@ def build_rows(store: ProductStore, plans: Sequence[ProductPlan], vectors: Mappi
                 vec = kept[p.product.id][spec.vector_field]
             else:
                 vec = np.zeros(spec.dimension, dtype=np.float32)
-            row[spec.vector_field] = [float(x) for x in vec]
+            row[spec.vector_field] = np.asarray(vec, dtype=np.float32).tolist()  # in C: 10x a loop of float()
             row[spec.hash_field] = p.hashes[spec.name]
         rows.append(row)
     return rows

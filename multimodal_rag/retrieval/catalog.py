@@ -1,6 +1,7 @@
 """Stored products as their readers see them: the product card (``product_card``), and ``CatalogReader``, the
 small interface through which the answer chain reads the catalog beyond a search (its facet vocabulary, the cheapest
-products that match a filter), with ``StoreCatalog`` implementing it over the Milvus store."""
+products that match a filter), with ``StoreCatalog`` implementing it over the Milvus store, and what the web app
+reads besides (a product by id, the count, the folders photos may be served from)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ from langchain_core.documents import Document
 
 from multimodal_rag.catalog.facets import FacetVocabulary
 from multimodal_rag.store.filters import build_filter
-from multimodal_rag.store.milvus import ProductStore
+from multimodal_rag.store.milvus import CATALOG_ROOTS_PROPERTY, ProductStore
+from multimodal_rag.store.schema import SCALAR_FIELDS
 
 CARD_ATTRIBUTES = 8
 CARD_DESCRIPTION_CHARS = 300
@@ -70,3 +72,14 @@ class StoreCatalog:
 
     def cheapest(self, filters: Mapping[str, Any] | None, k: int, *, descending: bool = False) -> list[Document]:
         return [product_document(r) for r in self.store.by_price(build_filter(filters), k, descending=descending)]
+
+    def product(self, product_id: str) -> dict[str, Any] | None:
+        """A stored product's fields, or None when no product has this id."""
+        return self.store.get([product_id], SCALAR_FIELDS).get(product_id)
+
+    def count(self) -> int:
+        return self.store.count()
+
+    def photo_folders(self) -> list[str]:
+        """The folders the catalog was ingested from: where its local photos lie."""
+        return self.store.property_list(CATALOG_ROOTS_PROPERTY)

@@ -22,7 +22,6 @@ from multimodal_rag.server.schemas import (Answer, AskForm, AskRequest, ErrorBod
                                            SearchRequest, body_kinds, read_body)
 from multimodal_rag.server.state import AppState, Place
 from multimodal_rag.server.uploads import image_format, read_photo
-from multimodal_rag.store.milvus import SCALAR_FIELDS
 
 
 def state(request: Request) -> AppState:
@@ -142,10 +141,10 @@ products_router = APIRouter(tags=["products"])
 def _product(app: AppState, product_id: str) -> dict:
     if not product_id or len(product_id) > 256:
         raise HTTPException(404, "no such product")
-    found = app.store.get([product_id], list(SCALAR_FIELDS))
-    if product_id not in found:
+    found = app.catalog.product(product_id)
+    if found is None:
         raise HTTPException(404, f"no product with id {product_id!r}")
-    return found[product_id]
+    return found
 
 
 @products_router.get("/api/products/{product_id}", summary="A product's stored fields")

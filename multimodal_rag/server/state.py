@@ -13,7 +13,6 @@ from langchain_core.language_models import BaseChatModel
 
 from multimodal_rag.config import Config
 from multimodal_rag.qa import ProductQA
-from multimodal_rag.store.milvus import CATALOG_ROOTS_PROPERTY
 
 log = logging.getLogger(__name__)
 
@@ -85,17 +84,13 @@ class AppState:
         self.qa = ProductQA.from_config(config, llm=llm)
         self.retriever = self.qa.retriever
         self.queue = ChatQueue(limits.max_waiting_asks)
-        roots = self.store.property_list(CATALOG_ROOTS_PROPERTY)
-        self.image_roots = [Path(p).resolve() for p in (*roots, *image_roots)]
-
-    @property
-    def store(self):
-        return self.retriever.searcher.store
+        self.catalog = self.retriever.catalog()
+        self.image_roots = [Path(p).resolve() for p in (*self.catalog.photo_folders(), *image_roots)]
 
     def health(self) -> tuple[bool, str | int]:
         """(True, product count) when the store answers, else (False, why)."""
         try:
-            return True, self.store.count()
+            return True, self.catalog.count()
         except Exception as exc:  # any failure to answer is the store being unavailable
             return False, f"the store does not answer: {type(exc).__name__}: {str(exc)[:200]}"
 
