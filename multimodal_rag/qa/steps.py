@@ -123,7 +123,12 @@ def plan_step(retriever: BaseRetriever, context_k: int) -> Runnable[Asked, Plan]
             if qa_input.image is not None or filters:
                 raise ValueError("an image or filters need a ProductRetriever; this retriever takes text only")
             return Plan(asked, parsed.query)
+        # The first search looks for what the question names by its words: facet values it holds are the named
+        # product's own ("... Women Casual Navy Flats"), or alternatives it offers ("shoes, a bag, a watch?"), and a
+        # boost towards every product that has them buries the one named. A question that asks the catalog for
+        # them gets the strict search below; a conversation's constraints still rank this one.
         request = ProductQuery(text=parsed.query, image=qa_input.image, filters=filters or None, k=context_k,
+                               understand=None if parsed.carried else "off",
                                understood=parsed.understood if parsed.carried else None)
         if not parsed.understood:
             return Plan(asked, request)
