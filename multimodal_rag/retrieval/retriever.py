@@ -35,7 +35,7 @@ from multimodal_rag.retrieval.catalog import StoreCatalog, product_card
 from multimodal_rag.retrieval.rerank import ProductReranker
 from multimodal_rag.retrieval.keywords import QueryKeywords
 from multimodal_rag.retrieval.searcher import BM25, RELAXED, UNDERSTOOD, Boost, Hit, ProductSearcher, SearchQuery
-from multimodal_rag.retrieval.understanding import Constraint, QueryUnderstanding, Understanding, satisfies
+from multimodal_rag.retrieval.understanding import Constraint, QueryUnderstanding, Understanding
 from multimodal_rag.store.filters import build_filter, combine
 from multimodal_rag.store.milvus import ProductStore, open_store
 from multimodal_rag.store.schema import SCALAR_FIELDS
@@ -322,7 +322,7 @@ class ProductRetriever(BaseRetriever):
 def _boost(name: str, understood: Understanding, constraints: Sequence[Constraint]) -> Boost:
     """The list of the products that satisfy every one of the constraints: as a test of a product's stored fields,
     and as a filter."""
-    return Boost(name, lambda product: all(satisfies(product, c) for c in constraints),
+    return Boost(name, replace(understood, constraints=tuple(constraints)).satisfied_by,
                  build_filter(understood.filters(constraints)))
 
 
