@@ -610,8 +610,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     if not args.verbose:
-        # pymilvus logs every failed RPC with a traceback; our errors already say what went wrong.
-        logging.getLogger("pymilvus").setLevel(logging.CRITICAL)
+        # pymilvus logs every failed RPC with a traceback, and warns on each query iterator over Milvus Lite; our
+        # errors already say what went wrong. Its import sets its loggers' levels, so it is imported first.
+        import pymilvus  # noqa: F401
+
+        for name in ("pymilvus", "pymilvus.milvus_client"):
+            logging.getLogger(name).setLevel(logging.CRITICAL)
         logging.getLogger("grpc._server").setLevel(logging.CRITICAL)  # Milvus Lite's in-process server
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
         if args.command not in WITHOUT_MODELS:

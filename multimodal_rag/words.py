@@ -6,18 +6,50 @@ import re
 from functools import lru_cache
 from typing import Iterable
 
-from multimodal_rag.language.wordings import wordings
+from multimodal_rag.language.analysis import match_words
+from multimodal_rag.language.wordings import languages_with, wordings
 
 _WORD = re.compile(r"[0-9]+(?:[.,][0-9]+)*|[^\W_]+(?:'[^\W_]+)?", re.UNICODE)
 
 # Words that carry no product and no field: function words, and what shoppers wrap a question in
-# (language/data/en/question.toml).
-STOPWORDS = wordings().question.stopwords
+# (language/data/<lang>/question.toml), of every language at once: a word of one script never stops another's.
+STOPWORDS = frozenset(w for language in languages_with("question") for w in wordings(language).question.stopwords)
+
+
+# Scripts whose words need a segmenter: Han (Chinese writes no spaces) and Hangul (Korean glues particles and
+# endings to the word: "머그컵을" is "머그컵").
+_HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+_HANGUL = re.compile(r"[\uac00-\ud7af\u1100-\u11ff\u3130-\u318f]")
 
 
 def tokens(text: str) -> list[str]:
-    """Lower-case words and numbers; "men's" stays one word, "i-love" is two."""
-    return [w.lower() for w in _WORD.findall(text or "")]
+    """Lower-case words and numbers; "men's" stays one word, "i-love" is two. A stretch of Chinese is cut into
+    words by jieba, one of Korean into its content morphemes by Kiwi (particles and endings dropped), when the
+    ``[lang]`` extra is installed. Each whitespace-separated piece is cut on its own, so the tokens of a text are
+    its pieces' tokens in order (positions can be mapped back to the words as written)."""
+    text = text or ""
+    if not (_HAN.search(text) or _HANGUL.search(text)):
+        return [w.lower() for w in _WORD.findall(text)]
+    return [w for piece in text.split() for w in _piece_tokens(piece)]
+
+
+@lru_cache(maxsize=65536)
+def _piece_tokens(piece: str) -> tuple[str, ...]:
+    language = "zh" if _HAN.search(piece) else "ko" if _HANGUL.search(piece) else None
+    words = _segmenter(language)(piece) if language else None
+    if words is None:
+        return tuple(w.lower() for w in _WORD.findall(piece))
+    return tuple(w.lower() for segment in words for w in _WORD.findall(segment))
+
+
+@lru_cache(maxsize=None)
+def _segmenter(language: str):
+    """The language's word cutter (``match_words``), or one that gives None without the ``[lang]`` extra (the
+    piece then splits as a spaced language's would)."""
+    try:
+        return match_words(language)
+    except ImportError:
+        return lambda piece: None
 
 
 def is_stopword(word: str) -> bool:

@@ -51,6 +51,22 @@ def test_price_orders_in_the_shops_language(language, text, sort):
     assert PricePhrases.for_language(language).read(text)[:2] == (None, sort)
 
 
+@pytest.mark.parametrize("language, package, text, understood", [
+    ("zh", "jieba", "想要一套灰的四件套", "颜色=灰色, category=四件套"),  # 灰 for the catalog's 灰色
+    ("zh", "jieba", "卫衣里哪款最贵？", "category=卫衣, most expensive first"),  # not the one word 卫衣里
+    ("ko", "kiwipiepy", "초록색 맨투맨 있어요?", "색상=그린, category=맨투맨"),  # native word for the loanword stored
+    ("ko", "kiwipiepy", "스탠드 빨강으로 있나요?", "category=스탠드, 색상=빨간색"),
+])
+def test_a_shoppers_words_reach_the_catalogs_values(language, package, text, understood):
+    pytest.importorskip(package, reason=f"{language} needs the [lang] extra: pip install -e '.[lang]'")
+    from multimodal_rag.catalog.facets import FacetVocabulary
+    from multimodal_rag.retrieval.understanding import QueryUnderstanding
+
+    products = [json.loads(line) for line in (CJK / language / "products.jsonl").read_text("utf-8").splitlines()]
+    understanding = QueryUnderstanding(FacetVocabulary.from_products(products), language=language)
+    assert understanding.understand(text).describe() == understood
+
+
 def test_a_size_is_not_a_price():
     assert PricePhrases.for_language("zh").read("马克杯 350ml")[:2] == (None, None)
     assert PricePhrases.for_language("ko").read("머그컵 350ml 이하")[:2] == (None, None)
@@ -104,31 +120,68 @@ def test_a_cheaper_follow_up_keeps_the_kind_under_the_last_products_price(langua
     assert standalone.understood.describe() == f"category={kind}, price<{shown['price']:g}"
 
 
-@pytest.mark.parametrize("language, package, asked, opening, listed", [
-    ("zh", "jieba", "{title}多少钱？", "符合条件（", "）的商品：{title}，{price} [1]。"),
-    ("ko", "kiwipiepy", "{title} 가격이 얼마예요?", "조건(", ")에 맞는 상품: {title}, {price} [1]."),
+@pytest.mark.parametrize("language, package, asked, facet, value, kind", [
+    ("zh", "jieba", "卫衣有白的吗？", "颜色", "白色", "卫衣"),
+    ("ko", "kiwipiepy", "분홍색 텀블러 있어요?", "색상", "핑크", "텀블러"),
 ])
-def test_an_answer_the_chain_composes_is_in_the_questions_language(
-        make_config, default_embedders, language, package, asked, opening, listed):
-    """The model's answers fail their checks (they state no price), so the chain composes them from the facts: in
-    the question's language (the product named in the shop's words is what matches what it names), and in English
-    when the same shop is asked in English."""
+def test_a_question_naming_only_a_kind_and_a_colour_gets_the_products_that_have_them(
+        make_config, default_embedders, language, package, asked, facet, value, kind):
+    """No product named and no field asked, every word a facet value in the shopper's words: the answer cites the
+    catalog's products of that kind and colour, not those whose titles are nearest to the words."""
     pytest.importorskip(package, reason=f"{language} needs the [lang] extra: pip install -e '.[lang]'")
+    from multimodal_rag.qa import ProductQA
+    from tests.chat_models import scripted
+
+    config = make_config()
+    ingest(CJK / language / "products.jsonl", config, progress=False, embedders=default_embedders)
+    products = [json.loads(line) for line in (CJK / language / "products.jsonl").read_text("utf-8").splitlines()]
+    having = {p["id"] for p in products if p["attributes"].get(facet) == value and p["category"].endswith(kind)}
+    retriever = ProductRetriever.from_config(config, k=5)
+    try:
+        result = ProductQA(retriever, scripted(lambda prompt: "I do not know.")).invoke(asked)
+    finally:
+        retriever.close()
+    assert having and set(result.cited_ids) == having and result.grounding == "shopping"
+
+
+@pytest.mark.parametrize("language, package, price_asked, brand_asked, colour_asked, fact", [
+    ("zh", "jieba", "{title}多少钱？", "请问{title}是哪家的产品？", "{title}是什么颜色的？", "{title}的{field}是{value} [1]。"),
+    ("ko", "kiwipiepy", "{title} 가격이 얼마예요?", "{title} 어디 제품이에요?", "{title} 색상이 뭐예요?",
+     "{title}의 {field}: {value} [1]."),
+])
+def test_a_field_of_a_named_product_is_read_and_answered_in_the_questions_language(
+        make_config, default_embedders, language, package, price_asked, brand_asked, colour_asked, fact):
+    """A field asked in the shop's language is read by that language's wordings (price, brand: data files) or by
+    the catalog's own attribute name (颜色, 색상), of the product the question names; the model's answers fail
+    their checks (they state no value), so the chain states the fact, in the question's language, and in English
+    when the same shop is asked in English. The brand question names a product whose title leaves its brand out."""
+    pytest.importorskip(package, reason=f"{language} needs the [lang] extra: pip install -e '.[lang]'")
+    from multimodal_rag.language.wordings import wordings
     from multimodal_rag.qa import ProductQA
     from multimodal_rag.qa.lookup import format_price
     from tests.chat_models import scripted
 
     config = make_config()
     ingest(CJK / language / "products.jsonl", config, progress=False, embedders=default_embedders)
-    product = json.loads((CJK / language / "products.jsonl").read_text("utf-8").splitlines()[0])
-    price = format_price(product["price"], product["currency"])
+    products = [json.loads(line) for line in (CJK / language / "products.jsonl").read_text("utf-8").splitlines()]
+    product, unbranded = products[0], next(p for p in products if p["brand"] not in p["title"])
+    colour = next(iter(product["attributes"]))
     retriever = ProductRetriever.from_config(config, k=5)
     try:
         chain = ProductQA(retriever, scripted(lambda prompt: "I do not know."))
-        own = chain.invoke(asked.format(title=product["title"]))
+        price = chain.invoke(price_asked.format(title=product["title"]))
+        brand = chain.invoke(brand_asked.format(title=unbranded["title"]))
+        coloured = chain.invoke(colour_asked.format(title=product["title"]))
         english = chain.invoke(f"What is the price of {product['title']}?")
     finally:
         retriever.close()
-    assert own.answer.startswith(opening) and own.answer.endswith(listed.format(title=product["title"], price=price))
-    assert (own.cited_ids, own.written_by) == ([product["id"]], "chain")
-    assert english.answer == f"The price of {product['title']} is {price} [1]."
+    names = wordings(language).answers.field_name
+    assert price.answer == fact.format(title=product["title"], field=names("price"),
+                                       value=format_price(product["price"], product["currency"]))
+    assert brand.answer == fact.format(title=unbranded["title"], field=names("brand"), value=unbranded["brand"])
+    assert coloured.answer == fact.format(title=product["title"], field=colour,
+                                          value=product["attributes"][colour])
+    assert [r.cited_ids for r in (price, brand, coloured)] == [[product["id"]], [unbranded["id"]], [product["id"]]]
+    assert {r.written_by for r in (price, brand, coloured)} == {"chain"}
+    in_english = format_price(product["price"], product["currency"])
+    assert english.answer == f"The price of {product['title']} is {in_english} [1]."

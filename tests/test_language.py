@@ -61,6 +61,24 @@ def test_korean_particles_and_endings_are_not_part_of_the_noun():
     assert ko.terms("머그컵을") == ko.terms("머그컵") == ko.terms("머그컵이") == ["머그", "컵"]
     assert set(ko.terms("검은색 운동화가 있나요?")) >= {"검은색", "운동화"}
     assert "350ml" in ko.terms("블루 세라믹 머그컵 350ml")
+    # Word by word: read as one sentence, Kiwi cut this noun by its neighbour (운동 + 화), so the query missed the
+    # 운동화 its titles hold.
+    assert ko.terms("운동화 예산 70,000원이에요")[:2] == ["운동화", "예산"]
+    assert "운동화" in ko.terms("휠라 가죽 운동화 핑크 240mm")
+
+
+def test_question_words_are_cut_as_the_script_writes_them():
+    """``tokens()``, which questions and product cards are both matched by: English as ever; a Chinese run cut by
+    jieba and Korean particles dropped, each whitespace piece on its own (positions map back to what was written)."""
+    from multimodal_rag.words import tokens
+
+    assert tokens("Men's Blue-Shirt 1,000 i-love") == ["men's", "blue", "shirt", "1,000", "i", "love"]
+    pytest.importorskip("jieba", reason="Chinese needs the [lang] extra: pip install -e '.[lang]'")
+    pytest.importorskip("kiwipiepy", reason="Korean needs the [lang] extra: pip install -e '.[lang]'")
+    assert tokens("宜家 日式灰色玻璃马克杯 350ml多少钱？") == ["宜家", "日式", "灰色", "玻璃", "马克杯", "350", "ml", "多少", "钱"]
+    assert tokens("머그컵을 찾아요") == tokens("머그컵이 찾아요") == ["머그", "컵", "찾"]
+    text = "X 만든 회사가 어디예요?"
+    assert tokens(text) == [w for piece in text.split() for w in tokens(piece)] == ["x", "만들", "회사", "어디"]
 
 
 CATALOG_WORDS = {"dewalt": 40, "drill": 90, "larson": 12, "storm": 30, "door": 300, "ceiling": 80, "fan": 120,

@@ -47,8 +47,10 @@ STOPWORD_LISTS = {
     "ko": "KOREAN",
 }
 # Languages written without spaces between words, or whose words carry particles and endings: segmented by a
-# morphological library (the [lang] extra).
-SEGMENTED = {"zh": "jieba", "ko": "kiwipiepy"}
+# morphological library (the [lang] extra), named in the analysis identity. Korean is analysed word by word (each
+# space-separated eojeol on its own): Kiwi reading a whole sentence may cut a noun by its neighbours ("운동화
+# 예산" gave 운동 + 화), so a query would not find the word its titles hold.
+SEGMENTED = {"zh": "jieba", "ko": "kiwipiepy-eojeol"}
 # Kiwi's tags of the morphemes that say what a product is: nouns, numbers, foreign words, roots, and the stems of
 # verbs and adjectives; particles (J*), endings (E*) and affixes are left out.
 KOREAN_CONTENT_TAGS = frozenset({"NNG", "NNP", "NNB", "NR", "NP", "SL", "SH", "SN", "XR", "VV", "VA", "MAG"})
@@ -193,8 +195,24 @@ class TextAnalyzer:
             return lambda text: [w for w in jieba.cut_for_search(text) if _WORD.search(w)]
         if self.language == "ko":
             kiwi = _require("kiwipiepy", "Korean").Kiwi()
-            return lambda text: [t.form for t in kiwi.tokenize(text) if t.tag in KOREAN_CONTENT_TAGS
-                                 or t.tag.startswith(("VV", "VA"))]
+
+            def content(tag: str) -> bool:
+                return tag in KOREAN_CONTENT_TAGS or tag.startswith(("VV", "VA"))
+
+            @lru_cache(maxsize=200_000)
+            def eojeol(word: str) -> tuple[str, ...]:
+                return tuple(t.form for t in kiwi.tokenize(word) if content(t.tag))
+
+            def korean(text: str) -> list[str]:
+                # Each word's morphemes read alone, but a word the sentence reads as particles only is dropped: the
+                # "로" a cut-out price phrase leaves of "이하로" is a noun to Kiwi alone, a particle in context.
+                words = [(m.start(), m.group()) for m in re.finditer(r"\S+", text)]
+                kept = {start for start, _ in words} if len(words) < 2 else {
+                    next(start for start, word in reversed(words) if start <= t.start)
+                    for t in kiwi.tokenize(text) if content(t.tag)}
+                return [m for start, word in words if start in kept for m in eojeol(word)]
+
+            return korean
         return lambda text: _WORD.findall(text)
 
     # -- analysis -----------------------------------------------------------------------------------------------
@@ -257,20 +275,24 @@ class TextAnalyzer:
         return self._segment(text)
 
 
-@lru_cache(maxsize=None)
-def match_words(language: str) -> Callable[[str], list[str]] | None:
+@lru_cache(maxsize=64)
+def match_words(language: str, known: frozenset[str] = frozenset()) -> Callable[[str], list[str]] | None:
     """How a language's text splits into words to match phrase for phrase (a query against the catalog's facet
     values): None where words are written apart (split at what is not a letter or digit); Chinese by jieba's
-    precise cut (not the search cut, whose overlapping pieces would match twice: 马克杯, 马克, 杯); Korean by Kiwi's
-    content morphemes (particles and endings dropped: "그린으로" is 그린)."""
+    precise cut (not the search cut, whose overlapping pieces would match twice: 马克杯, 马克, 杯), with ``known``
+    words (a catalog's values) in its dictionary, so a value is never glued to the character after it ("卫衣里"
+    is 卫衣 + 里); Korean by Kiwi's content morphemes (particles and endings dropped: "그린으로" is 그린)."""
     if language == "zh":
         jieba = _require("jieba", "Chinese")
         jieba.setLogLevel(60)
         lock = threading.Lock()
+        cutter = jieba.Tokenizer() if known else jieba.dt  # a dictionary of its own: the global one stays as is
+        for word in known:
+            cutter.add_word(normalise(word))
 
         def chinese(text: str) -> list[str]:
             with lock:
-                return [w for w in jieba.lcut(normalise(text)) if _WORD.search(w)]
+                return [w for w in cutter.lcut(normalise(text)) if _WORD.search(w)]
         return chinese
     if language == "ko":
         return TextAnalyzer("ko", stem=False, stopwords=False, units=False).words

@@ -19,7 +19,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Annotated, Any, Iterable, Mapping
 
-from pydantic import (AfterValidator, BaseModel, ConfigDict, PositiveFloat, StringConstraints, ValidationError,
+from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, PositiveFloat, StringConstraints, ValidationError,
                       model_validator)
 
 if TYPE_CHECKING:
@@ -87,11 +87,11 @@ class Who(_Data):
 class FieldWordings(_Data):
     weak_phrases: Phrases  # loose phrases that yield to any other field named
     concepts: Annotated[Mapping[Phrase, Concept], AfterValidator(_frozen)]  # in the file's order
-    who: Who
+    who: Who | None = None  # a language whose questions open with a "who" word that asks two things (English)
 
     @model_validator(mode="after")
     def _who_names_a_concept(self) -> "FieldWordings":
-        if self.who.for_whom not in self.concepts:
+        if self.who is not None and self.who.for_whom not in self.concepts:
             raise ValueError(f"who.for_whom: {self.who.for_whom!r} is not one of the [concepts]")
         return self
 
@@ -157,7 +157,20 @@ class FollowupWordings(_Data):
 
 class FacetWordings(_Data):
     kind: Phrases  # attribute names holding one of these say what kind of product it is
-    values: Annotated[Mapping[Phrase, Phrase], AfterValidator(_frozen)] = MappingProxyType({})
+    values: Annotated[Mapping[Phrase, Phrase], AfterValidator(_frozen)] = Field(default_factory=dict,
+                                                                                  validate_default=True)
+    # Words that name one value, whichever of them a catalog stores ("빨간색", "빨강", "레드"): each names the one
+    # the catalog has.
+    same: tuple[Phrases, ...] = ()
+
+    @property
+    def shoppers_words(self) -> dict[str, tuple[str, ...]]:
+        """A shopper's word -> the stored values it may name (``values``, and the other words of its ``same``)."""
+        out = {phrase: (value,) for phrase, value in self.values.items()}
+        for group in self.same:
+            for phrase in group:
+                out[phrase] = tuple(dict.fromkeys((*out.get(phrase, ()), *(v for v in group if v != phrase))))
+        return out
 
 
 # -- answers.toml -----------------------------------------------------------------------------------------------
@@ -240,6 +253,15 @@ def languages_with(concern: str) -> tuple[str, ...]:
     in)."""
     return tuple(sorted(folder.name for folder in _data().iterdir()
                         if folder.is_dir() and folder.joinpath(f"{concern}.toml").is_file()))
+
+
+def merged(tables: Iterable[Mapping[str, tuple[str, ...]]]) -> dict[str, tuple[str, ...]]:
+    """Several languages' tables of one concern as one (key -> the entries of each, in the tables' order)."""
+    out: dict[str, tuple[str, ...]] = {}
+    for table in tables:
+        for key, entries in table.items():
+            out[key] = tuple(dict.fromkeys((*out.get(key, ()), *entries)))
+    return out
 
 
 def read_wordings(folder: Traversable | Path, language: str) -> Wordings:

@@ -2,7 +2,8 @@
 
 No sentence templates: the words left once the product's name is taken out are matched against the product's
 field vocabulary (its attribute names as stored, and price, brand, category, rating, description), through
-the language's synonym set (``language/data/en/fields.toml``: "pay", "cost" -> price; "made by" -> brand),
+the languages' synonym sets (``language/data/<lang>/fields.toml``: "pay", "cost", "多少钱" -> price; "made by",
+"어디 제품" -> brand),
 an editable synonym table from the config (``[qa.synonyms]``), "who" questions (the brand when a verb of making
 is asked, else whom the product is for), and, when no word matches, the text embedder's similarity between the
 remaining words and the field names and synonym phrases.
@@ -15,22 +16,25 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from multimodal_rag.language.wordings import wordings
+from multimodal_rag.language.wordings import languages_with, merged, wordings
 from multimodal_rag.words import designates, inflection_base, is_stopword, same_word, stem, tokens
 
 CORE_FIELDS = ("price", "brand", "category", "rating", "description")
 
-_WORDINGS = wordings().fields  # language/data/en/fields.toml
+_WORDINGS = wordings().fields  # language/data/en/fields.toml: the "who" questions
+# Every language's field wordings at once (language/data/<lang>/fields.toml): a catalog in one language is asked
+# in another too ("how much is the 宜家马克杯?"), and phrases of different scripts never meet.
+_EVERY = [wordings(language).fields for language in languages_with("fields")]
 # concept -> phrases a shopper uses for it. A concept is a core field or a kind of attribute (see ATTRIBUTE_NAMES).
-BUILTIN_SYNONYMS: dict[str, tuple[str, ...]] = _WORDINGS.synonyms
+BUILTIN_SYNONYMS: dict[str, tuple[str, ...]] = merged(f.synonyms for f in _EVERY)
 # attribute concept -> the attribute names (or name parts) it designates, in the order they are preferred
-ATTRIBUTE_NAMES: dict[str, tuple[str, ...]] = _WORDINGS.attribute_names
+ATTRIBUTE_NAMES: dict[str, tuple[str, ...]] = merged(f.attribute_names for f in _EVERY)
 # Loose phrases that yield to any other field named: "how much does it weigh", "what kind of material",
 # "tell me about its colour".
-WEAK_PHRASES = frozenset(tuple(tokens(p)) for p in _WORDINGS.weak_phrases)
+WEAK_PHRASES = frozenset(tuple(tokens(p)) for f in _EVERY for p in f.weak_phrases)
 EMBEDDING_MIN_SIMILARITY = 0.5  # below it a leftover word names no field
 MAX_VALUES = 200  # the values of an attribute with more (each held by a few products) are names, not categories
-ASKING = wordings().question.asking
+ASKING = frozenset(w for language in languages_with("question") for w in wordings(language).question.asking)
 # "Who ..." asks who makes a product when one of these verbs says so ("who made", "who sells", "who is behind"),
 # else whom it is for ("who would it suit", "who can wear it").
 MAKING = _WORDINGS.who.making

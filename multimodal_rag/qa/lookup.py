@@ -105,8 +105,11 @@ def name_products(words: Sequence[str], products: Sequence[Mapping[str, Any]], o
         c.whole_title = holds(words, title_words)
         c.typed_title = c.whole_title or holds(words, title_words, same_word)
         c.unexplained = [i for i in content if i not in optional and find_word(words[i], known) is None]
-        held = {t for t in title if any(same_word(words[i], t) for i in c.matched)}
-        c.title_coverage = len(held) / len(title) if title else 0.0
+        # Shoppers name a product with or without its brand ("what brand is X" leaves it out by nature): the
+        # brand's words in a title count neither for nor against it.
+        named_by = (title - set(_product_words(product, "brand"))) or title
+        held = {t for t in named_by if any(same_word(words[i], t) for i in c.matched)}
+        c.title_coverage = len(held) / len(named_by) if named_by else 0.0
         candidates.append(c)
     named = [c for c in candidates if c.matched - optional and _names(c, words, everything, vocabulary)]
     if not named:

@@ -33,7 +33,7 @@ from multimodal_rag.qa.schema import Grounding, QAInput
 from multimodal_rag.retrieval.catalog import CatalogReader
 from multimodal_rag.retrieval.retriever import ProductQuery, ProductRetriever
 from multimodal_rag.retrieval.understanding import Understanding
-from multimodal_rag.words import correct, stem, tokens
+from multimodal_rag.words import correct, is_stopword, stem, tokens
 
 # How deep the retry by a product's name looks: fusion ranks the product a model code names ("29923LPGY", first by
 # BM25 by far) below the first few when the embedder prefers its twins, as RRF counts ranks, not margins.
@@ -218,7 +218,10 @@ def asks_the_catalog(look: Lookup, understood: Understanding | None) -> bool:
     faceted = not asks and bool(look.named) and _said_by(look.naming, understood)
     answered = not stated and (bool(look.facts) or asks or (bool(look.named) and not faceted))
     branded = bool(understood) and any(c.facet == "brand" for c in understood.constraints)
-    return not answered and (branded or faceted or stated)
+    # Nothing named and no field asked, and every word a facet value ("想要一个灰色的枕头", "do you have beige
+    # flats?"): the products that have them, not the ones whose words are nearest.
+    unnamed = not look.named and look.field is None and _said_by(look.naming, understood)
+    return not answered and (branded or faceted or stated or unnamed)
 
 
 def _states_field(field: FieldQuestion | None, understood: Understanding | None) -> bool:
@@ -235,7 +238,7 @@ def _states_field(field: FieldQuestion | None, understood: Understanding | None)
 def _said_by(naming: str, understood: Understanding | None) -> bool:
     """True when every word that names a product is a word of an understood facet value (category, brand,
     attribute; plural or singular alike)."""
-    named = {stem(w) for w in tokens(naming)}
+    named = {stem(w) for w in tokens(naming) if not is_stopword(w)}
     return bool(named) and named <= _facet_words(understood)
 
 

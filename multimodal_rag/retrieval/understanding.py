@@ -21,7 +21,7 @@ from typing import Any, Mapping, Sequence
 from multimodal_rag.catalog.facets import FacetVocabulary, category_levels
 from multimodal_rag.store.filters import LIKE_WILDCARDS
 from multimodal_rag.language.analysis import match_words
-from multimodal_rag.language.wordings import phrase_pattern, word_edges, wordings
+from multimodal_rag.language.wordings import languages_with, merged, phrase_pattern, word_edges, wordings
 from multimodal_rag.words import designates, is_stopword, stem, tokens
 
 MAX_VALUE_WORDS = 5
@@ -29,7 +29,10 @@ MAX_QUERY_CHARS = 2000  # a longer query is understood from its start: facets co
 _UPPER = ("lt", "lte")
 _SIGNS = {"lt": "<", "lte": "<=", "gt": ">", "gte": ">="}
 
-_FACETS = wordings().facets  # language/data/en/facets.toml
+_FACETS = wordings().facets  # language/data/en/facets.toml: the kind attributes
+# Shoppers' words for values, of every language at once (language/data/<lang>/facets.toml): each applies only where
+# the catalog stores the value it names, so one language's words never reach another's values.
+_SHOPPERS_WORDS = merged(wordings(language).facets.shoppers_words for language in languages_with("facets"))
 _CONCEPTS = wordings().fields.attribute_names  # "color" -> the attribute names it designates
 
 
@@ -215,7 +218,11 @@ class QueryUnderstanding:
 
     def __post_init__(self) -> None:
         self._prices = PricePhrases.for_language(self.language)
-        self._words = match_words(self.language) or tokens
+        # The words a query is matched by (the catalog's values, shoppers' words for them) are the segmenter's
+        # words too, for a language that writes none apart.
+        known = [v for _, values in self._facets() for v in values] + [*_SHOPPERS_WORDS, *self.synonyms]
+        known_words = frozenset(w for w in known if " " not in w.strip()) if self.language == "zh" else frozenset()
+        self._words = match_words(self.language, known_words) or tokens
         self._soft_names = {name.lower() for name in self.relax_first if name.lower() not in _CONCEPTS}
         self._soft_concepts = [n for name in self.relax_first for n in _CONCEPTS.get(name.lower(), ())]
         index: dict[tuple[str, ...], list[_Entry]] = {}
@@ -228,25 +235,30 @@ class QueryUnderstanding:
                 if all((e.facet, e.value) != (entry.facet, entry.value) for e in bucket):
                     bucket.append(entry)
 
-        facets: list[tuple[str, Mapping[str, int]]] = [("brand", self.vocabulary.brands)]
-        facets += [("category", level) for level in self.vocabulary.categories]
-        facets += [(f"attributes.{name}", values) for name, values in self.vocabulary.attributes.items()]
         totals: dict[tuple[str, str], int] = {}
-        for facet, values in facets:
+        for facet, values in self._facets():
             for value, count in values.items():
                 if set(value) & LIKE_WILDCARDS and facet == "category":
                     continue  # a category level is matched with LIKE, which cannot hold these literally
                 totals[(facet, value)] = totals.get((facet, value), 0) + int(count)
         for (facet, value), count in totals.items():
             add(self._words(value), _Entry(facet, value, count))
-        shoppers = {" ".join(self._words(phrase)): value for phrase, value in (*_FACETS.values.items(),
-                                                                               *self.synonyms.items())}
-        for phrase, value in shoppers.items():
+        shoppers = {" ".join(self._words(phrase)): values for phrase, values in _SHOPPERS_WORDS.items()}
+        shoppers.update({" ".join(self._words(phrase)): (value,) for phrase, value in self.synonyms.items()})
+        for phrase, values in shoppers.items():
+            named = {str(v).lower() for v in values}
             for (facet, stored), count in totals.items():
-                if stored.lower() == str(value).lower():
+                if stored.lower() in named:
                     add(phrase.split(), _Entry(facet, stored, count))
         self._index = index
         self._longest = max((len(k) for k in index), default=0)
+
+    def _facets(self) -> list[tuple[str, Mapping[str, int]]]:
+        """(facet, its values with their product counts) for the brand, each category level and each attribute."""
+        facets: list[tuple[str, Mapping[str, int]]] = [("brand", self.vocabulary.brands)]
+        facets += [("category", level) for level in self.vocabulary.categories]
+        facets += [(f"attributes.{name}", values) for name, values in self.vocabulary.attributes.items()]
+        return facets
 
     def understand(self, query: Any) -> Understanding:
         """The constraints ``query`` names, and the words left over. Never raises."""
