@@ -36,20 +36,13 @@ def tokens(text: str) -> list[str]:
 @lru_cache(maxsize=65536)
 def _piece_tokens(piece: str) -> tuple[str, ...]:
     language = "zh" if _HAN.search(piece) else "ko" if _HANGUL.search(piece) else None
-    words = _segmenter(language)(piece) if language else None
+    try:
+        words = match_words(language)(piece) if language else None
+    except ImportError:  # no [lang] extra: the piece splits as a spaced language's would
+        words = None
     if words is None:
         return tuple(w.lower() for w in _WORD.findall(piece))
     return tuple(w.lower() for segment in words for w in _WORD.findall(segment))
-
-
-@lru_cache(maxsize=None)
-def _segmenter(language: str):
-    """The language's word cutter (``match_words``), or one that gives None without the ``[lang]`` extra (the
-    piece then splits as a spaced language's would)."""
-    try:
-        return match_words(language)
-    except ImportError:
-        return lambda piece: None
 
 
 def is_stopword(word: str) -> bool:

@@ -81,6 +81,25 @@ def test_question_words_are_cut_as_the_script_writes_them():
     assert tokens(text) == [w for piece in text.split() for w in tokens(piece)] == ["x", "만들", "회사", "어디"]
 
 
+def test_without_the_lang_extra_other_scripts_split_as_spaced_words(monkeypatch):
+    """The shipped wordings hold Chinese and Korean words; a shop without the [lang] extra must still read them
+    (and its own English) without an error."""
+    import sys
+
+    from multimodal_rag import words
+    from multimodal_rag.language.analysis import match_words
+
+    for module in ("jieba", "kiwipiepy"):
+        monkeypatch.setitem(sys.modules, module, None)  # importing it raises ImportError
+    match_words.cache_clear()
+    words._piece_tokens.cache_clear()
+    try:
+        assert words.tokens("빨간색 머그컵을, 马克杯 red mugs") == ["빨간색", "머그컵을", "马克杯", "red", "mugs"]
+    finally:
+        match_words.cache_clear()
+        words._piece_tokens.cache_clear()
+
+
 CATALOG_WORDS = {"dewalt": 40, "drill": 90, "larson": 12, "storm": 30, "door": 300, "ceiling": 80, "fan": 120,
                  "jeld": 9, "wen": 9, "maytag": 25, "washer": 60, "may": 3, "tag": 4, "mug": 10, "rug": 50}
 
