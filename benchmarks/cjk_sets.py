@@ -13,7 +13,7 @@ kinds with their category, materials, sizes and price range, title and descripti
 
 Outputs, seeded, per language under ``--out``/<lang>/: ``products.jsonl`` (the catalog format of
 ../shared/data/README.md), ``tasks/search_build`` and ``tasks/search_heldout`` (BEIR layout; 2 = colour and item
-match, 1 = the item matches) and ``qa/build.jsonl``, ``qa/heldout.jsonl`` (``mmrag eval-qa`` lines: a named
+match, 1 = the item matches) and ``qa/build.jsonl``, ``qa/heldout.jsonl``, ``qa/fresh.jsonl`` (``mmrag eval-qa`` lines: a named
 product's price or brand; items of a kind under a budget, the cheapest, the most expensive, in a colour; "a cheaper
 one?" after a budget question). The wordings of each kind are split in two by the seed: the build half may be
 tuned on, the held-out half is only scored. Every shopping question has a catalog product that satisfies it.
@@ -33,6 +33,9 @@ from multimodal_rag.eval.qa import meets
 DATA = Path(__file__).resolve().parent / "data" / "cjk"
 LANGUAGES = ("zh", "ko")
 SPLITS = ("build", "heldout")
+# Wordings written after the held-out half was first scored and read (2026-12-05), each marked with ``"split":
+# "fresh"`` in templates.jsonl: questions only, scored like the held-out half, kept out of the seeded split.
+FRESH = "fresh"
 QUERIES_PER_WORDING = {"colour+item": 8, "item": 6}
 QUESTIONS_PER_WORDING = 4
 
@@ -129,10 +132,14 @@ def build_catalog(words: dict, rng: random.Random) -> tuple[list[dict], dict[str
 
 
 def split_wordings(templates: list[dict], rng: random.Random) -> dict[str, list[dict]]:
-    """Each kind's wordings in two halves (the build half gets the odd one), in their file order."""
-    halves: dict[str, list[dict]] = {s: [] for s in SPLITS}
+    """Each kind's wordings in two halves (the build half gets the odd one), in their file order; the wordings marked
+    fresh as a third."""
+    halves: dict[str, list[dict]] = {s: [] for s in (*SPLITS, FRESH)}
     by_kind: dict[tuple[str, str], list[int]] = {}
     for index, row in enumerate(templates):
+        if row.get("split") == FRESH:
+            halves[FRESH].append(row)
+            continue
         by_kind.setdefault((row["set"], row["kind"]), []).append(index)
     for indexes in by_kind.values():
         shuffled = rng.sample(indexes, len(indexes))
@@ -280,11 +287,16 @@ def write_language(language: str, data: Path, out: Path, seed: int) -> None:
         shown = Counter(q["kind"] for q in queries)
         print(f"{task}: {len(queries)} queries ({', '.join(f'{k} {n}' for k, n in shown.items())}), "
               f"{len(qrels)} judgments")
-        items = questions(words, products, unbranded, halves[half], half, rng, named)
-        write_jsonl(folder / "qa" / f"{half}.jsonl", items)
-        shown = Counter(i["kind"] for i in items)
-        print(f"{folder / 'qa' / (half + '.jsonl')}: {len(items)} questions "
-              f"({', '.join(f'{k} {n}' for k, n in shown.items())})")
+        write_questions(folder, half, questions(words, products, unbranded, halves[half], half, rng, named))
+    write_questions(folder, FRESH, questions(words, products, unbranded, halves[FRESH], FRESH,
+                                             random.Random(f"{seed}-{language}-{FRESH}"), named))
+
+
+def write_questions(folder: Path, half: str, items: list[dict]) -> None:
+    write_jsonl(folder / "qa" / f"{half}.jsonl", items)
+    shown = Counter(i["kind"] for i in items)
+    print(f"{folder / 'qa' / (half + '.jsonl')}: {len(items)} questions "
+          f"({', '.join(f'{k} {n}' for k, n in shown.items())})")
 
 
 def main() -> int:

@@ -51,6 +51,18 @@ def test_price_orders_in_the_shops_language(language, text, sort):
     assert PricePhrases.for_language(language).read(text)[:2] == (None, sort)
 
 
+@pytest.mark.parametrize("language, text, sort", [
+    # a superlative and a word of a price's direction, a price said to be highest or lowest, before or after it
+    ("zh", "给我看看最高档的衬衫", "desc"), ("zh", "背包中售价最低的", "asc"), ("zh", "最低价的衬衫", "asc"),
+    ("ko", "지갑 중 가장 고가인 제품", "desc"), ("ko", "가격이 제일 높은 운동화", "desc"),
+    ("ko", "가장 낮은 가격의 베개", "asc"), ("ko", "제일 저가인 운동화 알려줘", "asc"),
+    # a superlative of height alone is no price order
+    ("zh", "最高的台灯", None), ("ko", "가장 높은 의자", None),
+])
+def test_price_orders_are_composed_from_a_superlative_and_a_price_direction(language, text, sort):
+    assert PricePhrases.for_language(language).read(text)[1] == sort
+
+
 @pytest.mark.parametrize("language, package, text, understood", [
     ("zh", "jieba", "想要一套灰的四件套", "颜色=灰色, category=四件套"),  # 灰 for the catalog's 灰色
     ("zh", "jieba", "卫衣里哪款最贵？", "category=卫衣, most expensive first"),  # not the one word 卫衣里

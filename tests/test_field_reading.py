@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from multimodal_rag.catalog.facets import FacetVocabulary
-from multimodal_rag.qa.fields import FieldResolver
+from multimodal_rag.qa.fields import FieldResolver, field_questions
 from multimodal_rag.qa.lookup import lookup
 
 SEASONS = ["Summer", "Winter", "Spring", "Fall"]
@@ -67,8 +67,59 @@ def test_values_near_the_question_words_name_a_field_the_question_does_not_name(
     assert [f.value for f in look.facts] == ["Spring"]
 
 
+@pytest.mark.parametrize("question, field, catalog_asked", [
+    # no word of the wordings table, no name of the catalog's fields: the nearest question generated from them
+    ("Is the Northwind Jacket 0 tight or baggy?", "fit", False),
+    ("Could I wear the Northwind Jacket 0 to a wedding?", "occasion", False),
+    ("Would the Northwind Jacket 0 do for the gym?", "usage", False),
+    # nearer a question that asks the catalog, or an opinion, than any field's: none
+    ("Do you have the Northwind Jacket 0 in stock?", None, True),
+    ("Is the Northwind Jacket 0 nice for a walk?", None, False),
+    # a gender asked of a catalog that lists none reads no field of it
+    ("Northwind Jacket 0: for him or for her?", None, False),
+])
+def test_a_question_is_read_as_the_nearest_question_generated_from_the_catalogs_fields(
+        catalog, default_embedders, question, field, catalog_asked):
+    by_title, vocabulary = catalog
+    text_embedder = default_embedders["text"]
+    resolver = FieldResolver(embed=lambda texts: text_embedder.encode_texts(texts, query=True))
+    product = by_title["Northwind Jacket 0"]
+    look = lookup(question, [product], resolver, vocabulary)
+    assert (look.field and (look.field.name, look.field.how), look.catalog) == (
+        field and (field, "embedding"), catalog_asked)
+    assert [f.value for f in look.facts] == ([product["attributes"][field]] if field else [])
+
+
+def test_field_questions_are_generated_from_the_shapes_with_the_commonest_values():
+    questions = field_questions("baseColour", {"Black": 9, "Blue": 7, "Red": 5, "Teal": 1, "2012": 8})
+    assert "which base colour is it?" in questions
+    assert {"is it black or blue?", "is it red or teal?", "is it black, blue or red?"} <= set(questions)
+    # a one-value shape takes the three commonest values only
+    assert [q for q in questions if q.startswith("is it for ") and " or " not in q] == [
+        "is it for black?", "is it for blue?", "is it for red?"]
+    assert not any("2012" in q for q in questions)  # a number is no category
+
+
 def test_the_core_fields_keep_their_wordings(catalog):
     by_title, vocabulary = catalog
     product = by_title["Altamira Blazer 1"]
     look = lookup("How much does the Altamira Blazer 1 cost?", [product], FieldResolver(), vocabulary)
     assert (look.field.name, [f.value for f in look.facts]) == ("price", ["101"])
+
+
+def test_twins_are_one_product_named_though_their_title_states_the_asked_value():
+    """Products listed under one title ("Revv Men Steel Ring", seven of them) are one product named: the question
+    asks their field, though the title states its value, rather than what the catalog has of that value."""
+    from multimodal_rag.qa.steps import asks_the_catalog
+    from multimodal_rag.retrieval.understanding import QueryUnderstanding
+
+    rings = [{"id": f"r{i}", "title": "Revv Men Steel Ring", "category": "Accessories > Ring",
+              "attributes": {"gender": "Men", "baseColour": "Steel"}} for i in range(3)]
+    others = [{"id": f"o{i}", "title": f"Revv Men {colour} Ring", "category": "Accessories > Ring",
+               "attributes": {"gender": "Men", "baseColour": colour}} for i, colour in enumerate(["Gold", "Silver"])]
+    vocabulary = FacetVocabulary.from_products(rings + others)
+    understanding = QueryUnderstanding(vocabulary, {})
+    question = "Which colour is the Revv Men Steel Ring?"
+    look = lookup(question, rings + others, FieldResolver(), vocabulary)
+    assert [(f.product_id, f.value) for f in look.facts] == [("r0", "Steel"), ("r1", "Steel"), ("r2", "Steel")]
+    assert not asks_the_catalog(look, understanding.understand(question))

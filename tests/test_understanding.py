@@ -144,6 +144,7 @@ def test_an_inclusive_bound_keeps_the_product_at_the_amount(sample_catalog, make
 @pytest.mark.parametrize("text, sort", [
     ("which of the kitchen tools is least costly", "asc"), ("the least pricey mug", "asc"),
     ("lowest-cost router", "asc"), ("most pricey watch", "desc"), ("highest cost kettle", "desc"),
+    ("the least affordable kettle", "desc"), ("most economical fan", "asc"), ("most popular fan", None),
 ])
 def test_price_order_phrases(text, sort):
     price, found, _ = ENGLISH_PRICES.read(text)

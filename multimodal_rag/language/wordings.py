@@ -88,6 +88,14 @@ class FieldWordings(_Data):
     weak_phrases: Phrases  # loose phrases that yield to any other field named
     concepts: Annotated[Mapping[Phrase, Concept], AfterValidator(_frozen)]  # in the file's order
     who: Who | None = None  # a language whose questions open with a "who" word that asks two things (English)
+    # Questions that ask a field, written for any field ({field}: its name; {a}, {b}, {c}: values of it), with "it"
+    # for the product: generated for a catalog's fields, they are what a question no rule reads is compared with.
+    questions: Phrases = ()
+    # Questions that ask the catalog, no field of a product ("Do you have it?"): what a question nearer to them
+    # than to any field question is.
+    catalog_questions: Phrases = ()
+    # Questions that ask an opinion of a product, no field of it ("Is it good?"): nor does one nearer to them.
+    opinion_questions: Phrases = ()
 
     @model_validator(mode="after")
     def _who_names_a_concept(self) -> "FieldWordings":
@@ -128,8 +136,21 @@ class AmountWordings(_Data):
 
 
 class OrderWordings(_Data):
-    cheapest: Phrases
-    dearest: Phrases
+    """Price orders. ``cheapest`` / ``dearest``: words that are one by themselves ("cheapest", "최저가"). The rest
+    compose one, so that every way of putting it is read rather than the phrases listed: a superlative (``most``;
+    ``least`` reverses it) before a word of a price's direction (``dear`` / ``cheap``: "가장 고가인", "最昂贵",
+    "least pricey"), or a ``price`` word and a superlative of ``high`` / ``low`` ("가격이 제일 높은", "价钱最低",
+    "最高价")."""
+
+    cheapest: Phrases = ()
+    dearest: Phrases = ()
+    most: Phrases = ()
+    least: Phrases = ()
+    dear: Phrases = ()
+    cheap: Phrases = ()
+    high: Phrases = ()
+    low: Phrases = ()
+    price: Phrases = ()
 
 
 class ShoppingWordings(_Data):

@@ -11,6 +11,7 @@ remaining words and the field names and synonym phrases.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
@@ -32,7 +33,15 @@ ATTRIBUTE_NAMES: dict[str, tuple[str, ...]] = merged(f.attribute_names for f in 
 # Loose phrases that yield to any other field named: "how much does it weigh", "what kind of material",
 # "tell me about its colour".
 WEAK_PHRASES = frozenset(tuple(tokens(p)) for f in _EVERY for p in f.weak_phrases)
-EMBEDDING_MIN_SIMILARITY = 0.5  # below it a leftover word names no field
+# Below it the nearest generated question names no field (the lowest of a field asked in the dev wordings was 0.43).
+FIELD_QUESTION_MIN_SIMILARITY = 0.4
+EMBEDDING_MIN_SIMILARITY = 0.5  # below it a question's word names no field
+VALUES_PER_SHAPE = 3  # a field question shape is filled with this many of a field's commonest values (or sets)
+# Every language's field question shapes ("Is it {a} or {b}?"), generated for a catalog's fields.
+QUESTION_SHAPES = tuple(dict.fromkeys(q for f in _EVERY for q in f.questions))
+CATALOG_QUESTIONS = tuple(dict.fromkeys(q for f in _EVERY for q in f.catalog_questions))
+OPINION_QUESTIONS = tuple(dict.fromkeys(q for f in _EVERY for q in f.opinion_questions))
+CATALOG, OPINION = "<catalog>", "<opinion>"  # what a question nearest to one of those asks: no field
 MAX_VALUES = 200  # the values of an attribute with more (each held by a few products) are names, not categories
 ASKING = frozenset(w for language in languages_with("question") for w in wordings(language).question.asking)
 # "Who ..." asks who makes a product when one of these verbs says so ("who made", "who sells", "who is behind"),
@@ -123,12 +132,15 @@ class FieldResolver:
     # -- the field ----------------------------------------------------------------------------------------------
 
     def resolve(self, words: Sequence[str], free: set[int], product: Mapping[str, Any],
-                known: Sequence[str] = (), values: Mapping[str, Iterable[str]] | None = None) -> FieldQuestion | None:
+                known: Sequence[str] = (), values: Mapping[str, Iterable[str]] | None = None,
+                question_mark: bool = False) -> FieldQuestion | None:
         """The field the question ``words`` ask for, or None. ``free``: positions of the words that are not the
         product's name; a field must be named by at least one of them. ``known``: attribute names other products
         have (the catalog's), which the question may name though this product lacks them. ``values``: the catalog's
         values of each attribute (its facet vocabulary), the evidence of a field offered by its values and the
-        embedding fallback's reach into wordings no table lists ("in the cold months" is near "Winter")."""
+        embedding fallback's reach into wordings no table lists ("in the cold months" is near "Winter").
+        ``question_mark``: the question was written with one (a yes-no question holds no asking word: "X: for him
+        or for her?")."""
         own = [str(k) for k in (product.get("attributes") or {})]
         # 1. The catalog's own evidence, before any wording the language's tables hold (written for other catalogs:
         # "suited to" is an ideal-for phrase, but "which season is X suited to" names this catalog's "season"):
@@ -164,7 +176,7 @@ class FieldResolver:
             return asker
         # 4. The free words against the product's field names and the synonym phrases, by the text embedder: only
         # for a question ("soft cotton towels" names no field, though "soft" is near "Material").
-        if not ASKING & set(words):
+        if not (question_mark or ASKING & set(words)):
             return None
         return self._by_embedding(words, free, own, values or {})
 
@@ -246,8 +258,55 @@ class FieldResolver:
 
     def _by_embedding(self, words: Sequence[str], free: set[int], attributes: Sequence[str],
                       values: Mapping[str, Iterable[str]]) -> FieldQuestion | None:
+        """The field of the generated question (``field_questions``) nearest to the question as asked, its product's
+        name said as "it", by the text embedder, when at least ``FIELD_QUESTION_MIN_SIMILARITY``: questions of
+        each of the product's fields and of the core fields, in the language's own question shapes, with the
+        catalog's values ("What occasion is X for?" is nearest to "Is it for party or formal?": usage; "can I
+        wear X in the cold months, or is it for warm weather?" to "Is it summer or winter?": season). None when a
+        question that asks the catalog is nearer ("what Diviniti showpieces do you stock?"); the word votes
+        (``_by_word_votes``) when no generated question is near enough."""
+        nearest = self._nearest(words, free, attributes, values)
+        if nearest is None:
+            return self._by_word_votes(words, free, attributes, values)
+        if nearest[1] in (CATALOG, OPINION):
+            return None
+        return FieldQuestion(nearest[1], "embedding", tuple(words[i] for i in sorted(free)))
+
+    def asks_the_catalog(self, words: Sequence[str], free: set[int], attributes: Sequence[str],
+                         values: Mapping[str, Iterable[str]] | None = None) -> bool:
+        """True when the question, its product's name said as "it", is nearest to a question that asks the catalog
+        rather than a field ("what Diviniti showpieces do you stock?": "Which ones do you stock?")."""
+        nearest = self._nearest(words, free, attributes, values or {})
+        return nearest is not None and nearest[1] == CATALOG
+
+    def _nearest(self, words: Sequence[str], free: set[int], attributes: Sequence[str],
+                 values: Mapping[str, Iterable[str]]) -> tuple[float, str] | None:
+        """(similarity, field) of the generated question nearest to the question (``CATALOG`` or ``OPINION`` as the
+        field: a question that asks none), when at least ``FIELD_QUESTION_MIN_SIMILARITY``; None without an embedder
+        or free words."""
+        if self.embed is None or not free:
+            return None
+        targets = [(question, field) for field in dict.fromkeys([*CORE_FIELDS, *attributes])
+                   for question in field_questions(field, values.get(field, ()))]
+        targets += [(question, CATALOG) for question in CATALOG_QUESTIONS]
+        targets += [(question, OPINION) for question in OPINION_QUESTIONS]
+        missing = list(dict.fromkeys(t for t, _ in targets if t not in self._vectors))
+        if missing:
+            self._vectors.update(zip(missing, self.embed(missing)))
+        # Function words say what is asked as much as the rest here ("X: for him or for her?"), so all are kept.
+        asked = " ".join(words[i] if i in free else "it" for i in range(len(words))
+                         if i in free or i - 1 in free or i == 0)
+        similarity = self.embed([asked])[0] @ np.stack([self._vectors[t] for t, _ in targets]).T
+        best = int(np.argmax(similarity))
+        if similarity[best] < FIELD_QUESTION_MIN_SIMILARITY:
+            return None
+        return float(similarity[best]), targets[best][1]
+
+    def _by_word_votes(self, words: Sequence[str], free: set[int], attributes: Sequence[str],
+                       values: Mapping[str, Iterable[str]]) -> FieldQuestion | None:
         """The free words against the product's field names, their catalog values (of a field whose values are
-        categories, not free text) and every synonym phrase, by the text embedder. Each word, and the words
+        categories, not free text) and every synonym phrase, by the text embedder: for a question no generated
+        question is near enough ("Could I gift X to my son?": "son" is near "Boys"). Each word, and the words
         together, vote for the field of its nearest target (when at least ``EMBEDDING_MIN_SIMILARITY``) with
         that similarity; the field with the most wins. Values and phrases reach wordings no table lists
         ("assembled from" is near "built of", "cold" near "Winter"); the vote lets several weak words ("cold
@@ -277,3 +336,29 @@ class FieldResolver:
             return None
         field = max(votes, key=votes.__getitem__)
         return FieldQuestion(field, "embedding", tuple(voters[field]))
+
+
+def spoken_name(field: str) -> str:
+    """A field's name as a question says it: "baseColour" -> "base colour", "Ideal For" -> "ideal for"."""
+    return " ".join(re.sub(r"(?<=[a-z])(?=[A-Z])", " ", field).replace("_", " ").lower().split())
+
+
+def field_questions(field: str, values: Iterable[str] = ()) -> list[str]:
+    """Questions that ask ``field``: each of the languages' field question shapes (``fields.toml``'s ``questions``)
+    with its name and, for a field whose values are categories (``MAX_VALUES`` at most, not numbers), its most
+    common values in turn."""
+    held = values if isinstance(values, Mapping) else dict.fromkeys(values, 1)
+    common = [str(v) for v, _ in sorted(held.items(), key=lambda item: (-item[1], str(item[0])))
+              if not str(v).strip().isdigit()] if len(held) <= MAX_VALUES else []
+    out = []
+    for shape in QUESTION_SHAPES:
+        slots = [s for s in ("{a}", "{b}", "{c}") if s in shape]
+        if not slots:
+            out.append(shape.replace("{field}", spoken_name(field)))
+            continue
+        for start in range(0, min(len(common), VALUES_PER_SHAPE * len(slots)) - len(slots) + 1, len(slots)):
+            text = shape.replace("{field}", spoken_name(field))
+            for slot, value in zip(slots, common[start:start + len(slots)]):
+                text = text.replace(slot, value.lower())
+            out.append(text)
+    return out

@@ -24,12 +24,13 @@ from typing import Any, Mapping, Sequence
 
 from multimodal_rag.catalog.facets import FacetVocabulary
 from multimodal_rag.language.wordings import wordings
-from multimodal_rag.qa.fields import FieldQuestion, FieldResolver, holds
+from multimodal_rag.qa.fields import ASKING, FieldQuestion, FieldResolver, holds
 from multimodal_rag.words import has_digit, is_stopword, find_word, same_word, stem, tokens
 
 _ALTERNATIVES = wordings().question.alternatives  # language/data/en/question.toml
 ALTERNATIVES = _ALTERNATIVES.joiners
 _NUMBER = re.compile(r"\d[\d,]*(?:\.\d+)?")
+_QUESTION_MARK = re.compile(r"[?？]")
 # A question that holds this share of a product's title words names it even with words no retrieved product holds.
 STRONG_NAME = 0.6
 # A shorter share of the title (brand + model: "OGX Sunkissed") names a product when it holds this many of its name
@@ -59,6 +60,8 @@ class Lookup:
     facts: tuple[FieldAnswer, ...] = ()
     named: tuple[int, ...] = ()  # positions of the products the question names, best first
     naming: str = ""  # the question's words that can name a product (neither phrasing nor field words)
+    # No field asked, and the question reads as one that asks the catalog ("what X showpieces do you stock?")
+    catalog: bool = False
 
     @property
     def ambiguous(self) -> bool:
@@ -300,17 +303,21 @@ def lookup(question: str, products: Sequence[Mapping[str, Any]], resolver: Field
         return Lookup(asked, naming=naming)
     free = set(range(len(words))) - taken
     values = vocabulary.attributes if vocabulary is not None else None
-    asked = resolver.resolve(words, free, products[positions[0] - 1], attributes, values)
+    mark = bool(_QUESTION_MARK.search(question))
+    asked = resolver.resolve(words, free, products[positions[0] - 1], attributes, values, mark)
     if asked is None:
         asked = _offered_field(words, products[positions[0] - 1], alternatives, free)
     if asked is None:
-        return Lookup(None, named=tuple(positions), naming=naming)
+        # A question (a question mark or an asking word) that names a product but no field may ask the catalog.
+        own = [str(k) for k in (products[positions[0] - 1].get("attributes") or {})]
+        catalog = (mark or bool(ASKING & set(words))) and resolver.asks_the_catalog(words, free, own, values)
+        return Lookup(None, named=tuple(positions), naming=naming, catalog=catalog)
     facts = []
     for position in positions:
         product = products[position - 1]
         # Equally named twins may store the field under their own attribute name.
-        name = asked.name if position == positions[0] else (resolver.resolve(words, free, product, attributes, values)
-                                                             or asked).name
+        name = asked.name if position == positions[0] else (
+            resolver.resolve(words, free, product, attributes, values, mark) or asked).name
         facts.append(FieldAnswer(position, str(product["id"]), str(product.get("title") or ""), name,
                                  field_value(product, name)))
     return Lookup(asked, tuple(facts), tuple(positions), naming)

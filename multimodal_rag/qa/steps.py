@@ -212,16 +212,19 @@ def asks_the_catalog(look: Lookup, understood: Understanding | None) -> bool:
     "do you have Purpledip showpieces?" names a product only through facet values (a brand and a kind): it asks
     what the catalog has of them, not about the one product whose title is those words. "routers made by Tenda",
     "usb gadgets from the brand RRP", "Unique Design showpieces": unless one product is named, a field whose value
-    the question states (or whose words are a facet value's) is not asked."""
-    stated = len(look.facts) != 1 and _states_field(look.field, understood)
+    the question states (or whose words are a facet value's) is not asked; nor one in a question that reads as asking
+    the catalog ("what Diviniti showpieces do you stock?", ``Lookup.catalog``). Twins (products listed under one title)
+    are one product named: "Which colour is the Revv Men Steel Ring?" asks it of the seven rings of that title."""
+    one_named = len({" ".join(tokens(f.title)) for f in look.facts}) == 1
+    stated = not one_named and _states_field(look.field, understood)
     asks = look.field is not None and not stated
     faceted = not asks and bool(look.named) and _said_by(look.naming, understood)
-    answered = not stated and (bool(look.facts) or asks or (bool(look.named) and not faceted))
+    answered = not stated and not look.catalog and (bool(look.facts) or asks or (bool(look.named) and not faceted))
     branded = bool(understood) and any(c.facet == "brand" for c in understood.constraints)
     # Nothing named and no field asked, and every word a facet value ("想要一个灰色的枕头", "do you have beige
     # flats?"): the products that have them, not the ones whose words are nearest.
     unnamed = not look.named and look.field is None and _said_by(look.naming, understood)
-    return not answered and (branded or faceted or stated or unnamed)
+    return not answered and (branded or faceted or stated or unnamed or look.catalog)
 
 
 def _states_field(field: FieldQuestion | None, understood: Understanding | None) -> bool:

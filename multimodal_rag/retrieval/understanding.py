@@ -359,8 +359,24 @@ class PricePhrases:
                        (before(price.at_most, "<="), "lte"), (after(price.at_most_after), "lte"),
                        (before(price.above, ">(?!=)"), "gt"), (after(price.above_after), "gt"),
                        (before(price.at_least, ">="), "gte"), (after(price.at_least_after), "gte"))
-        self.cheapest = re.compile(rf"{left}{phrase_pattern(shopping.order.cheapest)}{right}", re.I)
-        self.dearest = re.compile(rf"{left}{phrase_pattern(shopping.order.dearest)}{right}", re.I)
+        order = shopping.order
+        self.cheapest = re.compile(rf"{left}{phrase_pattern(order.cheapest)}{right}", re.I)
+        self.dearest = re.compile(rf"{left}{phrase_pattern(order.dearest)}{right}", re.I)
+        # A composed order: a superlative, then a word of a price's direction or of high / low with a price word
+        # before or after it (a particle between: "가격이 제일 높은"). Adjectives take endings where words are not
+        # written apart ("저렴한"), so only a spaced language asks for a word's end after them.
+        space = r"\s+" if shopping.spaced else r"\s*"
+        particle = r"\s+" if shopping.spaced else r"\S{0,2}\s*"
+        end = right if shopping.spaced else ""
+        superlative = rf"(?:(?P<most>{phrase_pattern(order.most)})|(?P<least>{phrase_pattern(order.least)}))"
+        direction = rf"(?:(?P<up>{phrase_pattern((*order.dear, *order.high))})|" \
+                    rf"(?P<down>{phrase_pattern((*order.cheap, *order.low))}))"
+        worded = phrase_pattern(order.price)
+        self.composed = (
+            re.compile(rf"{left}{superlative}{space}(?:(?P<up>{phrase_pattern(order.dear)})|"
+                       rf"(?P<down>{phrase_pattern(order.cheap)})){end}", re.I),
+            re.compile(rf"{left}{worded}{particle}{superlative}{space}{direction}{end}", re.I),
+            re.compile(rf"{left}{superlative}{space}{direction}{particle}{worded}{right}", re.I))
         # Words that introduce a facet value ("for men", "by Nike", "in red") and are not left over when they do.
         self.links = frozenset(shopping.links)
 
@@ -369,17 +385,25 @@ class PricePhrases:
     def for_language(cls, language: str) -> "PricePhrases":
         return cls(language)
 
+    def _order(self, text: str) -> tuple[str | None, str]:
+        """The price order ``text`` asks for ("asc", "desc" or None), and the text without its words."""
+        if self.cheapest.search(text):
+            return "asc", self.cheapest.sub(" ", text)
+        if self.dearest.search(text):
+            return "desc", self.dearest.sub(" ", text)
+        for pattern in self.composed:
+            if match := pattern.search(text):
+                up = (match.group("up") is not None) == (match.group("most") is not None)
+                return "desc" if up else "asc", text[:match.start()] + " " + text[match.end():]
+        return None, text
+
     def amount(self, number: str, multiplier: str | None) -> float:
         value = float(number.replace(",", ""))
         return value * self.multipliers[multiplier.strip().lower()] if multiplier else value
 
     def read(self, text: str) -> tuple[Constraint | None, str | None, str]:
         """The price constraint and order ``text`` names, and the text without those phrases."""
-        sort = None
-        if self.cheapest.search(text):
-            sort, text = "asc", self.cheapest.sub(" ", text)
-        elif self.dearest.search(text):
-            sort, text = "desc", self.dearest.sub(" ", text)
+        sort, text = self._order(text)
         match = self.range.search(text)
         if match:
             low, high = sorted((self.amount(match.group(1), match.group(2)),
