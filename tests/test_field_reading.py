@@ -123,3 +123,15 @@ def test_twins_are_one_product_named_though_their_title_states_the_asked_value()
     look = lookup(question, rings + others, FieldResolver(), vocabulary)
     assert [(f.product_id, f.value) for f in look.facts] == [("r0", "Steel"), ("r1", "Steel"), ("r2", "Steel")]
     assert not asks_the_catalog(look, understanding.understand(question))
+
+
+def test_a_yes_no_question_is_read_by_its_question_mark(default_embedders):
+    """"X: for him or for her?" holds no asking word; its question mark makes it a question all the same."""
+    rows = [{"id": f"g{i}", "title": f"Kestrel Parka {i}", "category": "Apparel",
+             "attributes": {"gender": ["Men", "Women"][i % 2], "fit": FITS[i % 3]}} for i in range(6)]
+    vocabulary = FacetVocabulary.from_products(rows)
+    text_embedder = default_embedders["text"]
+    resolver = FieldResolver(embed=lambda texts: text_embedder.encode_texts(texts, query=True))
+    asked = lookup("Kestrel Parka 1: for him or for her?", rows[1:2], resolver, vocabulary)
+    assert (asked.field.name, [f.value for f in asked.facts]) == ("gender", ["Women"])
+    assert lookup("Kestrel Parka 1 for him or for her", rows[1:2], resolver, vocabulary).field is None
