@@ -94,6 +94,7 @@ class FieldResolver:
         self.phrasing = frozenset(w for phrase, _ in self.phrases for w in phrase) | MAKING
         self.embed = embed
         self._vectors: dict[str, np.ndarray] = {}  # field names' and phrases' embeddings
+        self._last_nearest: tuple[tuple, tuple[float, str] | None] | None = None  # the last question's (_nearest)
 
     # -- the words ----------------------------------------------------------------------------------------------
 
@@ -176,7 +177,7 @@ class FieldResolver:
             return asker
         # 4. The free words against the product's field names and the synonym phrases, by the text embedder: only
         # for a question ("soft cotton towels" names no field, though "soft" is near "Material").
-        if not (question_mark or ASKING & set(words)):
+        if not is_question(words, question_mark):
             return None
         return self._by_embedding(words, free, own, values or {})
 
@@ -286,6 +287,13 @@ class FieldResolver:
         or free words."""
         if self.embed is None or not free:
             return None
+        # Function words say what is asked as much as the rest here ("X: for him or for her?"), so all are kept.
+        asked = " ".join(words[i] if i in free else "it" for i in range(len(words))
+                         if i in free or i - 1 in free or i == 0)
+        key = (asked, tuple(attributes), id(values))
+        if self._last_nearest is not None and self._last_nearest[0] == key:
+            # lookup() asks again whether a question no field was read for asks the catalog
+            return self._last_nearest[1]
         targets = [(question, field) for field in dict.fromkeys([*CORE_FIELDS, *attributes])
                    for question in field_questions(field, values.get(field, ()))]
         targets += [(question, CATALOG) for question in CATALOG_QUESTIONS]
@@ -293,14 +301,12 @@ class FieldResolver:
         missing = list(dict.fromkeys(t for t, _ in targets if t not in self._vectors))
         if missing:
             self._vectors.update(zip(missing, self.embed(missing)))
-        # Function words say what is asked as much as the rest here ("X: for him or for her?"), so all are kept.
-        asked = " ".join(words[i] if i in free else "it" for i in range(len(words))
-                         if i in free or i - 1 in free or i == 0)
         similarity = self.embed([asked])[0] @ np.stack([self._vectors[t] for t, _ in targets]).T
         best = int(np.argmax(similarity))
-        if similarity[best] < FIELD_QUESTION_MIN_SIMILARITY:
-            return None
-        return float(similarity[best]), targets[best][1]
+        nearest = None if similarity[best] < FIELD_QUESTION_MIN_SIMILARITY else (float(similarity[best]),
+                                                                                 targets[best][1])
+        self._last_nearest = (key, nearest)  # one assignment: safe to share between threads
+        return nearest
 
     def _by_word_votes(self, words: Sequence[str], free: set[int], attributes: Sequence[str],
                        values: Mapping[str, Iterable[str]]) -> FieldQuestion | None:
@@ -336,6 +342,12 @@ class FieldResolver:
             return None
         field = max(votes, key=votes.__getitem__)
         return FieldQuestion(field, "embedding", tuple(voters[field]))
+
+
+def is_question(words: Sequence[str], question_mark: bool) -> bool:
+    """A question rather than a phrase ("soft cotton towels"): an asking word, or a question mark (a yes-no
+    question may hold no asking word: "X: for him or for her?")."""
+    return question_mark or bool(ASKING & set(words))
 
 
 def spoken_name(field: str) -> str:

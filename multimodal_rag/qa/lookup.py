@@ -24,7 +24,7 @@ from typing import Any, Mapping, Sequence
 
 from multimodal_rag.catalog.facets import FacetVocabulary
 from multimodal_rag.language.wordings import wordings
-from multimodal_rag.qa.fields import ASKING, FieldQuestion, FieldResolver, holds
+from multimodal_rag.qa.fields import FieldQuestion, FieldResolver, holds, is_question
 from multimodal_rag.words import has_digit, is_stopword, find_word, same_word, stem, tokens
 
 _ALTERNATIVES = wordings().question.alternatives  # language/data/en/question.toml
@@ -310,7 +310,7 @@ def lookup(question: str, products: Sequence[Mapping[str, Any]], resolver: Field
     if asked is None:
         # A question (a question mark or an asking word) that names a product but no field may ask the catalog.
         own = [str(k) for k in (products[positions[0] - 1].get("attributes") or {})]
-        catalog = (mark or bool(ASKING & set(words))) and resolver.asks_the_catalog(words, free, own, values)
+        catalog = is_question(words, mark) and resolver.asks_the_catalog(words, free, own, values)
         return Lookup(None, named=tuple(positions), naming=naming, catalog=catalog)
     facts = []
     for position in positions:
