@@ -37,6 +37,11 @@ def test_a_text_model_is_checked_against_the_catalog_language():
     ("ko", "3만원 미만 텀블러", "price<30000"),  # 미만 leaves it out
     ("ko", "유리컵 예산 15,000원이에요", "price<=15000"),
     ("ko", "2만원에서 3만원 사이 머그컵", "20000<=price<=30000"),
+    # a bound negated reverses: not over is at most, not under at least
+    ("zh", "拖鞋不要超过150块", "price<=150"), ("zh", "不低于200元的台灯", "price>=200"),
+    ("ko", "6만원 넘지 않는 원피스", "price<=60000"), ("ko", "2만원 초과하지 않는 컵", "price<=20000"),
+    ("ko", "3만원 넘는 베개", "price>30000"),
+    ("en", "mugs not more than 500", "price<=500"), ("en", "kettles not under 300 rs", "price>=300"),
 ])
 def test_price_bounds_in_the_shops_language(language, text, bound):
     price, sort, _ = PricePhrases.for_language(language).read(text)
@@ -103,6 +108,7 @@ def test_a_shop_in_its_own_language_searches_bm25_without_an_english_model(
     retriever = ProductRetriever.from_config(config, k=5)
     try:
         assert "text" not in retriever.searcher.fields and "bm25" in retriever.searcher.fields
+        assert retriever.text_encoder() is None  # nor does it read which field a question asks
         titles = [d.metadata["title"] for d in retriever.invoke(query)]
         cheapest = retriever.invoke({"zh": f"{kind}哪个最便宜", "ko": f"가장 저렴한 {kind} 보여주세요"}[language])
         under = retriever.invoke({"zh": f"{budget:g}元以下的{kind}", "ko": f"{kind} {budget:g}원 이하로 찾아요"}[language])
@@ -135,11 +141,15 @@ def test_a_cheaper_follow_up_keeps_the_kind_under_the_last_products_price(langua
 @pytest.mark.parametrize("language, package, asked, facet, value, kind", [
     ("zh", "jieba", "卫衣有白的吗？", "颜色", "白色", "卫衣"),
     ("ko", "kiwipiepy", "분홍색 텀블러 있어요?", "색상", "핑크", "텀블러"),
+    ("zh", "jieba", "红款的四件套有货吗", "颜色", "红色", "四件套"),  # 红 + 款 + 的, not a word "红款" jieba's HMM makes
+    ("ko", "kiwipiepy", "분홍색 유리컵을 사고 싶어요", "색상", "핑크", "유리컵"),  # 사고 (to buy) is in no product
+    ("ko", "kiwipiepy", "회색 색상 유리컵 있을까요?", "색상", "그레이", "유리컵"),  # the colour asked by its name
 ])
 def test_a_question_naming_only_a_kind_and_a_colour_gets_the_products_that_have_them(
         make_config, default_embedders, language, package, asked, facet, value, kind):
-    """No product named and no field asked, every word a facet value in the shopper's words: the answer cites the
-    catalog's products of that kind and colour, not those whose titles are nearest to the words."""
+    """No product named and no field asked (or only the facet whose value is given), every word a facet value in
+    the shopper's words or a word no product holds: the answer cites the catalog's products of that kind and
+    colour, not those whose titles are nearest to the words."""
     pytest.importorskip(package, reason=f"{language} needs the [lang] extra: pip install -e '.[lang]'")
     from multimodal_rag.qa import ProductQA
     from tests.chat_models import scripted

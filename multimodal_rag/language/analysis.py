@@ -279,7 +279,7 @@ class TextAnalyzer:
 def match_words(language: str, known: frozenset[str] = frozenset()) -> Callable[[str], list[str]] | None:
     """How a language's text splits into words to match phrase for phrase (a query against the catalog's facet
     values): None where words are written apart (split at what is not a letter or digit); Chinese by jieba's
-    precise cut (not the search cut, whose overlapping pieces would match twice: 马克杯, 马克, 杯), with ``known``
+    precise cut without its HMM (not the search cut, whose overlapping pieces would match twice: 马克杯, 马克, 杯), with ``known``
     words (a catalog's values) in its dictionary, so a value is never glued to the character after it ("卫衣里"
     is 卫衣 + 里); Korean by Kiwi's content morphemes (particles and endings dropped: "그린으로" is 그린)."""
     if language == "zh":
@@ -291,8 +291,10 @@ def match_words(language: str, known: frozenset[str] = frozenset()) -> Callable[
             cutter.add_word(normalise(word))
 
         def chinese(text: str) -> list[str]:
+            # Without jieba's HMM, which glues characters no dictionary word holds into words of its own ("红款" of
+            # "红款的四件套", "包有" of "托特包有货"): a phrase is matched against known words.
             with lock:
-                return [w for w in cutter.lcut(normalise(text)) if _WORD.search(w)]
+                return [w for w in cutter.lcut(normalise(text), HMM=False) if _WORD.search(w)]
         return chinese
     if language == "ko":
         return TextAnalyzer("ko", stem=False, stopwords=False, units=False).words

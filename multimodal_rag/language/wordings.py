@@ -127,6 +127,11 @@ class PriceWordings(_Data):
     at_least_after: Phrases = ()  # lower bounds that take the amount in, after it: "500 or more"
     range_before: Phrases   # "between" 200 and 400
     range_joiners: Phrases  # 200 "and" 400
+    # A bound negated reverses: "not over 500" is at most 500, "不低于300" at least 300. The negation stands before a
+    # bound written before the amount ("not", "不要"), or after the word of one written after it (Korean: "6만원
+    # 넘지 않는", the stem 넘 and 지 않).
+    negation_before: Phrases = ()
+    negation_after: Phrases = ()
 
 
 class AmountWordings(_Data):

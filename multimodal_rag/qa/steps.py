@@ -153,6 +153,8 @@ class Retrieve:
         self.catalog = catalog
         values = vocabulary.values() if vocabulary is not None else set()
         self.catalog_words = {w for v in values for w in tokens(v)}
+        # The stems of every word the catalog's text holds: a question's word outside them names no product.
+        self.text_stems = frozenset(stem(w) for w in catalog.words()) if catalog is not None else frozenset()
 
     def __call__(self, plan: Plan, config: RunnableConfig | None = None) -> Found:
         understood = plan.asked.parsed.understood
@@ -160,7 +162,7 @@ class Retrieve:
             found = self.named(plan.asked, self.retriever.invoke(plan.request, config=config))
             if (retry := self.naming_query(found.look, plan.request)) is not None:
                 found = self.named(plan.asked, self.retriever.invoke(retry, config=config))
-            if plan.strict is None or not asks_the_catalog(found.look, understood):
+            if plan.strict is None or not asks_the_catalog(found.look, understood, self.text_stems):
                 return found
         return self.satisfying(plan.asked, self.retriever.invoke(plan.strict, config=config), understood)
 
@@ -206,8 +208,10 @@ class Retrieve:
         return self.catalog.cheapest(understood.filters(others), 1, descending=prices[0].op in ("gt", "gte"))
 
 
-def asks_the_catalog(look: Lookup, understood: Understanding | None) -> bool:
+def asks_the_catalog(look: Lookup, understood: Understanding | None, text_stems: frozenset[str] = frozenset()) -> bool:
     """True when a question asks what the catalog has of the constraints it names, not about a product.
+    ``text_stems``: the stems of the catalog's words (empty: unknown); a question word outside them names no
+    product, whatever the language calls it ("분홍색 유리컵을 사고 싶어요": "사고", to buy, is in no product).
 
     "do you have Purpledip showpieces?" names a product only through facet values (a brand and a kind): it asks
     what the catalog has of them, not about the one product whose title is those words. "routers made by Tenda",
@@ -218,12 +222,12 @@ def asks_the_catalog(look: Lookup, understood: Understanding | None) -> bool:
     one_named = len({" ".join(tokens(f.title)) for f in look.facts}) == 1
     stated = not one_named and _states_field(look.field, understood)
     asks = look.field is not None and not stated
-    faceted = not asks and bool(look.named) and _said_by(look.naming, understood)
+    faceted = not asks and bool(look.named) and _said_by(look.naming, understood, text_stems)
     answered = not stated and not look.catalog and (bool(look.facts) or asks or (bool(look.named) and not faceted))
     branded = bool(understood) and any(c.facet == "brand" for c in understood.constraints)
     # Nothing named and no field asked, and every word a facet value ("想要一个灰色的枕头", "do you have beige
     # flats?"): the products that have them, not the ones whose words are nearest.
-    unnamed = not look.named and look.field is None and _said_by(look.naming, understood)
+    unnamed = not look.named and look.field is None and _said_by(look.naming, understood, text_stems)
     return not answered and (branded or faceted or stated or unnamed or look.catalog)
 
 
@@ -232,17 +236,22 @@ def _states_field(field: FieldQuestion | None, understood: Understanding | None)
     named the field belong to a facet value it names ("design" in the brand "Unique Design")."""
     if field is None or not understood:
         return False
-    if any(c.facet != "price" and c.facet.removeprefix("attributes.").lower() == field.name.lower()
-           for c in understood.constraints):
+    # The field as asked may be a concept ("color", with no product named to resolve it) that the catalog stores
+    # under its own name ("색상 있을까요": 색상).
+    stated = {c.facet.removeprefix("attributes.") for c in understood.constraints if c.facet != "price"}
+    if any(a.lower() == field.name.lower() for a in stated) or FieldResolver.stored_names(field.name, sorted(stated)):
         return True
     return bool(field.words) and {stem(w) for w in field.words} <= _facet_words(understood)
 
 
-def _said_by(naming: str, understood: Understanding | None) -> bool:
+def _said_by(naming: str, understood: Understanding | None, text_stems: frozenset[str] = frozenset()) -> bool:
     """True when every word that names a product is a word of an understood facet value (category, brand,
-    attribute; plural or singular alike)."""
-    named = {stem(w) for w in tokens(naming) if not is_stopword(w)}
-    return bool(named) and named <= _facet_words(understood)
+    attribute; plural or singular alike). With the catalog's ``text_stems``, a word neither of a facet value nor of
+    the catalog's text names nothing and is passed over."""
+    facet_words = _facet_words(understood)
+    named = {s for w in tokens(naming) if not is_stopword(w)
+             if (s := stem(w)) in facet_words or not text_stems or s in text_stems}
+    return bool(named) and named <= facet_words
 
 
 def _facet_words(understood: Understanding | None) -> set[str]:

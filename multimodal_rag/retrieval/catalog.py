@@ -55,6 +55,11 @@ class CatalogReader(Protocol):
         """The catalog's facet vocabulary (brands, category levels, attribute values) as recorded at ingest."""
         ...
 
+    def words(self) -> set[str]:
+        """The words of the catalog's searchable text (lower case, as segmented) as recorded at ingest; empty when
+        none were recorded (a collection whose text Milvus analyses)."""
+        ...
+
     def cheapest(self, filters: Mapping[str, Any] | None, k: int, *, descending: bool = False) -> list[Document]:
         """The ``k`` cheapest (``descending``: dearest) products that match ``filters`` (filter data, as
         ``build_filter`` takes it) and have a price, cheapest first."""
@@ -69,6 +74,9 @@ class StoreCatalog:
 
     def facets(self) -> FacetVocabulary:
         return self.store.vocabulary()
+
+    def words(self) -> set[str]:
+        return set(self.store.word_counts())
 
     def cheapest(self, filters: Mapping[str, Any] | None, k: int, *, descending: bool = False) -> list[Document]:
         return [product_document(r) for r in self.store.by_price(build_filter(filters), k, descending=descending)]

@@ -146,11 +146,13 @@ class ProductRetriever(BaseRetriever):
         return StoreCatalog(self.searcher.store)
 
     def text_encoder(self):
-        """``encode(texts) -> normalised vectors`` with the first text field's embedder (query side), or None when
-        no field embeds text alone."""
+        """``encode(texts) -> normalised vectors`` with the first text field's embedder (query side) that queries
+        search, or None when no such field embeds text alone (one whose model does not speak the catalog's language
+        is left out of queries, and its nearness of two sentences is noise too)."""
+        searched = self.searcher.fields
         for v in self.searcher.vectors:
             embedder = self.searcher.embedders[v.name]
-            if v.modality == "text" and isinstance(embedder, TextEmbedder):
+            if v.modality == "text" and isinstance(embedder, TextEmbedder) and (not searched or v.name in searched):
                 return lambda texts: embedder.encode_texts(list(texts), query=True)
         return None
 

@@ -353,9 +353,25 @@ class PricePhrases:
             """A bound written after the amount: "500 or less", "300元以下", "3만원 이하"."""
             return re.compile(rf"{money}\s*{phrase_pattern(phrases)}{right}", re.I)
 
+        def negated_before(phrases: Sequence[str]) -> re.Pattern:
+            return re.compile(rf"{left}{phrase_pattern(price.negation_before)}\s*{phrase_pattern(phrases)}\s*{money}",
+                              re.I)
+
+        def negated_after(phrases: Sequence[str]) -> re.Pattern:
+            return re.compile(rf"{money}\s*{phrase_pattern(phrases)}{phrase_pattern(price.negation_after)}", re.I)
+
+        # A negated bound, before the bounds it holds ("not over 500" holds "over 500"): not above is at most, not
+        # below at least.
+        negated = []
+        if price.negation_before:
+            negated += [(negated_before((*price.above, *price.at_least)), "lte"),
+                        (negated_before((*price.below, *price.at_most)), "gte")]
+        if price.negation_after:
+            negated += [(negated_after((*price.above_after, *price.at_least_after)), "lte"),
+                        (negated_after((*price.below_after, *price.at_most_after)), "gte")]
         # Strict bounds leave the amount out ("under 500": 500 is not under 500); "up to", "at most", a budget,
         # "500 or less" and "at least" take it in.
-        self.bounds = ((before(price.below, "<(?!=)"), "lt"), (after(price.below_after), "lt"),
+        self.bounds = (*negated, (before(price.below, "<(?!=)"), "lt"), (after(price.below_after), "lt"),
                        (before(price.at_most, "<="), "lte"), (after(price.at_most_after), "lte"),
                        (before(price.above, ">(?!=)"), "gt"), (after(price.above_after), "gt"),
                        (before(price.at_least, ">="), "gte"), (after(price.at_least_after), "gte"))
