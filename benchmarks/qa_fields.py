@@ -13,6 +13,7 @@ no word of it is in the answer, so a brand question names the product without it
 ``{title_typo}`` the title with one typo in a longer word. ``split`` puts the wording in ``build`` (may be read and
 tuned on) or ``heldout`` (scored only, never tuned on); it was drawn once per field by a seeded shuffle
 (``--assign-splits``, about half each) and is kept in the file, so a new seed never moves a wording across.
+``fresh`` marks wordings written later, after the held-out misses were read (``FRESH``).
 
 Products are drawn with the seed, values first: each question takes the next value of the field (the field's values
 in a shuffled cycle) and a product that holds it, so a frequent value ("Casual", "Summer") does not make a guess
@@ -49,6 +50,10 @@ ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
 WORDINGS = ROOT / "benchmarks" / "data" / "qa"
 SPLITS = ("build", "heldout")
+# Wordings written after the held-out half was scored and its misses read (2026-12-05), marked ``"split": "fresh"``
+# in wordings.jsonl: drawn after the two seeded splits (their questions stay as they were), about products neither
+# asks about, written to fresh.jsonl and scored like the held-out half.
+FRESH = "fresh"
 PLACEHOLDERS = {"title", "title_lower", "short", "title_typo"}
 MAX_WORDS = 5  # a longer value ("A Set Of Sofa Slip Cover Comprises Of 6 Pcs. 1 Sofa ...") is no one answer
 GLUE = {"and", "the", "for", "with", "from", "of"}  # title words no shopper keeps in a short name
@@ -63,8 +68,8 @@ class QuestionSet:
 
 
 SETS = {
-    "myntra": QuestionSet(DATA / "myntra_dev" / "products.jsonl", {"build": 6, "heldout": 10}),
-    "flipkart": QuestionSet(DATA / "flipkart_1050" / "products.jsonl", {"build": 3, "heldout": 5},
+    "myntra": QuestionSet(DATA / "myntra_dev" / "products.jsonl", {"build": 6, "heldout": 10, FRESH: 10}),
+    "flipkart": QuestionSet(DATA / "flipkart_1050" / "products.jsonl", {"build": 3, "heldout": 5, FRESH: 5},
                             frozenset({"Model Name"})),
 }
 
@@ -84,8 +89,8 @@ def load_wordings(path: Path) -> list[dict]:
         unknown = set(re.findall(r"\{(\w+)\}", w["text"])) - PLACEHOLDERS
         if unknown or len(re.findall(r"\{(\w+)\}", w["text"])) != 1:
             raise SystemExit(f"{where}: `text` must hold exactly one of {sorted(PLACEHOLDERS)}")
-        if w.get("split") not in (None, *SPLITS):
-            raise SystemExit(f"{where}: `split` must be one of {SPLITS}")
+        if w.get("split") not in (None, *SPLITS, FRESH):
+            raise SystemExit(f"{where}: `split` must be one of {(*SPLITS, FRESH)}")
         if w["wording"] in seen:
             raise SystemExit(f"{where}: duplicate wording id {w['wording']!r}")
         seen.add(w["wording"])
@@ -245,13 +250,14 @@ def next_question(text: str, values: Iterator[str], by_value: dict[str, list[dic
 
 def build(name: str, spec: QuestionSet, wordings: list[dict], seed: int) -> dict[str, list[dict]]:
     catalog = Catalog(load_jsonl(spec.catalog))
-    out: dict[str, list[dict]] = {s: [] for s in SPLITS}
+    splits = (*SPLITS, FRESH) if any(w["split"] == FRESH for w in wordings) else SPLITS
+    out: dict[str, list[dict]] = {s: [] for s in splits}
     for asked in dict.fromkeys(w["field"] for w in wordings):
         rng = random.Random(f"{seed}:{name}:{asked}")
         by_value, used = askable(catalog, spec, asked), set()  # used: ids asked about in either split
         for rows in by_value.values():
             rng.shuffle(rows)
-        for split in SPLITS:
+        for split in splits:
             values = sorted(by_value)
             rng.shuffle(values)
             cycle = itertools.cycle(values)
@@ -273,7 +279,7 @@ def build(name: str, spec: QuestionSet, wordings: list[dict], seed: int) -> dict
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", default=str(WORDINGS), help="folder for <set>/build.jsonl and <set>/heldout.jsonl")
+    parser.add_argument("--out", default=str(WORDINGS), help="folder for <set>/build.jsonl, heldout.jsonl (and fresh.jsonl)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--sets", nargs="+", choices=sorted(SETS), default=sorted(SETS))
     parser.add_argument("--assign-splits", action="store_true",

@@ -122,6 +122,8 @@ def test_a_shop_in_its_own_language_searches_bm25_without_an_english_model(
 @pytest.mark.parametrize("language, package, first, follow_up, kind", [
     ("zh", "jieba", "350元以下的保温杯", "有没有更便宜的？", "保温杯"),
     ("ko", "kiwipiepy", "베개 55000원 이하로 찾아요", "좀 더 싼 걸로 보여주세요", "베개"),
+    ("zh", "jieba", "350元以下的保温杯", "还有更实惠的吗", "保温杯"),  # 更 + a word of cheapness
+    ("ko", "kiwipiepy", "베개 55000원 이하로 찾아요", "이것보다 저렴한 건 있어요?", "베개"),  # 보다 (than) + 저렴
 ])
 def test_a_cheaper_follow_up_keeps_the_kind_under_the_last_products_price(language, package, first, follow_up, kind):
     pytest.importorskip(package, reason=f"{language} needs the [lang] extra: pip install -e '.[lang]'")

@@ -90,6 +90,32 @@ def test_a_question_is_read_as_the_nearest_question_generated_from_the_catalogs_
     assert [f.value for f in look.facts] == ([product["attributes"][field]] if field else [])
 
 
+@pytest.mark.parametrize("question, product_id, field, how", [
+    # "year" said in passing ("time of the year"): Myntra's generated season questions are nearer than its year's
+    ("Which time of the year suits ADIDAS Unisex Star Blue Backpack best?", "m5858", "season", "embedding"),
+    ("Which time of the year suits Levi's Men Stripes Brown Tshirts best?", "m16421", "season", "embedding"),
+    # the year asked: its name stands
+    ("What year is ADIDAS Unisex Star Blue Backpack from?", "m5858", "year", "name"),
+])
+def test_a_one_word_name_said_in_passing_yields_to_the_field_the_generated_questions_read(
+        default_embedders, question, product_id, field, how):
+    """On a real catalog (myntra_dev: season and year), a one-word name is loose evidence; the questions generated
+    from the catalog's fields decide."""
+    import json
+
+    from tests.conftest import MYNTRA, require_shared_data
+
+    require_shared_data()
+    with open(MYNTRA / "products.jsonl", encoding="utf-8") as lines:
+        rows = [json.loads(line) for line in lines if line.strip()]
+    product = next(r for r in rows if r["id"] == product_id)
+    text_embedder = default_embedders["text"]
+    resolver = FieldResolver(embed=lambda texts: text_embedder.encode_texts(texts, query=True))
+    look = lookup(question, [product], resolver, FacetVocabulary.from_products(rows))
+    assert (look.field.name, look.field.how) == (field, how)
+    assert [f.value for f in look.facts] == [product["attributes"][field]]
+
+
 def test_field_questions_are_generated_from_the_shapes_with_the_commonest_values():
     questions = field_questions("baseColour", {"Black": 9, "Blue": 7, "Red": 5, "Teal": 1, "2012": 8})
     assert "which base colour is it?" in questions

@@ -324,8 +324,12 @@ def test_rewrite_rules_and_llm_rewrite():
         "what is Wildcraft Trailblazer Backpack's weight?"
     cheaper = rewrite_with_rules("show me a cheaper one", history)
     assert cheaper.filters == {"price": {"lt": 1500.0}, "category": {"prefix": "Bags > Backpacks"}}
-    for wording in ("is there a lower priced one?", "is there a less costly one?"):
+    # "less costly", "more affordable": a comparative composed of more / less and a word of a price's direction
+    for wording in ("is there a lower priced one?", "is there a less costly one?", "is there a more affordable one?"):
         assert rewrite_with_rules(wording, history).filters == cheaper.filters, wording
+    pricier = {"price": {"gt": 1500.0}, "category": {"prefix": "Bags > Backpacks"}}
+    for wording in ("is there a more expensive one?", "a less affordable one"):
+        assert rewrite_with_rules(wording, history).filters == pricier, wording
     assert rewrite_with_rules("red mugs under 300", history).text == "red mugs under 300"
     assert rewrite_with_rules("is it waterproof?", []).text == "is it waterproof?"
     model = scripted(lambda prompt: '"Is the Wildcraft Trailblazer Backpack waterproof?"\nextra')

@@ -173,9 +173,13 @@ class ShoppingWordings(_Data):
 class FollowupWordings(_Data):
     references: Phrases
     possessive: Words  # references that stand for the product's name with "'s"
-    cheaper: Phrases
+    cheaper: Phrases   # comparatives that are one by themselves ("cheaper", "lower price")
     pricier: Phrases
     left_out: Words    # words a shopping follow-up leaves over that say nothing of what is sought
+    # A comparative composed: ``more`` before a word of a price's direction (shopping.toml's [order] cheap / dear:
+    # "more affordable", "更实惠", "보다 저렴한"), ``less`` reversing it ("less expensive").
+    more: Phrases = ()
+    less: Phrases = ()
     possessive_form: str = "{title}'s"  # what a possessive reference becomes: "its colour" -> "X's colour"
 
 

@@ -94,7 +94,7 @@ class FieldResolver:
         self.phrasing = frozenset(w for phrase, _ in self.phrases for w in phrase) | MAKING
         self.embed = embed
         self._vectors: dict[str, np.ndarray] = {}  # field names' and phrases' embeddings
-        self._last_nearest: tuple[tuple, tuple[float, str] | None] | None = None  # the last question's (_nearest)
+        self._last_nearest: tuple[tuple, dict[str, float]] | None = None  # the last question's _similarities
 
     # -- the words ----------------------------------------------------------------------------------------------
 
@@ -143,6 +143,16 @@ class FieldResolver:
         ``question_mark``: the question was written with one (a yes-no question holds no asking word: "X: for him
         or for her?")."""
         own = [str(k) for k in (product.get("attributes") or {})]
+        ruled = self._by_rules(words, free, own, known, values or {})
+        if not is_question(words, question_mark):
+            return ruled
+        if ruled is None:
+            return self._by_embedding(words, free, own, values or {})
+        return self._arbitrated(ruled, words, free, own, values or {})
+
+    def _by_rules(self, words: Sequence[str], free: set[int], own: Sequence[str], known: Sequence[str],
+                  values: Mapping[str, Iterable[str]]) -> FieldQuestion | None:
+        """The field the rules read (steps 1-3), or None."""
         # 1. The catalog's own evidence, before any wording the language's tables hold (written for other catalogs:
         # "suited to" is an ideal-for phrase, but "which season is X suited to" names this catalog's "season"):
         # one of the product's attributes named in full by words outside the product's name, most specific (most
@@ -153,7 +163,7 @@ class FieldResolver:
                  if n >= 2 or q.words not in WEAK_PHRASES]
         if named:
             return named[0][1]
-        if offered := self._offered(words, free, own, values or {}):
+        if offered := self._offered(words, free, own, values):
             return offered
         # 2. A synonym phrase among the free words; the loose ones ("how much", "kind of", "about") only when no
         # other field is named, else earliest first. Its concept is resolved to this product's field.
@@ -173,13 +183,25 @@ class FieldResolver:
         others = self._whole_names(words, free, [a for a in known if a not in own])
         if others:
             return others[0][1]
-        if asker := self._who(words, free, own):
-            return asker
-        # 4. The free words against the product's field names and the synonym phrases, by the text embedder: only
-        # for a question ("soft cotton towels" names no field, though "soft" is near "Material").
-        if not is_question(words, question_mark):
-            return None
-        return self._by_embedding(words, free, own, values or {})
+        return self._who(words, free, own)
+
+    def _arbitrated(self, ruled: FieldQuestion, words: Sequence[str], free: set[int], own: Sequence[str],
+                    values: Mapping[str, Iterable[str]]) -> FieldQuestion:
+        """The rules' field, unless it was read from loose evidence (a one-word name that may be said in passing:
+        "time of year"; a synonym phrase whose concept this catalog does not store) and the catalog's generated
+        questions read another of its fields ("Which time of the year suits X best?" is nearest to "Is it fall,
+        spring or summer?": season, not year). A name of several words ("base colour"), a synonym of a field the
+        catalog has, or a field the rules read from the catalog's values stands."""
+        similarities = self._similarities(words, free, own, values)
+        fields = {f: v for f, v in similarities.items() if f not in (CATALOG, OPINION)}
+        unheld = ruled.how == "synonym" and ruled.name not in fields  # a concept this catalog does not store
+        loose = unheld or (ruled.how == "name" and len(_name_words(ruled.name)) == 1)
+        if not loose or not fields:
+            return ruled
+        field, similarity = max(fields.items(), key=lambda item: item[1])
+        if field.lower() == ruled.name.lower() or similarity < FIELD_QUESTION_MIN_SIMILARITY:
+            return ruled
+        return FieldQuestion(field, "embedding", tuple(words[i] for i in sorted(free)))
 
     @staticmethod
     def _offered(words: Sequence[str], free: set[int], own: Sequence[str],
@@ -285,14 +307,24 @@ class FieldResolver:
         """(similarity, field) of the generated question nearest to the question (``CATALOG`` or ``OPINION`` as the
         field: a question that asks none), when at least ``FIELD_QUESTION_MIN_SIMILARITY``; None without an embedder
         or free words."""
-        if self.embed is None or not free:
+        similarities = self._similarities(words, free, attributes, values)
+        if not similarities:
             return None
+        field, similarity = max(similarities.items(), key=lambda item: item[1])
+        return (similarity, field) if similarity >= FIELD_QUESTION_MIN_SIMILARITY else None
+
+    def _similarities(self, words: Sequence[str], free: set[int], attributes: Sequence[str],
+                      values: Mapping[str, Iterable[str]]) -> dict[str, float]:
+        """Each field's (and ``CATALOG``'s, ``OPINION``'s) similarity: that of its generated question nearest to the
+        question, its product's name said as "it". Empty without an embedder or free words."""
+        if self.embed is None or not free:
+            return {}
         # Function words say what is asked as much as the rest here ("X: for him or for her?"), so all are kept.
         asked = " ".join(words[i] if i in free else "it" for i in range(len(words))
                          if i in free or i - 1 in free or i == 0)
         key = (asked, tuple(attributes), id(values))
         if self._last_nearest is not None and self._last_nearest[0] == key:
-            # lookup() asks again whether a question no field was read for asks the catalog
+            # resolve() and lookup()'s catalog check ask again of the same question
             return self._last_nearest[1]
         targets = [(question, field) for field in dict.fromkeys([*CORE_FIELDS, *attributes])
                    for question in field_questions(field, values.get(field, ()))]
@@ -302,11 +334,11 @@ class FieldResolver:
         if missing:
             self._vectors.update(zip(missing, self.embed(missing)))
         similarity = self.embed([asked])[0] @ np.stack([self._vectors[t] for t, _ in targets]).T
-        best = int(np.argmax(similarity))
-        nearest = None if similarity[best] < FIELD_QUESTION_MIN_SIMILARITY else (float(similarity[best]),
-                                                                                 targets[best][1])
-        self._last_nearest = (key, nearest)  # one assignment: safe to share between threads
-        return nearest
+        best: dict[str, float] = {}
+        for (_, field), value in zip(targets, similarity.tolist()):
+            best[field] = max(best.get(field, -1.0), value)
+        self._last_nearest = (key, best)  # one assignment: safe to share between threads
+        return best
 
     def _by_word_votes(self, words: Sequence[str], free: set[int], attributes: Sequence[str],
                        values: Mapping[str, Iterable[str]]) -> FieldQuestion | None:

@@ -15,7 +15,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 from langchain_core.language_models import BaseChatModel
 
-from multimodal_rag.language.wordings import bounded, wordings
+from multimodal_rag.language.wordings import bounded, phrase_pattern, word_edges, wordings
 from multimodal_rag.retrieval.understanding import Constraint, Understanding
 
 class FollowupPhrases:
@@ -25,10 +25,24 @@ class FollowupPhrases:
     def __init__(self, language: str = "en"):
         found = wordings(language)
         self.words = found.followup
-        spaced = found.shopping.spaced
+        spaced, order = found.shopping.spaced, found.shopping.order
         self.reference = re.compile(f"({bounded(self.words.references, spaced)})", re.I)
-        self.cheaper = re.compile(f"({bounded(self.words.cheaper, spaced)})", re.I)
-        self.pricier = re.compile(f"({bounded(self.words.pricier, spaced)})", re.I)
+        left, right = word_edges(spaced)
+        space = r"\s+" if spaced else r"\s*"
+
+        def comparative(listed: Sequence[str], up: Sequence[str], down: Sequence[str]) -> re.Pattern:
+            """A comparative listed, or ``more`` before a word of its direction (``up``), or ``less`` before one of
+            the other (``down``)."""
+            alternatives = [phrase_pattern(listed)] + [
+                f"{phrase_pattern(marker)}{space}{phrase_pattern(words)}"
+                for marker, words in ((self.words.more, up), (self.words.less, down)) if marker and words]
+            return re.compile(f"({left}(?:{'|'.join(alternatives)}){right})", re.I)
+
+        self.cheaper = comparative(self.words.cheaper, order.cheap, order.dear)
+        self.pricier = comparative(self.words.pricier, order.dear, order.cheap)
+        # The comparative's words say nothing of what is sought either.
+        self.left_out = frozenset(w.lower() for w in (*self.words.left_out, *self.words.more, *self.words.less,
+                                                      *order.cheap, *order.dear))
 
     @classmethod
     @lru_cache(maxsize=None)
@@ -126,7 +140,7 @@ def _shopping_follow_up(question: str, history: Sequence[Turn], understand: Call
         return None  # nothing to carry on: an unrelated question
     merged = before.followed_by(asked)
     rest = " ".join(w for w in merged.rest.split() if not phrases.reference.fullmatch(w)
-                    and w.lower() not in phrases.words.left_out)
+                    and w.lower() not in phrases.left_out)
     kinds = " ".join(v for c in merged.constraints if c.facet != "price" for v in c.values)
     return StandaloneQuery(" ".join(part for part in (kinds, rest) if part) or question, understood=merged)
 
