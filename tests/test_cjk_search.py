@@ -209,3 +209,61 @@ def test_a_field_of_a_named_product_is_read_and_answered_in_the_questions_langua
     assert {r.written_by for r in (price, brand, coloured)} == {"chain"}
     in_english = format_price(product["price"], product["currency"])
     assert english.answer == f"The price of {product['title']} is {in_english} [1]."
+
+
+@pytest.fixture(scope="module")
+def tiny_cjk_text_model(tmp_path_factory):
+    """A sentence-transformers folder of BERT's architecture with random weights and a WordPiece vocabulary trained
+    here on the Chinese and Korean stores' text: a model that "speaks" both as far as the code path goes."""
+    from sentence_transformers import SentenceTransformer
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+    from transformers import BertConfig, BertModel, BertTokenizerFast, set_seed
+
+    set_seed(0)
+    texts = [f"{p['title']} {p.get('description', '')}" for language in ("zh", "ko")
+             for p in map(json.loads, (CJK / language / "products.jsonl").read_text("utf-8").splitlines())]
+    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    wordpiece = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    wordpiece.normalizer = normalizers.BertNormalizer(lowercase=True)
+    wordpiece.pre_tokenizer = pre_tokenizers.BertPreTokenizer()  # a Chinese character is a word of its own
+    wordpiece.decoder = decoders.WordPiece()
+    wordpiece.train_from_iterator(texts, trainers.WordPieceTrainer(vocab_size=3000, special_tokens=specials))
+    wordpiece.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B [SEP]",
+        special_tokens=[(t, wordpiece.token_to_id(t)) for t in ("[CLS]", "[SEP]")])
+    tokenizer = BertTokenizerFast(tokenizer_object=wordpiece, unk_token="[UNK]", pad_token="[PAD]",
+                                  cls_token="[CLS]", sep_token="[SEP]", mask_token="[MASK]")
+    folder = tmp_path_factory.mktemp("tiny-cjk-bert")
+    BertModel(BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                         intermediate_size=64, max_position_embeddings=128)).save_pretrained(folder / "bert")
+    tokenizer.save_pretrained(folder / "bert")
+    modules = pytest.importorskip("sentence_transformers.sentence_transformer.modules")
+    bert = modules.Transformer(str(folder / "bert"), max_seq_length=64)
+    SentenceTransformer(modules=[bert, modules.Pooling(32), modules.Normalize()]).save(str(folder / "st"))
+    return str(folder / "st")
+
+
+@pytest.mark.parametrize("language, package, query, item", [
+    ("zh", "jieba", "我想买一个马克杯", "马克杯"),
+    ("ko", "kiwipiepy", "머그컵을 찾고 있어요", "머그컵"),
+])
+def test_a_text_model_named_by_its_folder_searches_the_shops_language_beside_bm25(
+        make_config, tiny_cjk_text_model, language, package, query, item):
+    """A model folder the config names is taken to speak the catalog's language (nothing says it does not): ingest
+    embeds every product with it and notes nothing, text queries search its field beside BM25, and it reads which
+    field a question asks."""
+    pytest.importorskip(package, reason=f"{language} needs the [lang] extra: pip install -e '.[lang]'")
+    from multimodal_rag.embedders.fields import load_embedders
+
+    config = make_config(f'vectors.text.embedder="sentence-transformers:{tiny_cjk_text_model}"')
+    products = (CJK / language / "products.jsonl").read_text("utf-8").splitlines()
+    summary = ingest(CJK / language / "products.jsonl", config, progress=False, embedders=load_embedders(config))
+    assert (summary.language, summary.notes, summary.embedded["text"]) == (language, [], len(products))
+    retriever = ProductRetriever.from_config(config, k=3)
+    try:
+        assert {"text", "bm25"} <= set(retriever.searcher.fields) or not retriever.searcher.fields
+        assert retriever.text_encoder() is not None
+        titles = [d.metadata["title"] for d in retriever.invoke(query)]
+    finally:
+        retriever.close()
+    assert len(titles) == 3 and all(item in t for t in titles), titles
