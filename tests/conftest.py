@@ -88,6 +88,23 @@ def default_embedders():
     return load_embedders(load_config())
 
 
+def tiny_sentence_model(folder: Path, tokenizer, max_seq_length: int) -> str:
+    """A sentence-transformers folder under ``folder``: BERT's real architecture, random weights (seeded), the given
+    tokenizer, mean pooling and normalisation."""
+    from sentence_transformers import SentenceTransformer
+    from transformers import BertConfig, BertModel, set_seed
+
+    set_seed(0)
+    config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=64, max_position_embeddings=2 * max_seq_length)
+    BertModel(config).save_pretrained(folder / "bert")
+    tokenizer.save_pretrained(folder / "bert")
+    modules = pytest.importorskip("sentence_transformers.sentence_transformer.modules")
+    bert = modules.Transformer(str(folder / "bert"), max_seq_length=max_seq_length)
+    SentenceTransformer(modules=[bert, modules.Pooling(32), modules.Normalize()]).save(str(folder / "st"))
+    return str(folder / "st")
+
+
 def flipkart_subset(folder: Path, n: int, *, start: int = 0) -> Path:
     """The first ``n`` Flipkart products as a catalog in ``folder`` (images referenced by absolute path)."""
     require_shared_data()

@@ -215,11 +215,11 @@ def test_a_field_of_a_named_product_is_read_and_answered_in_the_questions_langua
 def tiny_cjk_text_model(tmp_path_factory):
     """A sentence-transformers folder of BERT's architecture with random weights and a WordPiece vocabulary trained
     here on the Chinese and Korean stores' text: a model that "speaks" both as far as the code path goes."""
-    from sentence_transformers import SentenceTransformer
     from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
-    from transformers import BertConfig, BertModel, BertTokenizerFast, set_seed
+    from transformers import BertTokenizerFast
 
-    set_seed(0)
+    from tests.conftest import tiny_sentence_model
+
     texts = [f"{p['title']} {p.get('description', '')}" for language in ("zh", "ko")
              for p in map(json.loads, (CJK / language / "products.jsonl").read_text("utf-8").splitlines())]
     specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
@@ -233,14 +233,7 @@ def tiny_cjk_text_model(tmp_path_factory):
         special_tokens=[(t, wordpiece.token_to_id(t)) for t in ("[CLS]", "[SEP]")])
     tokenizer = BertTokenizerFast(tokenizer_object=wordpiece, unk_token="[UNK]", pad_token="[PAD]",
                                   cls_token="[CLS]", sep_token="[SEP]", mask_token="[MASK]")
-    folder = tmp_path_factory.mktemp("tiny-cjk-bert")
-    BertModel(BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                         intermediate_size=64, max_position_embeddings=128)).save_pretrained(folder / "bert")
-    tokenizer.save_pretrained(folder / "bert")
-    modules = pytest.importorskip("sentence_transformers.sentence_transformer.modules")
-    bert = modules.Transformer(str(folder / "bert"), max_seq_length=64)
-    SentenceTransformer(modules=[bert, modules.Pooling(32), modules.Normalize()]).save(str(folder / "st"))
-    return str(folder / "st")
+    return tiny_sentence_model(tmp_path_factory.mktemp("tiny-cjk-bert"), tokenizer, max_seq_length=64)
 
 
 @pytest.mark.parametrize("language, package, query, item", [

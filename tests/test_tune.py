@@ -59,21 +59,13 @@ def test_a_query_log_gives_pairs_of_queries_and_the_products_they_found(tmp_path
 @pytest.fixture(scope="module")
 def tiny_text_model(tmp_path_factory):
     """A sentence-transformers model of BERT's real architecture with random weights and MiniLM's tokenizer."""
-    from sentence_transformers import SentenceTransformer
-    from transformers import AutoTokenizer, BertConfig, BertModel, set_seed
+    from transformers import AutoTokenizer
 
     from multimodal_rag.embedders.text import resolve_model_path
+    from tests.conftest import tiny_sentence_model
 
-    set_seed(0)
-    folder = tmp_path_factory.mktemp("tiny-bert")
     tokenizer = AutoTokenizer.from_pretrained(resolve_model_path("all-MiniLM-L6-v2"))
-    BertModel(BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                         intermediate_size=64, max_position_embeddings=64)).save_pretrained(folder / "bert")
-    tokenizer.save_pretrained(folder / "bert")
-    modules = pytest.importorskip("sentence_transformers.sentence_transformer.modules")
-    bert = modules.Transformer(str(folder / "bert"), max_seq_length=32)
-    SentenceTransformer(modules=[bert, modules.Pooling(32), modules.Normalize()]).save(str(folder / "st"))
-    return str(folder / "st")
+    return tiny_sentence_model(tmp_path_factory.mktemp("tiny-bert"), tokenizer, max_seq_length=32)
 
 
 def _weights(folder) -> dict[str, np.ndarray]:

@@ -192,11 +192,14 @@ class FieldResolver:
         questions read another of its fields ("Which time of the year suits X best?" is nearest to "Is it fall,
         spring or summer?": season, not year). A name of several words ("base colour"), a synonym of a field the
         catalog has, or a field the rules read from the catalog's values stands."""
+        # a synonym's concept this catalog does not store is none of the fields the generated questions ask
+        unheld = ruled.how == "synonym" and ruled.name not in {*CORE_FIELDS, *own}
+        loose = unheld or (ruled.how == "name" and len(_name_words(ruled.name)) == 1)
+        if not loose:
+            return ruled  # no question embedded for a field the rules read firmly
         similarities = self._similarities(words, free, own, values)
         fields = {f: v for f, v in similarities.items() if f not in (CATALOG, OPINION)}
-        unheld = ruled.how == "synonym" and ruled.name not in fields  # a concept this catalog does not store
-        loose = unheld or (ruled.how == "name" and len(_name_words(ruled.name)) == 1)
-        if not loose or not fields:
+        if not fields:
             return ruled
         field, similarity = max(fields.items(), key=lambda item: item[1])
         if field.lower() == ruled.name.lower() or similarity < FIELD_QUESTION_MIN_SIMILARITY:
