@@ -1,6 +1,6 @@
 """Questions that ask one field of a named product, on myntra_dev and flipkart_1050, for ``mmrag eval-qa``.
 
-    .venv/bin/python benchmarks/qa_fields.py                # writes benchmarks/data/qa/<set>/{build,heldout}.jsonl
+    .venv/bin/python benchmarks/qa_fields.py                # writes benchmarks/data/qa/<set>/<split>.jsonl
     .venv/bin/mmrag eval-qa benchmarks/data/qa/myntra/heldout.jsonl \
         --catalog ../shared/data/myntra_dev/products.jsonl --json qa-myntra.json --answers qa-myntra-answers.jsonl
 
@@ -13,7 +13,8 @@ no word of it is in the answer, so a brand question names the product without it
 ``{title_typo}`` the title with one typo in a longer word. ``split`` puts the wording in ``build`` (may be read and
 tuned on) or ``heldout`` (scored only, never tuned on); it was drawn once per field by a seeded shuffle
 (``--assign-splits``, about half each) and is kept in the file, so a new seed never moves a wording across.
-``fresh`` marks wordings written later, after the held-out misses were read (``FRESH``).
+``fresh`` and ``fresh2`` mark wordings written later, each after the misses of the splits before were read
+(``LATER``).
 
 Products are drawn with the seed, values first: each question takes the next value of the field (the field's values
 in a shuffled cycle) and a product that holds it, so a frequent value ("Casual", "Summer") does not make a guess
@@ -50,10 +51,11 @@ ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
 WORDINGS = ROOT / "benchmarks" / "data" / "qa"
 SPLITS = ("build", "heldout")
-# Wordings written after the held-out half was scored and its misses read (2026-12-05), marked ``"split": "fresh"``
-# in wordings.jsonl: drawn after the two seeded splits (their questions stay as they were), about products neither
-# asks about, written to fresh.jsonl and scored like the held-out half.
-FRESH = "fresh"
+# Wordings written after the splits before were scored and their misses read, in the order written: "fresh" after
+# the held-out half (2026-12-05), "fresh2" after "fresh" (2026-12-05, before the learned field reader). Each is drawn
+# after the splits before it (their questions stay as they were), about products none of them asks about, written to
+# <split>.jsonl and scored like the held-out half.
+LATER = ("fresh", "fresh2")
 PLACEHOLDERS = {"title", "title_lower", "short", "title_typo"}
 MAX_WORDS = 5  # a longer value ("A Set Of Sofa Slip Cover Comprises Of 6 Pcs. 1 Sofa ...") is no one answer
 GLUE = {"and", "the", "for", "with", "from", "of"}  # title words no shopper keeps in a short name
@@ -68,8 +70,10 @@ class QuestionSet:
 
 
 SETS = {
-    "myntra": QuestionSet(DATA / "myntra_dev" / "products.jsonl", {"build": 6, "heldout": 10, FRESH: 10}),
-    "flipkart": QuestionSet(DATA / "flipkart_1050" / "products.jsonl", {"build": 3, "heldout": 5, FRESH: 5},
+    "myntra": QuestionSet(DATA / "myntra_dev" / "products.jsonl",
+                          {"build": 6, "heldout": 10, "fresh": 10, "fresh2": 10}),
+    "flipkart": QuestionSet(DATA / "flipkart_1050" / "products.jsonl",
+                            {"build": 3, "heldout": 5, "fresh": 5, "fresh2": 5},
                             frozenset({"Model Name"})),
 }
 
@@ -89,8 +93,8 @@ def load_wordings(path: Path) -> list[dict]:
         unknown = set(re.findall(r"\{(\w+)\}", w["text"])) - PLACEHOLDERS
         if unknown or len(re.findall(r"\{(\w+)\}", w["text"])) != 1:
             raise SystemExit(f"{where}: `text` must hold exactly one of {sorted(PLACEHOLDERS)}")
-        if w.get("split") not in (None, *SPLITS, FRESH):
-            raise SystemExit(f"{where}: `split` must be one of {(*SPLITS, FRESH)}")
+        if w.get("split") not in (None, *SPLITS, *LATER):
+            raise SystemExit(f"{where}: `split` must be one of {(*SPLITS, *LATER)}")
         if w["wording"] in seen:
             raise SystemExit(f"{where}: duplicate wording id {w['wording']!r}")
         seen.add(w["wording"])
@@ -250,7 +254,7 @@ def next_question(text: str, values: Iterator[str], by_value: dict[str, list[dic
 
 def build(name: str, spec: QuestionSet, wordings: list[dict], seed: int) -> dict[str, list[dict]]:
     catalog = Catalog(load_jsonl(spec.catalog))
-    splits = (*SPLITS, FRESH) if any(w["split"] == FRESH for w in wordings) else SPLITS
+    splits = (*SPLITS, *(s for s in LATER if any(w["split"] == s for w in wordings)))
     out: dict[str, list[dict]] = {s: [] for s in splits}
     for asked in dict.fromkeys(w["field"] for w in wordings):
         rng = random.Random(f"{seed}:{name}:{asked}")
@@ -279,7 +283,7 @@ def build(name: str, spec: QuestionSet, wordings: list[dict], seed: int) -> dict
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", default=str(WORDINGS), help="folder for <set>/build.jsonl, heldout.jsonl (and fresh.jsonl)")
+    parser.add_argument("--out", default=str(WORDINGS), help="folder for <set>/<split>.jsonl")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--sets", nargs="+", choices=sorted(SETS), default=sorted(SETS))
     parser.add_argument("--assign-splits", action="store_true",

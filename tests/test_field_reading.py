@@ -116,6 +116,40 @@ def test_a_one_word_name_said_in_passing_yields_to_the_field_the_generated_quest
     assert [f.value for f in look.facts] == [product["attributes"][field]]
 
 
+@pytest.mark.parametrize("question, field, how", [
+    # a phrase of relation reads whom a product is for, unless what it is said of is another field's value
+    ("Is the Northwind Jacket 0 meant for sports?", "usage", "offered"),
+    ("Is the Northwind Jacket 0 made for the summer months?", "season", "offered"),
+    ("Is the Northwind Jacket 0 meant for women?", "gender", "synonym"),
+    ("Who is the Northwind Jacket 0 meant for?", "gender", "synonym"),
+    # a core field's phrase is specific: "fall under" asks the category, though Fall is a season
+    ("What category does the Northwind Jacket 0 fall under?", "category", "synonym"),
+])
+def test_what_a_relation_is_said_of_names_the_field(question, field, how):
+    rows = [dict(r, attributes={**r["attributes"], "gender": ("Men", "Women")[i % 2]})
+            for i, r in enumerate(_catalog())]
+    product = rows[0]
+    look = lookup(question, [product], FieldResolver(), FacetVocabulary.from_products(rows))
+    assert (look.field.name, look.field.how) == (field, how)
+    assert [f.value for f in look.facts] == [product["attributes"].get(field, product.get(field))]
+
+
+def test_a_question_no_rule_reads_asks_a_field_the_product_holds(catalog, default_embedders):
+    """The questions generated for the core fields are only those of the fields the product holds: "what can you
+    tell me of X" asks its description where it has one, else what it does hold (its category), never an absent
+    field the answer could only say is missing."""
+    by_title, vocabulary = catalog
+    text_embedder = default_embedders["text"]
+    resolver = FieldResolver(embed=lambda texts: text_embedder.encode_texts(texts, query=True))
+    product = by_title["Northwind Jacket 0"]
+    question = "What can you tell me of the Northwind Jacket 0?"
+    look = lookup(question, [product], resolver, vocabulary)
+    assert (look.field.name, look.field.how, [f.value for f in look.facts]) == ("category", "embedding", ["Apparel"])
+    described = dict(product, description="A warm quilted jacket for city walks.")
+    look = lookup(question, [described], resolver, vocabulary)
+    assert (look.field.name, [f.value for f in look.facts]) == ("description", [described["description"]])
+
+
 def test_field_questions_are_generated_from_the_shapes_with_the_commonest_values():
     questions = field_questions("baseColour", {"Black": 9, "Blue": 7, "Red": 5, "Teal": 1, "2012": 8})
     assert "which base colour is it?" in questions

@@ -146,9 +146,10 @@ class FieldResolver:
         ruled = self._by_rules(words, free, own, known, values or {})
         if not is_question(words, question_mark):
             return ruled
+        core = held_core_fields(product)
         if ruled is None:
-            return self._by_embedding(words, free, own, values or {})
-        return self._arbitrated(ruled, words, free, own, values or {})
+            return self._by_embedding(words, free, own, values or {}, core)
+        return self._arbitrated(ruled, words, free, own, values or {}, core)
 
     def _by_rules(self, words: Sequence[str], free: set[int], own: Sequence[str], known: Sequence[str],
                   values: Mapping[str, Iterable[str]]) -> FieldQuestion | None:
@@ -173,7 +174,8 @@ class FieldResolver:
         for _, _, _, concept, phrase in hits:
             name = self._concept_field(concept, own, words, free, phrase)
             if name is not None:
-                return FieldQuestion(name, "synonym", phrase)
+                return (self._object_of(name, phrase, words, free, own, values)
+                        or FieldQuestion(name, "synonym", phrase))
         # 3. A one-word attribute name of the product ("warranty"), or one named in full with the product's name's
         # help ("capacity" of X Mug: "Mug Capacity"), then one of the catalog's attributes, which this product does
         # not list.
@@ -186,7 +188,7 @@ class FieldResolver:
         return self._who(words, free, own)
 
     def _arbitrated(self, ruled: FieldQuestion, words: Sequence[str], free: set[int], own: Sequence[str],
-                    values: Mapping[str, Iterable[str]]) -> FieldQuestion:
+                    values: Mapping[str, Iterable[str]], core: Sequence[str] = CORE_FIELDS) -> FieldQuestion:
         """The rules' field, unless it was read from loose evidence (a one-word name that may be said in passing:
         "time of year"; a synonym phrase whose concept this catalog does not store) and the catalog's generated
         questions read another of its fields ("Which time of the year suits X best?" is nearest to "Is it fall,
@@ -197,7 +199,7 @@ class FieldResolver:
         loose = unheld or (ruled.how == "name" and len(_name_words(ruled.name)) == 1)
         if not loose:
             return ruled  # no question embedded for a field the rules read firmly
-        similarities = self._similarities(words, free, own, values)
+        similarities = self._similarities(words, free, own, values, core)
         fields = {f: v for f, v in similarities.items() if f not in (CATALOG, OPINION)}
         if not fields:
             return ruled
@@ -207,19 +209,54 @@ class FieldResolver:
         return FieldQuestion(field, "embedding", tuple(words[i] for i in sorted(free)))
 
     @staticmethod
-    def _offered(words: Sequence[str], free: set[int], own: Sequence[str],
+    def _values_said(words: Sequence[str], free: set[int], own: Sequence[str], values: Mapping[str, Iterable[str]],
+                     same: Callable[[str, str], bool] = same_word) -> dict[str, list[tuple[str, ...]]]:
+        """The product's attributes whose catalog values the free words hold (word by word as ``same`` compares
+        them), with those values (as words), in the product's order."""
+        asked = [words[i] for i in sorted(free)]
+        said = {}
+        for name in own:
+            spelled = {tuple(tokens(str(v))) for v in values.get(name, ())}
+            if hits := sorted(v for v in spelled if v and holds(asked, v, same)):
+                said[name] = hits
+        return said
+
+    def _offered(self, words: Sequence[str], free: set[int], own: Sequence[str],
                  values: Mapping[str, Iterable[str]]) -> FieldQuestion | None:
         """The product's attribute whose catalog values the free words offer most (two at least). Only its own: a
         list of values another attribute holds too ("plastic, metal, cloth" of a Box Material) is no evidence
         against the product's field that the question's other words name ("made of": Material)."""
-        asked = [words[i] for i in sorted(free)]
-        best: tuple[int, int, str, tuple[str, ...]] | None = None
-        for rank, name in enumerate(own):
-            spelled = {tuple(tokens(str(v))) for v in values.get(name, ())}
-            hits = sorted(v for v in spelled if holds(asked, v, same_word))
-            if len(hits) >= 2 and (best is None or (len(hits), -rank) > best[:2]):
-                best = (len(hits), -rank, name, tuple(w for v in hits for w in v))
-        return FieldQuestion(best[2], "offered", best[3]) if best else None
+        said = [(len(hits), -rank, name, hits) for rank, (name, hits) in
+                enumerate(self._values_said(words, free, own, values).items()) if len(hits) >= 2]
+        if not said:
+            return None
+        _, _, name, hits = max(said)
+        return FieldQuestion(name, "offered", tuple(w for v in hits for w in v))
+
+    @staticmethod
+    def relates(field: str, phrase: Sequence[str]) -> bool:
+        """True when ``phrase`` reads ``field`` as a relation ("meant for", "suits": whom it is for) rather than by
+        its name ("gender") or a core field's own phrase ("how much", "made by"): what the relation is said of
+        may name another field."""
+        return field not in CORE_FIELDS and not set(map(stem, phrase)) & set(_name_words(field))
+
+    def _object_of(self, field: str, phrase: Sequence[str], words: Sequence[str], free: set[int],
+                   own: Sequence[str], values: Mapping[str, Iterable[str]]) -> FieldQuestion | None:
+        """The field a phrase of relation asks through what it is said of: "meant for", "made for", "suits" read
+        as whom a product is for ("ideal for") ask another field when the question says one of that field's
+        catalog values ("meant for sports": usage, "made for the summer months": season). Only for a phrase of
+        relation (``relates``: the field's own name, "gender", "colour", stands, and so does a core field's phrase:
+        "what category does X fall under" asks the category, not the season "Fall"), and only when the values
+        said are of one other attribute of the product and none of the field's own."""
+        if not self.relates(field, phrase):
+            return None
+        spoken = {i for start in self._occurrences(words, tuple(phrase)) for i in range(start, start + len(phrase))}
+        # one value is thin evidence: said as written (a plural forgiven), no typo ("sports" is not "shorts")
+        said = self._values_said(words, free - spoken, own, values, lambda a, b: stem(a) == stem(b))
+        if len(said) != 1 or field in said:
+            return None
+        name, hits = next(iter(said.items()))
+        return FieldQuestion(name, "offered", tuple(w for v in hits for w in v))
 
     def _whole_names(self, words: Sequence[str], free: set[int], attributes: Sequence[str],
                      among: set[int] | None = None) -> list[tuple[int, FieldQuestion]]:
@@ -283,7 +320,7 @@ class FieldResolver:
         return next((a for a in attributes if " ".join(tokens(a)) == wanted), concept)
 
     def _by_embedding(self, words: Sequence[str], free: set[int], attributes: Sequence[str],
-                      values: Mapping[str, Iterable[str]]) -> FieldQuestion | None:
+                      values: Mapping[str, Iterable[str]], core: Sequence[str] = CORE_FIELDS) -> FieldQuestion | None:
         """The field of the generated question (``field_questions``) nearest to the question as asked, its product's
         name said as "it", by the text embedder, when at least ``FIELD_QUESTION_MIN_SIMILARITY``: questions of
         each of the product's fields and of the core fields, in the language's own question shapes, with the
@@ -291,45 +328,47 @@ class FieldResolver:
         wear X in the cold months, or is it for warm weather?" to "Is it summer or winter?": season). None when a
         question that asks the catalog is nearer ("what Diviniti showpieces do you stock?"); the word votes
         (``_by_word_votes``) when no generated question is near enough."""
-        nearest = self._nearest(words, free, attributes, values)
+        nearest = self._nearest(words, free, attributes, values, core)
         if nearest is None:
-            return self._by_word_votes(words, free, attributes, values)
+            return self._by_word_votes(words, free, attributes, values, core)
         if nearest[1] in (CATALOG, OPINION):
             return None
         return FieldQuestion(nearest[1], "embedding", tuple(words[i] for i in sorted(free)))
 
     def asks_the_catalog(self, words: Sequence[str], free: set[int], attributes: Sequence[str],
-                         values: Mapping[str, Iterable[str]] | None = None) -> bool:
+                         values: Mapping[str, Iterable[str]] | None = None,
+                         core: Sequence[str] = CORE_FIELDS) -> bool:
         """True when the question, its product's name said as "it", is nearest to a question that asks the catalog
         rather than a field ("what Diviniti showpieces do you stock?": "Which ones do you stock?")."""
-        nearest = self._nearest(words, free, attributes, values or {})
+        nearest = self._nearest(words, free, attributes, values or {}, core)
         return nearest is not None and nearest[1] == CATALOG
 
     def _nearest(self, words: Sequence[str], free: set[int], attributes: Sequence[str],
-                 values: Mapping[str, Iterable[str]]) -> tuple[float, str] | None:
+                 values: Mapping[str, Iterable[str]], core: Sequence[str] = CORE_FIELDS) -> tuple[float, str] | None:
         """(similarity, field) of the generated question nearest to the question (``CATALOG`` or ``OPINION`` as the
         field: a question that asks none), when at least ``FIELD_QUESTION_MIN_SIMILARITY``; None without an embedder
         or free words."""
-        similarities = self._similarities(words, free, attributes, values)
+        similarities = self._similarities(words, free, attributes, values, core)
         if not similarities:
             return None
         field, similarity = max(similarities.items(), key=lambda item: item[1])
         return (similarity, field) if similarity >= FIELD_QUESTION_MIN_SIMILARITY else None
 
     def _similarities(self, words: Sequence[str], free: set[int], attributes: Sequence[str],
-                      values: Mapping[str, Iterable[str]]) -> dict[str, float]:
+                      values: Mapping[str, Iterable[str]], core: Sequence[str] = CORE_FIELDS) -> dict[str, float]:
         """Each field's (and ``CATALOG``'s, ``OPINION``'s) similarity: that of its generated question nearest to the
-        question, its product's name said as "it". Empty without an embedder or free words."""
+        question, its product's name said as "it". Empty without an embedder or free words. Fields: the ``core``
+        fields the product holds and its ``attributes``."""
         if self.embed is None or not free:
             return {}
         # Function words say what is asked as much as the rest here ("X: for him or for her?"), so all are kept.
         asked = " ".join(words[i] if i in free else "it" for i in range(len(words))
                          if i in free or i - 1 in free or i == 0)
-        key = (asked, tuple(attributes), id(values))
+        key = (asked, tuple(core), tuple(attributes), id(values))
         if self._last_nearest is not None and self._last_nearest[0] == key:
             # resolve() and lookup()'s catalog check ask again of the same question
             return self._last_nearest[1]
-        targets = [(question, field) for field in dict.fromkeys([*CORE_FIELDS, *attributes])
+        targets = [(question, field) for field in dict.fromkeys([*core, *attributes])
                    for question in field_questions(field, values.get(field, ()))]
         targets += [(question, CATALOG) for question in CATALOG_QUESTIONS]
         targets += [(question, OPINION) for question in OPINION_QUESTIONS]
@@ -344,7 +383,7 @@ class FieldResolver:
         return best
 
     def _by_word_votes(self, words: Sequence[str], free: set[int], attributes: Sequence[str],
-                       values: Mapping[str, Iterable[str]]) -> FieldQuestion | None:
+                       values: Mapping[str, Iterable[str]], core: Sequence[str] = CORE_FIELDS) -> FieldQuestion | None:
         """The free words against the product's field names, their catalog values (of a field whose values are
         categories, not free text) and every synonym phrase, by the text embedder: for a question no generated
         question is near enough ("Could I gift X to my son?": "son" is near "Boys"). Each word, and the words
@@ -356,7 +395,7 @@ class FieldResolver:
         if self.embed is None or not leftover:
             return None
         queries = leftover + [" ".join(leftover)] * (len(leftover) > 1)
-        targets = [(n.lower(), n) for n in dict.fromkeys([*CORE_FIELDS, *attributes])]
+        targets = [(n.lower(), n) for n in dict.fromkeys([*core, *attributes])]
         targets += [(str(v).lower(), a) for a in attributes if len(held := list(values.get(a, ()))) <= MAX_VALUES
                     for v in held if not str(v).isdigit()]
         targets += [(" ".join(phrase), self._concept_field(concept, attributes, words, free, phrase))
@@ -377,6 +416,15 @@ class FieldResolver:
             return None
         field = max(votes, key=votes.__getitem__)
         return FieldQuestion(field, "embedding", tuple(voters[field]))
+
+
+def held_core_fields(product: Mapping[str, Any]) -> tuple[str, ...]:
+    """The core fields a product holds (all of them when no product is known): a question the rules do not read
+    asks one of the fields the product has, not its absent description or price (Myntra's products have neither:
+    "For what purpose is X designed?" asks the usage)."""
+    if not product:
+        return CORE_FIELDS
+    return tuple(f for f in CORE_FIELDS if product.get(f) not in (None, "", [], {}))
 
 
 def is_question(words: Sequence[str], question_mark: bool) -> bool:

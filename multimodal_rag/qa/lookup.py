@@ -24,7 +24,7 @@ from typing import Any, Mapping, Sequence
 
 from multimodal_rag.catalog.facets import FacetVocabulary
 from multimodal_rag.language.wordings import wordings
-from multimodal_rag.qa.fields import FieldQuestion, FieldResolver, holds, is_question
+from multimodal_rag.qa.fields import FieldQuestion, FieldResolver, held_core_fields, holds, is_question
 from multimodal_rag.words import has_digit, is_stopword, find_word, same_word, stem, tokens
 
 _ALTERNATIVES = wordings().question.alternatives  # language/data/en/question.toml
@@ -207,8 +207,27 @@ def _offered_values(words: Sequence[str], field_positions: set[int], resolver: F
     asked = resolver.resolve(words, field_positions, {}, attributes)
     stored = resolver.stored_names(asked.name, vocabulary.attributes) if asked is not None else []
     offered = {w for name in stored for v in vocabulary.attributes[name] for w in tokens(v) if not is_stopword(w)}
-    return alternatives | _with_listed({i for i, w in enumerate(words) if i not in field_positions and w in offered},
-                                       words, field_positions)
+    found = {i for i, w in enumerate(words) if i not in field_positions and w in offered}
+    if asked is not None and asked.how == "synonym" and resolver.relates(asked.name, asked.words):
+        # What a relation is said of may be any field's value ("meant for sports", "made for the summer months").
+        values = {w for held in vocabulary.attributes.values() for v in held for w in tokens(v)}
+        found |= {i for i in _after(words, asked.words) if words[i] in values}
+    return alternatives | _with_listed(found, words, field_positions)
+
+
+def _after(words: Sequence[str], phrase: Sequence[str]) -> set[int]:
+    """The position of the first word after each occurrence of ``phrase`` that is not a function word: what a
+    relation is said of follows it in English and Chinese ("meant for sports", "适合运动"); the word before it is
+    often the product's own name ("X Nightdress - what shade?")."""
+    out = set()
+    n = len(phrase)
+    for start in (i for i in range(len(words) - n + 1) if tuple(words[i:i + n]) == tuple(phrase)):
+        edge = start + n
+        while edge < len(words) and is_stopword(words[edge]):
+            edge += 1
+        if edge < len(words):
+            out.add(edge)
+    return out
 
 
 def _alternatives(words: Sequence[str], vocabulary: FacetVocabulary) -> tuple[set[int], list[str]]:
@@ -310,7 +329,8 @@ def lookup(question: str, products: Sequence[Mapping[str, Any]], resolver: Field
     if asked is None:
         # A question (a question mark or an asking word) that names a product but no field may ask the catalog.
         own = [str(k) for k in (products[positions[0] - 1].get("attributes") or {})]
-        catalog = is_question(words, mark) and resolver.asks_the_catalog(words, free, own, values)
+        catalog = is_question(words, mark) and resolver.asks_the_catalog(
+            words, free, own, values, held_core_fields(products[positions[0] - 1]))
         return Lookup(None, named=tuple(positions), naming=naming, catalog=catalog)
     facts = []
     for position in positions:
