@@ -10,8 +10,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
-from pymilvus import MilvusException
 
 from multimodal_rag.catalog.sample import COLOURS, draw_product
 from multimodal_rag.store.milvus import open_store
@@ -282,48 +280,3 @@ def test_the_auto_index_turns_to_hnsw_at_its_size_and_searches_rank_as_flat(samp
                             for text in ("red mug", "blue desk lamp", "black watch")]
     assert ranked["auto"] == ranked["flat"]
     assert [top[0][0] for top in ranked["auto"]] == ["mug-red", "lamp-blue", "watch-black"]
-
-
-def test_products_without_a_photo_store_no_image_vector_and_no_photo_search_returns_them(
-        sample_catalog, make_config, default_embedders, monkeypatch):
-    """An absent input stores NULL, not zeros: no space and no index work (a catalog without photos ingests at
-    its text encoder's pace); it reads back as zeros with no hash, a rerun changes nothing, and a photo search
-    finds the products that have one. A server that refuses nullable vectors (Milvus before them; emulated here,
-    as the test server takes them) gets a collection of zeros, which answers the same."""
-    with_photo = {"mug-red", "lamp-blue", "watch-black"}
-    rewrite(sample_catalog, lambda rows: [r if r["id"] in with_photo else {k: v for k, v in r.items() if k != "image"}
-                                          for r in rows])
-    photo = Image.open(sample_catalog.parent / "images" / "mug-red.png")
-    # a catalog without a single photo: every write's image field is NULL in every row
-    bare = sample_catalog.parent / "bare.jsonl"
-    bare.write_text("".join(json.dumps({k: v for k, v in json.loads(line).items() if k != "image"}) + "\n"
-                            for line in sample_catalog.read_text().splitlines()))
-    config = make_config(db="bare.db")
-    summary = ingest(bare, config, progress=False, embedders=default_embedders)
-    assert (summary.new, summary.failed, summary.embedded) == (36, 0, {"text": 36, "image": 0})
-    with open_store(config, default_embedders, create=False) as store:
-        assert ProductSearcher(store, default_embedders, config.vectors).search(image=photo, k=36) == []
-    hits = {}
-    for name in ("null", "zeros"):
-        config = make_config(db=f"{name}.db")
-        if name == "zeros":
-            made = milvus_module.collection_schema
-
-            def refusing(*args, null_vectors=True, **kwargs):
-                if null_vectors:
-                    raise MilvusException(message="vector field does not support nullable")
-                return made(*args, null_vectors=null_vectors, **kwargs)
-
-            monkeypatch.setattr(milvus_module, "collection_schema", refusing)
-        summary = ingest(sample_catalog, config, progress=False, embedders=default_embedders)
-        assert (summary.new, summary.embedded) == (36, {"text": 36, "image": 3})
-        with open_store(config, default_embedders, create=False) as store:
-            assert store.null_vectors == (name == "null")
-            searcher = ProductSearcher(store, default_embedders, config.vectors)
-            hits[name] = [h.id for h in searcher.search(image=photo, k=36)]
-            absent = store.get(["mug-blue"], ["image_vec", "image_hash"])["mug-blue"]
-            assert absent["image_hash"] == "" and not any(absent["image_vec"])
-        again = ingest(sample_catalog, config, progress=False, embedders=default_embedders)
-        assert (again.unchanged, again.embedded) == (36, {"text": 0, "image": 0})
-    assert set(hits["null"]) == with_photo and hits["null"][0] == "mug-red"
-    assert hits["zeros"] == hits["null"]

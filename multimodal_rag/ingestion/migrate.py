@@ -108,7 +108,6 @@ def migrate(config: Config, *, progress: bool = True,
             raise StoreError(f"collection {alias!r} already has this config: nothing to migrate")
         target = ProductStore(client, builder.create_version(_next_version(source, alias)), specs,
                               builder.bm25, config.store.index)
-        target.null_vectors = builder.null_vectors  # as the version was made
         client.load_collection(target.collection)
         reuse = reusable_fields(old, target)
         summary = MigrateSummary(source=source.physical_name(), target=target.collection, alias=alias,

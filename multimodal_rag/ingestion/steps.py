@@ -332,12 +332,11 @@ def fuse_through_cache(emb: FusionEmbedder, cache: EmbeddingCache, parts: Sequen
 def build_rows(store: ProductStore, plans: Sequence[ProductPlan], vectors: Mapping[str, Mapping[str, np.ndarray]],
                kept_source: ProductStore | None = None) -> list[dict[str, Any]]:
     """Full entities for every product that changed: new vectors, kept vectors read back from ``kept_source``
-    (default: the target store), NULL for missing inputs (zeros where the store takes no NULL vectors)."""
+    (default: the target store), zeros for missing inputs."""
     changed = [p for p in plans if p.status != "unchanged"]
     reuse = {p.product.id for p in changed if p.keep}
     specs = {spec.name: spec for spec in store.vectors}
-    kept_fields = sorted({specs[name].vector_field for p in changed for name in p.keep
-                          if p.hashes[name] != MISSING})
+    kept_fields = sorted({specs[name].vector_field for p in changed for name in p.keep})
     kept = (kept_source or store).get(sorted(reuse), kept_fields) if reuse else {}
     rows = []
     for p in changed:
@@ -345,12 +344,8 @@ def build_rows(store: ProductStore, plans: Sequence[ProductPlan], vectors: Mappi
         for spec in specs.values():
             if spec.name in vectors and p.product.id in vectors[spec.name]:
                 vec = vectors[spec.name][p.product.id]
-            elif spec.name in p.keep and p.hashes[spec.name] != MISSING:
+            elif spec.name in p.keep:
                 vec = kept[p.product.id][spec.vector_field]
-            elif store.null_vectors:
-                row[spec.vector_field] = None
-                row[spec.hash_field] = p.hashes[spec.name]
-                continue
             else:
                 vec = np.zeros(spec.dimension, dtype=np.float32)
             row[spec.vector_field] = np.asarray(vec, dtype=np.float32).tolist()  # in C: 10x a loop of float()

@@ -194,9 +194,6 @@ class ProductStore:
         # The vector index the collection has (read when it is opened); "auto" creates FLAT.
         self.index = "FLAT" if self.configured_index == "AUTO" else self.configured_index
         self.store_config = store_config
-        # The collection stores an absent input's vector as NULL (read when it is opened; a collection made
-        # before, or on a server without nullable vectors, holds zeros).
-        self.null_vectors = True
 
     @classmethod
     def open(cls, config: Config, dimensions: Mapping[str, int], identities: Mapping[str, str],
@@ -273,7 +270,6 @@ class ProductStore:
             raise StoreError(f"collection {self.collection!r} does not exist in this store yet; put a catalog in "
                              f"it first: mmrag ingest products.jsonl{where}")
         self.index = self.stored_index() or self.index
-        self.null_vectors = self._takes_null_vectors()
         self.client.load_collection(self.collection)
 
     def stored_index(self) -> str | None:
@@ -404,28 +400,14 @@ class ProductStore:
     def create_version(self, version: int) -> str:
         """Create collection ``<name>__v<version>`` with this store's schema; returns its name."""
         collection = version_name(self.collection, version)
-        properties = {FINGERPRINT_PROPERTY: json.dumps(self.fingerprint, sort_keys=True)}
-        try:
-            schema, index = self.schema()
-            self.client.create_collection(collection, schema=schema, index_params=index, consistency_level="Strong",
-                                          properties=properties)
-        except MilvusException as exc:
-            if not self.null_vectors or "null" not in str(exc).lower():
-                raise
-            self.null_vectors = False  # a server without nullable vector fields: absent inputs store zeros
-            schema, index = self.schema()
-            self.client.create_collection(collection, schema=schema, index_params=index, consistency_level="Strong",
-                                          properties=properties)
+        schema, index = self.schema()
+        self.client.create_collection(collection, schema=schema, index_params=index, consistency_level="Strong",
+                                      properties={FINGERPRINT_PROPERTY: json.dumps(self.fingerprint, sort_keys=True)})
         return collection
-
-    def _takes_null_vectors(self) -> bool:
-        fields = self.client.describe_collection(self.collection).get("fields") or []
-        nullable = {f.get("name"): bool(f.get("nullable")) for f in fields}
-        return all(nullable.get(v.vector_field, False) for v in self.vectors)
 
     def schema(self):
         """The collection's schema and index parameters, as this config makes them (bulk-import files follow it)."""
-        return collection_schema(self.vectors, self.bm25, self.index, null_vectors=self.null_vectors)
+        return collection_schema(self.vectors, self.bm25, self.index)
 
     # -- reads ----------------------------------------------------------------------------------------------
 
@@ -517,24 +499,15 @@ class ProductStore:
     def upsert(self, rows: Sequence[Mapping[str, Any]]) -> int:
         if not rows:
             return 0
-        rows = list(rows)
-        for v in self.vectors:
-            if all(row[v.vector_field] is None for row in rows):
-                # Milvus Lite 3.2.2 refuses a batch whose vector field is NULL in every row ("declared FloatVector
-                # but no float_vector data is set"): one row carries zeros, which the searcher drops (an inner
-                # product of exactly 0), as it did every such row before nullable vectors.
-                rows[0] = {**rows[0], v.vector_field: [0.0] * v.dimension}
         for row in rows:
             for v in self.vectors:
-                if row[v.vector_field] is None:
-                    continue  # NULL: no input
                 got = len(row[v.vector_field])
                 if got != v.dimension:
                     raise StoreError(f"product {row['id']!r}: field {v.vector_field} got a {got}-d vector, the "
                                      f"collection holds {v.dimension}-d (embedder {v.embedder}); the embedder "
                                      "does not match the collection")
         try:
-            self.client.upsert(self.collection, rows)
+            self.client.upsert(self.collection, list(rows))
         except MilvusException as exc:
             raise StoreError(f"writing {len(rows)} products failed: {_short(str(exc))}. Products already written "
                              "are complete; once the store is reachable, rerun the same ingest to finish") from exc

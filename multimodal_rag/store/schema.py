@@ -56,8 +56,8 @@ BM25_INPUT, BM25_FIELD = "bm25_text", "sparse"
 BM25_INPUT_BYTES = 65_535
 VARCHAR_LIMITS = {**{f.name: f.max_bytes for f in (*PRODUCT_FIELDS, ROW_HASH, FACETS) if f.kind == "varchar"},
                   BM25_INPUT: BM25_INPUT_BYTES}
-# The hash of a vector field whose input is absent or failed: its vector is NULL (zeros in a collection that takes
-# no NULL vectors), it is never searched, and the next ingest tries the input again.
+# The hash of a vector field whose input is absent or failed: its vector is zeros, it is never searched,
+# and the next ingest tries the input again.
 MISSING = ""
 
 
@@ -146,12 +146,8 @@ def vector_index(index_type: str) -> dict:
 _TYPES = {"varchar": DataType.VARCHAR, "double": DataType.DOUBLE, "json": DataType.JSON}
 
 
-def collection_schema(vectors: Sequence[VectorSpec], bm25: Bm25Spec | None, index_type: str, *,
-                      null_vectors: bool = True):
-    """The Milvus schema and index parameters of a product collection with these vector fields. ``null_vectors``:
-    a product without a field's input (a catalog without photos) stores NULL there, which costs no space and no
-    index work and is never a search hit (Milvus Lite 3.2.2, Milvus 2.6 servers with nullable vectors); a server
-    without them stores zeros."""
+def collection_schema(vectors: Sequence[VectorSpec], bm25: Bm25Spec | None, index_type: str):
+    """The Milvus schema and index parameters of a product collection with these vector fields."""
     schema = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
     for f in (*PRODUCT_FIELDS, ROW_HASH, FACETS):
         options: dict = {"max_length": f.max_bytes} if f.kind == "varchar" else {}
@@ -160,8 +156,7 @@ def collection_schema(vectors: Sequence[VectorSpec], bm25: Bm25Spec | None, inde
         schema.add_field(f.name, _TYPES[f.kind], is_primary=f.name == "id", **options)
     index = MilvusClient.prepare_index_params()
     for v in vectors:
-        schema.add_field(v.vector_field, DataType.FLOAT_VECTOR, dim=v.dimension,
-                         **({"nullable": True} if null_vectors else {}))
+        schema.add_field(v.vector_field, DataType.FLOAT_VECTOR, dim=v.dimension)
         schema.add_field(v.hash_field, DataType.VARCHAR, max_length=HASH_BYTES)
         index.add_index(v.vector_field, **vector_index(index_type))
     if bm25 is not None and bm25.sources:
