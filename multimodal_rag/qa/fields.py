@@ -94,7 +94,7 @@ class FieldResolver:
         self.phrasing = frozenset(w for phrase, _ in self.phrases for w in phrase) | MAKING
         self.embed = embed
         self._vectors: dict[str, np.ndarray] = {}  # field names' and phrases' embeddings
-        self._last_nearest: tuple[tuple, dict[str, float]] | None = None  # the last question's _similarities
+        self._last_similarities: tuple[tuple, dict[str, float]] | None = None  # the last question's _similarities
 
     # -- the words ----------------------------------------------------------------------------------------------
 
@@ -323,7 +323,7 @@ class FieldResolver:
                       values: Mapping[str, Iterable[str]], core: Sequence[str] = CORE_FIELDS) -> FieldQuestion | None:
         """The field of the generated question (``field_questions``) nearest to the question as asked, its product's
         name said as "it", by the text embedder, when at least ``FIELD_QUESTION_MIN_SIMILARITY``: questions of
-        each of the product's fields and of the core fields, in the language's own question shapes, with the
+        each of the product's fields and of the core fields it holds, in the language's own question shapes, with the
         catalog's values ("What occasion is X for?" is nearest to "Is it for party or formal?": usage; "can I
         wear X in the cold months, or is it for warm weather?" to "Is it summer or winter?": season). None when a
         question that asks the catalog is nearer ("what Diviniti showpieces do you stock?"); the word votes
@@ -365,9 +365,9 @@ class FieldResolver:
         asked = " ".join(words[i] if i in free else "it" for i in range(len(words))
                          if i in free or i - 1 in free or i == 0)
         key = (asked, tuple(core), tuple(attributes), id(values))
-        if self._last_nearest is not None and self._last_nearest[0] == key:
+        if self._last_similarities is not None and self._last_similarities[0] == key:
             # resolve() and lookup()'s catalog check ask again of the same question
-            return self._last_nearest[1]
+            return self._last_similarities[1]
         targets = [(question, field) for field in dict.fromkeys([*core, *attributes])
                    for question in field_questions(field, values.get(field, ()))]
         targets += [(question, CATALOG) for question in CATALOG_QUESTIONS]
@@ -379,7 +379,7 @@ class FieldResolver:
         best: dict[str, float] = {}
         for (_, field), value in zip(targets, similarity.tolist()):
             best[field] = max(best.get(field, -1.0), value)
-        self._last_nearest = (key, best)  # one assignment: safe to share between threads
+        self._last_similarities = (key, best)  # one assignment: safe to share between threads
         return best
 
     def _by_word_votes(self, words: Sequence[str], free: set[int], attributes: Sequence[str],

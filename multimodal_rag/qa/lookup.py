@@ -208,10 +208,11 @@ def _offered_values(words: Sequence[str], field_positions: set[int], resolver: F
     stored = resolver.stored_names(asked.name, vocabulary.attributes) if asked is not None else []
     offered = {w for name in stored for v in vocabulary.attributes[name] for w in tokens(v) if not is_stopword(w)}
     found = {i for i, w in enumerate(words) if i not in field_positions and w in offered}
-    if asked is not None and asked.how == "synonym" and resolver.relates(asked.name, asked.words):
+    if asked is not None and asked.how == "synonym" and resolver.relates(asked.name, asked.words) and (
+            after := _after(words, asked.words)):
         # What a relation is said of may be any field's value ("meant for sports", "made for the summer months").
         values = {w for held in vocabulary.attributes.values() for v in held for w in tokens(v)}
-        found |= {i for i in _after(words, asked.words) if words[i] in values}
+        found |= {i for i in after if words[i] in values}
     return alternatives | _with_listed(found, words, field_positions)
 
 
