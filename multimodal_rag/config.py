@@ -265,6 +265,9 @@ class QAConfig(Section):
     context_k: PositiveInt = 5    # numbered products in the prompt
     max_new_tokens: PositiveInt = 96
     rewrite: Rewrite = "rules"    # follow-ups made standalone by "rules" (no model call) or by the "llm"
+    # Who reads a question: "rules" (offline), "llm" (the chat model's structured output: a model that calls
+    # tools, e.g. openai:), "auto" (the chat model's when it calls tools, else the rules)
+    parser: Literal["auto", "rules", "llm"] = "auto"
     # More words for a field: {field or attribute name: [phrases]}, added to the built-in synonyms
     synonyms: dict[str, Words] = Field(
         {}, description='a table of field name -> list of phrases, e.g. {"Warranty Summary" = ["guarantee"]}')

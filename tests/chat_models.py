@@ -36,3 +36,32 @@ class ScriptedChatModel(BaseChatModel):
 
 def scripted(reply) -> ScriptedChatModel:
     return ScriptedChatModel(reply=reply, prompts=[])
+
+
+class ToolCallingChatModel(ScriptedChatModel):
+    """Stands in for a hosted model that calls tools (structured output): with a tool bound it calls the first
+    one with the arguments ``call(prompt, tool)`` gives (``tool``: the OpenAI tool schema it was bound; an
+    exception raised is the provider's error), and records every tool; without one it answers as
+    ``ScriptedChatModel``."""
+
+    call: object = None
+    tools: list = []
+
+    def bind_tools(self, tools, *, tool_choice=None, **kwargs):
+        from langchain_core.utils.function_calling import convert_to_openai_tool
+
+        return self.bind(tools=[convert_to_openai_tool(t) for t in tools], **kwargs)
+
+    def _generate(self, messages, stop=None, run_manager=None, tools=None, **kwargs):
+        if not tools:
+            return super()._generate(messages, stop, run_manager, **kwargs)
+        text = "\n".join(str(m.content) for m in messages)
+        self.prompts.append(text)
+        self.tools.append(tools[0])
+        arguments = self.call(text, tools[0])
+        call = {"name": tools[0]["function"]["name"], "args": arguments, "id": "call_0"}
+        return ChatResult(generations=[ChatGeneration(message=AIMessage(content="", tool_calls=[call]))])
+
+
+def tool_calling(call, reply=lambda prompt: "") -> ToolCallingChatModel:
+    return ToolCallingChatModel(call=call, reply=reply, prompts=[], tools=[])

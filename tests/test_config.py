@@ -43,6 +43,7 @@ def test_a_wrong_type_in_a_file_names_its_key(tmp_path):
     (["store.timeout_s=nan"], "store.timeout_s must be a finite number, not nan"),
     (['search.fusion="best"'], "search.fusion must be one of 'relative', 'rrf' or 'weighted', not 'best'"),
     (['qa.rewrite="model"'], "qa.rewrite must be one of 'rules' or 'llm', not 'model'"),
+    (['qa.parser="model"'], "qa.parser must be one of 'auto', 'rules' or 'llm', not 'model'"),
     (['vectors.text.sources=["colour"]'], "vectors.text.sources.0 must be one of 'title', 'category', 'brand', "
                                           "'attributes', 'description' or 'image', not 'colour'"),
     (['bm25.sources=["image"]'], "bm25.sources.0 must be one of 'title', 'category', 'brand', 'attributes' or "

@@ -134,6 +134,23 @@ def test_what_a_relation_is_said_of_names_the_field(question, field, how):
     assert [f.value for f in look.facts] == [product["attributes"].get(field, product.get(field))]
 
 
+@pytest.mark.parametrize("question, field, how", [
+    # what the relation is said of names another field in other words than its own: by the embedder
+    ("What sort of use is the Northwind Jacket 0 made for?", "usage", "embedding"),
+    ("Which time of the year is the Northwind Jacket 0 made for?", "season", "embedding"),
+    # nothing said of it but whom: the relation's own field
+    ("Is the Northwind Jacket 0 made for my wife?", "gender", "synonym"),
+])
+def test_what_a_relation_is_said_of_names_a_field_in_other_words(default_embedders, question, field, how):
+    rows = [dict(r, attributes={**r["attributes"], "gender": ("Men", "Women")[i % 2]})
+            for i, r in enumerate(_catalog())]
+    text_embedder = default_embedders["text"]
+    resolver = FieldResolver(embed=lambda texts: text_embedder.encode_texts(texts, query=True))
+    look = lookup(question, [rows[0]], resolver, FacetVocabulary.from_products(rows))
+    assert (look.field.name, look.field.how) == (field, how)
+    assert [f.value for f in look.facts] == [rows[0]["attributes"][field]]
+
+
 def test_a_question_no_rule_reads_asks_a_field_the_product_holds(catalog, default_embedders):
     """The questions generated for the core fields are only those of the fields the product holds: "what can you
     tell me of X" asks its description where it has one, else what it does hold (its category), never an absent

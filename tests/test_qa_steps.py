@@ -13,17 +13,17 @@ from langchain_core.documents import Document
 
 from multimodal_rag.qa import ProductQA, QAInput, Turn
 from multimodal_rag.qa.citations import miscited, names, sentences, stated_prices
-from multimodal_rag.qa.fields import FieldResolver
+from multimodal_rag.qa.fields import FieldQuestion, FieldResolver
 from multimodal_rag.qa.generate import write_step
 from multimodal_rag.qa.grounding import GroundingCheck
 from multimodal_rag.qa.guards import Draft, Guards, SentenceGate, named_and_priced
-from multimodal_rag.qa.lookup import format_price
-from multimodal_rag.qa.parsing import RulesParser
+from multimodal_rag.qa.lookup import Lookup, format_price
+from multimodal_rag.qa.parsing import ParsedQuestion, RulesParser
 from multimodal_rag.qa.routes import routes
-from multimodal_rag.qa.steps import Found, parse_step, plan_step, retrieve_step
+from multimodal_rag.qa.steps import Asked, Found, parse_step, plan_step, retrieve_step
 from multimodal_rag.retrieval import ProductQuery
 from multimodal_rag.retrieval.catalog import StoreCatalog, product_document
-from tests.chat_models import scripted
+from tests.chat_models import scripted, tool_calling
 from tests.test_qa import INJECTED_ID, flipkart_products, qa_catalog, qa_items, qa_retriever, titled  # noqa: F401
 
 MUG_QUESTION = "a ceramic coffee mug as a birthday gift"
@@ -260,6 +260,48 @@ def test_an_answer_citing_1_names_product_1(qa_retriever):
                 doc = result.products[n - 1]
                 assert doc.metadata["title"] in sentence, (template, sentence)
                 assert all(p == doc.metadata["price"] for p in stated_prices(sentence, result.products))
+
+
+# -- the parse step: a chat model's reading -----------------------------------------------------------------------------
+
+TOWEL_ID, TOWEL = "7b72c92c2f6c40268628ec5f14c6d590", "Sathiyas Cotton Bath Towel"
+
+
+def test_the_field_a_chat_model_reads_is_the_one_answered(qa_retriever, catalog):
+    """No rule reads a field of "throw it in with the laundry"; the model's reading names the catalog's own field,
+    and the answer states that field of the product named."""
+    question = f"Can I just throw the {TOWEL} in with the laundry?"
+    rules = ProductQA(qa_retriever, scripted(lambda p: ""), catalog=catalog, vocabulary=catalog.facets(),
+                      parser="rules").invoke(question)
+    assert rules.field != "machine washable"
+    llm = tool_calling(lambda prompt, tool: {"intent": "field", "query": question, "field": "Machine Washable",
+                                             "products": [TOWEL]})
+    result = ProductQA(qa_retriever, llm, catalog=catalog, vocabulary=catalog.facets()).invoke(question)
+    assert "Machine Washable" in llm.tools[0]["function"]["parameters"]["properties"]["field"]["anyOf"][0]["enum"]
+    assert (result.field, result.cited_ids, result.grounding) == ("machine washable", [TOWEL_ID], "lookup")
+    assert TOWEL in result.answer and "Yes" in result.answer
+
+
+def test_the_retry_names_the_product_the_parser_read_typos_corrected(steps):
+    """A parser that read the product named retries by its words alone, not by the question's leftovers."""
+    parsed = ParsedQuestion(question="q", query="q", intent="field", field="Color",
+                            mentions=("Sathiyas Coton Bath Towel",))
+    missed = Found(Asked(QAInput(question="q"), parsed), [], Lookup(FieldQuestion("Color", "parsed"), naming="it"))
+    assert steps["retrieve"].func.naming_query(missed, "q") == "Sathiyas cotton Bath Towel"
+    rules = Found(Asked(QAInput(question="q"), parsed.model_copy(update={"mentions": ()})), [], missed.look)
+    assert steps["retrieve"].func.naming_query(rules, "q") == "it"
+
+
+def test_the_constraints_a_chat_model_reads_choose_the_products(qa_retriever, catalog):
+    """The brand and budget the model read filter the store; a brand it invents is dropped, not searched."""
+    question = "anything from that eyelet curtain maker for less than a thousand?"
+    llm = tool_calling(lambda prompt, tool: {
+        "intent": "budget", "query": "Elegance door curtains", "price_high": 1000,
+        "constraints": [{"facet": "brand", "value": "elegance"}, {"facet": "brand", "value": "Curtainly"}]})
+    result = ProductQA(qa_retriever, llm, catalog=catalog, vocabulary=catalog.facets()).invoke(question)
+    assert result.grounding == "shopping" and result.products
+    assert all(d.metadata["brand"] == "Elegance" and d.metadata["price"] <= 1000 for d in result.products)
+    assert [c.label for c in result.understood.constraints] == ["brand=Elegance", "price<=1000"]
 
 
 # -- the chain: every call style from one definition -------------------------------------------------------------------

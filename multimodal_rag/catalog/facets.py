@@ -20,6 +20,7 @@ from typing import Any, Iterable, Mapping
 MIN_PRODUCTS = 2      # an attribute value held by fewer products is not a facet value
 MAX_VALUES = 2000     # per facet (each category level, brands, each attribute), the most frequent kept
 MAX_VALUE_LENGTH = 60  # longer attribute values are descriptions, not facet values
+MAX_FIELDS = 200      # attribute names recorded (``fields``), the most common kept
 FORMAT = 1
 
 
@@ -39,6 +40,9 @@ class FacetVocabulary:
     price_min: float | None = None
     price_max: float | None = None
     products: int = 0
+    # Every attribute name the products hold, most common first, facet or not ("Warranty Summary" has no value
+    # two products share): the fields a question may ask. Empty in a vocabulary recorded before it was kept.
+    fields: tuple[str, ...] = ()
 
     @classmethod
     def from_products(cls, rows: Iterable[Mapping[str, Any]]) -> "FacetVocabulary":
@@ -46,6 +50,7 @@ class FacetVocabulary:
         levels: list[Counter] = []
         brands: Counter = Counter()
         attributes: dict[str, Counter] = {}
+        names: Counter = Counter()
         prices: list[float] = []
         count = 0
         for row in rows:
@@ -57,6 +62,7 @@ class FacetVocabulary:
             if row.get("brand"):
                 brands[str(row["brand"]).strip()] += 1
             for name, value in (row.get("attributes") or {}).items():
+                names[str(name)] += 1
                 value = " ".join(str(value).split())
                 if value and len(value) <= MAX_VALUE_LENGTH:
                     attributes.setdefault(str(name), Counter())[value] += 1
@@ -66,7 +72,12 @@ class FacetVocabulary:
         return cls(categories=tuple(_top(level) for level in levels), brands=_top(brands),
                    attributes={name: values for name, values in kept.items() if values},
                    price_min=min(prices) if prices else None, price_max=max(prices) if prices else None,
-                   products=count)
+                   products=count, fields=tuple(name for name, _ in names.most_common(MAX_FIELDS)))
+
+    @property
+    def field_names(self) -> tuple[str, ...]:
+        """The attribute names a question may ask: ``fields``, or the facets' names in a vocabulary that lacks it."""
+        return self.fields or tuple(self.attributes)
 
     def values(self) -> set[str]:
         """Every facet value: category levels, brands, attribute values."""
@@ -80,7 +91,7 @@ class FacetVocabulary:
     def to_json(self) -> str:
         return json.dumps({"format": FORMAT, "categories": list(self.categories), "brands": self.brands,
                            "attributes": self.attributes, "price_min": self.price_min,
-                           "price_max": self.price_max, "products": self.products},
+                           "price_max": self.price_max, "products": self.products, "fields": list(self.fields)},
                           ensure_ascii=False, separators=(",", ":"))
 
     @classmethod
@@ -94,4 +105,5 @@ class FacetVocabulary:
             return cls()
         return cls(categories=tuple(raw.get("categories") or ()), brands=raw.get("brands") or {},
                    attributes=raw.get("attributes") or {}, price_min=raw.get("price_min"),
-                   price_max=raw.get("price_max"), products=int(raw.get("products") or 0))
+                   price_max=raw.get("price_max"), products=int(raw.get("products") or 0),
+                   fields=tuple(raw.get("fields") or ()))

@@ -29,7 +29,7 @@ from multimodal_rag.catalog.facets import FacetVocabulary
 from multimodal_rag.qa.fields import FieldResolver
 from multimodal_rag.qa.grounding import GroundingCheck
 from multimodal_rag.qa.guards import Guards
-from multimodal_rag.qa.parsing import RulesParser
+from multimodal_rag.qa.parsing import RulesParser, calls_tools, parser_for
 from multimodal_rag.qa.routes import answer_step
 from multimodal_rag.qa.schema import QAInput, QAResult
 from multimodal_rag.qa.steps import parse_step, plan_step, retrieve_step
@@ -47,17 +47,21 @@ class ProductQA(Runnable[Any, QAResult]):
     facet vocabulary: its values (colours, materials, brands ...) are what an answer may state only when a given
     card holds them, and what tells a product from its twin when the twin was not retrieved (default: the
     ``catalog``'s). ``catalog`` reads the catalog beyond a search (what it has instead when a budget leaves
-    nothing); default: a ``ProductRetriever``'s own.
+    nothing); default: a ``ProductRetriever``'s own. ``parser``: who reads the question (``parsing.parser_for``):
+    "rules", "llm" (``llm``'s structured output over the vocabulary), or "auto" (the latter when ``llm`` calls
+    tools).
     """
 
     def __init__(self, retriever: BaseRetriever, llm: BaseChatModel, *, context_k: int = 5, rewrite: str = "rules",
                  synonyms: Mapping[str, Sequence[str]] | None = None,
                  embed: Callable[[list[str]], Any] | None = None, vocabulary: FacetVocabulary | None = None,
-                 catalog: CatalogReader | None = None):
+                 catalog: CatalogReader | None = None, parser: str = "auto"):
         if context_k < 1:
             raise ValueError(f"context_k must be at least 1, got {context_k}")
         if rewrite not in ("rules", "llm"):
             raise ValueError(f"rewrite must be 'rules' or 'llm', not {rewrite!r}")
+        if parser not in ("auto", "rules", "llm"):
+            raise ValueError(f"parser must be 'auto', 'rules' or 'llm', not {parser!r}")
         self.retriever, self.llm, self.context_k, self.rewrite = retriever, llm, context_k, rewrite
         if catalog is None and isinstance(retriever, ProductRetriever):
             catalog = retriever.catalog()
@@ -65,11 +69,12 @@ class ProductQA(Runnable[Any, QAResult]):
         self.vocabulary = vocabulary
         resolver = FieldResolver(synonyms, embed)
         values = vocabulary.values() if vocabulary is not None else set()
-        parser = RulesParser(getattr(retriever, "understanding", None), resolver,
-                             list(vocabulary.attributes) if vocabulary is not None else (),
-                             rewriter=llm if rewrite == "llm" else None)
+        rules = RulesParser(getattr(retriever, "understanding", None), resolver,
+                            list(vocabulary.attributes) if vocabulary is not None else (),
+                            rewriter=llm if rewrite == "llm" else None)
+        self.parser = parser_for(parser, llm, vocabulary, rules)  # type: ignore[arg-type]
         self.chain: Runnable[Any, dict] = (
-            parse_step(parser)
+            parse_step(self.parser)
             | plan_step(retriever, context_k)
             | retrieve_step(retriever, resolver, vocabulary, catalog, context_k)
             | answer_step(llm, Guards(GroundingCheck(values), resolver.phrasing))
@@ -81,17 +86,20 @@ class ProductQA(Runnable[Any, QAResult]):
         """The configured retriever (and reranker), chat model and catalog; ``llm`` overrides the config's
         ``[qa] llm``; ``db``, ``uri`` and ``collection`` say where the store is (see
         ``ProductRetriever.from_config``)."""
-        from multimodal_rag.config import resolve_config
+        from multimodal_rag.config import ConfigError, resolve_config
         from multimodal_rag.llms import load_chat_model
 
         config = resolve_config(config, db=db, uri=uri, collection=collection)
         if not isinstance(llm, BaseChatModel):
             llm = load_chat_model(llm or config.qa.llm, max_new_tokens=config.qa.max_new_tokens)
+        if config.qa.parser == "llm" and not calls_tools(llm):
+            raise ConfigError(f"qa.parser = 'llm' needs a chat model that calls tools (structured output); "
+                              f"{type(llm).__name__} does not: use 'rules' or 'auto'")
         retriever = ProductRetriever.from_config(config)
         catalog = retriever.catalog()
         return cls(retriever, llm, context_k=config.qa.context_k, rewrite=config.qa.rewrite,
                    synonyms=config.qa.synonyms, embed=retriever.text_encoder(), vocabulary=catalog.facets(),
-                   catalog=catalog)
+                   catalog=catalog, parser=config.qa.parser)
 
     # -- Runnable: every call style from ``self.chain`` ------------------------------------------------------
 

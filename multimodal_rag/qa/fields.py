@@ -52,8 +52,9 @@ MAKING = _WORDINGS.who.making
 @dataclass(frozen=True)
 class FieldQuestion:
     """The field a question asks for: ``name`` as the product stores it (an attribute key, or a core field);
-    ``how`` says which rule found it: "name" (the attribute's own name), "synonym", "embedding", or "offered"
-    (the question offers catalog values of it: "for men or women?", "steel or something else?")."""
+    ``how`` says which rule found it: "name" (the attribute's own name), "synonym", "embedding", "offered"
+    (the question offers catalog values of it: "for men or women?", "steel or something else?"), or "parsed" (a
+    question parser read it: a chat model's structured output)."""
 
     name: str
     how: str
@@ -174,7 +175,7 @@ class FieldResolver:
         for _, _, _, concept, phrase in hits:
             name = self._concept_field(concept, own, words, free, phrase)
             if name is not None:
-                return (self._object_of(name, phrase, words, free, own, values)
+                return (self._object_of(name, concept, phrase, words, free, own, values)
                         or FieldQuestion(name, "synonym", phrase))
         # 3. A one-word attribute name of the product ("warranty"), or one named in full with the product's name's
         # help ("capacity" of X Mug: "Mug Capacity"), then one of the catalog's attributes, which this product does
@@ -240,7 +241,7 @@ class FieldResolver:
         may name another field."""
         return field not in CORE_FIELDS and not set(map(stem, phrase)) & set(_name_words(field))
 
-    def _object_of(self, field: str, phrase: Sequence[str], words: Sequence[str], free: set[int],
+    def _object_of(self, field: str, concept: str, phrase: Sequence[str], words: Sequence[str], free: set[int],
                    own: Sequence[str], values: Mapping[str, Iterable[str]]) -> FieldQuestion | None:
         """The field a phrase of relation asks through what it is said of: "meant for", "made for", "suits" read
         as whom a product is for ("ideal for") ask another field when the question says one of that field's
@@ -253,6 +254,14 @@ class FieldResolver:
         spoken = {i for start in self._occurrences(words, tuple(phrase)) for i in range(start, start + len(phrase))}
         # one value is thin evidence: said as written (a plural forgiven), no typo ("sports" is not "shorts")
         said = self._values_said(words, free - spoken, own, values, lambda a, b: stem(a) == stem(b))
+        if not said:
+            # No value said word for word: what the relation is said of may still name another of the product's
+            # fields, in other words ("what sort of use is it made for": usage), by the word votes over their
+            # names alone (a value's nearness is too loose here: "wear" is near "Dresses", a kind, not a use). A
+            # field the phrase's concept is stored under too ("Suitable For" beside "Ideal For") is the same one.
+            voted = self._by_word_votes(words, free - spoken, own, {}, core=(), phrases=False)
+            same = {field, *self.stored_names(concept, own)}
+            return voted if voted is not None and voted.name not in same else None
         if len(said) != 1 or field in said:
             return None
         name, hits = next(iter(said.items()))
@@ -383,7 +392,8 @@ class FieldResolver:
         return best
 
     def _by_word_votes(self, words: Sequence[str], free: set[int], attributes: Sequence[str],
-                       values: Mapping[str, Iterable[str]], core: Sequence[str] = CORE_FIELDS) -> FieldQuestion | None:
+                       values: Mapping[str, Iterable[str]], core: Sequence[str] = CORE_FIELDS,
+                       phrases: bool = True) -> FieldQuestion | None:
         """The free words against the product's field names, their catalog values (of a field whose values are
         categories, not free text) and every synonym phrase, by the text embedder: for a question no generated
         question is near enough ("Could I gift X to my son?": "son" is near "Boys"). Each word, and the words
@@ -399,7 +409,9 @@ class FieldResolver:
         targets += [(str(v).lower(), a) for a in attributes if len(held := list(values.get(a, ()))) <= MAX_VALUES
                     for v in held if not str(v).isdigit()]
         targets += [(" ".join(phrase), self._concept_field(concept, attributes, words, free, phrase))
-                    for phrase, concept in self.phrases]
+                    for phrase, concept in self.phrases if phrases]
+        if not targets:
+            return None
         missing = list(dict.fromkeys(t for t, _ in targets if t not in self._vectors))
         if missing:
             self._vectors.update(zip(missing, self.embed(missing)))

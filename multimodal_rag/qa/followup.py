@@ -145,6 +145,18 @@ def _shopping_follow_up(question: str, history: Sequence[Turn], understand: Call
     return StandaloneQuery(" ".join(part for part in (kinds, rest) if part) or question, understood=merged)
 
 
+def conversation(history: Sequence[Turn], turns: int = 3) -> str:
+    """The last ``turns`` exchanges as a chat model reads them: each answer with the products it was about (title,
+    and price where known: what "a cheaper one" is measured by)."""
+    lines = []
+    for turn in history[-turns:]:
+        lines.append(f"Shopper: {turn.question}")
+        named = "; ".join(str(p.get("title")) + (f" ({p['price']})" if p.get("price") is not None else "")
+                          for p in turn.products[:3])
+        lines.append(f"Assistant: {turn.answer}" + (f" (products: {named})" if named else ""))
+    return "\n".join(lines)
+
+
 REWRITE_PROMPT = (
     "Rewrite the shopper's last question so it can be understood without the conversation: name the product it "
     "refers to. Reply with the rewritten question only.\n\nConversation:\n{history}\n\nLast question: {question}"
@@ -155,11 +167,6 @@ def rewrite_with_llm(question: str, history: Sequence[Turn], llm: BaseChatModel)
     """The chat model's rewrite; the question as asked when the model returns nothing usable."""
     if not history:
         return StandaloneQuery(question)
-    lines = []
-    for turn in history[-3:]:
-        lines.append(f"Shopper: {turn.question}")
-        named = "; ".join(str(p.get("title")) for p in turn.products[:3])
-        lines.append(f"Assistant: {turn.answer}" + (f" (products: {named})" if named else ""))
-    reply = llm.invoke(REWRITE_PROMPT.format(history="\n".join(lines), question=question))
+    reply = llm.invoke(REWRITE_PROMPT.format(history=conversation(history), question=question))
     lines = [line.strip().strip('"').strip() for line in str(getattr(reply, "content", reply)).split("\n")]
     return StandaloneQuery(next((line for line in lines if line), question))

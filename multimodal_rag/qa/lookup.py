@@ -302,10 +302,11 @@ def _listed_with(found: set[int], words: Sequence[str]) -> set[int]:
 
 
 def lookup(question: str, products: Sequence[Mapping[str, Any]], resolver: FieldResolver | None = None,
-           vocabulary: FacetVocabulary | None = None) -> Lookup:
+           vocabulary: FacetVocabulary | None = None, field: str | None = None) -> Lookup:
     """The field a question asks for and, for each product it names, that field's value. Without the catalog's
     ``vocabulary`` a question word that no retrieved product holds cannot be told from a twin's word, so every
-    product word of the question must then be found in the product."""
+    product word of the question must then be found in the product. ``field``: the field a parser read (a chat
+    model's); the resolver reads it otherwise."""
     resolver = resolver or FieldResolver()
     words = tokens(question)
     attributes = list(dict.fromkeys([*(str(k) for p in products for k in (p.get("attributes") or {})),
@@ -319,12 +320,13 @@ def lookup(question: str, products: Sequence[Mapping[str, Any]], resolver: Field
     positions = _written_as_titled(question, positions, products)
     if not positions:
         # No product named: still say which field was asked, so the answer can say the product is missing.
-        asked = resolver.resolve(words, field_positions, {}, attributes) if field_positions else None
+        asked = _parsed_field(field) or (
+            resolver.resolve(words, field_positions, {}, attributes) if field_positions else None)
         return Lookup(asked, naming=naming)
     free = set(range(len(words))) - taken
     values = vocabulary.attributes if vocabulary is not None else None
     mark = bool(_QUESTION_MARK.search(question))
-    asked = resolver.resolve(words, free, products[positions[0] - 1], attributes, values, mark)
+    asked = _parsed_field(field) or resolver.resolve(words, free, products[positions[0] - 1], attributes, values, mark)
     if asked is None:
         asked = _offered_field(words, products[positions[0] - 1], alternatives, free)
     if asked is None:
@@ -337,11 +339,15 @@ def lookup(question: str, products: Sequence[Mapping[str, Any]], resolver: Field
     for position in positions:
         product = products[position - 1]
         # Equally named twins may store the field under their own attribute name.
-        name = asked.name if position == positions[0] else (
+        name = asked.name if position == positions[0] or field else (
             resolver.resolve(words, free, product, attributes, values, mark) or asked).name
         facts.append(FieldAnswer(position, str(product["id"]), str(product.get("title") or ""), name,
                                  field_value(product, name)))
     return Lookup(asked, tuple(facts), tuple(positions), naming)
+
+
+def _parsed_field(field: str | None) -> FieldQuestion | None:
+    return FieldQuestion(field, "parsed") if field else None
 
 
 def _written_as_titled(question: str, positions: list[int], products: Sequence[Mapping[str, Any]]) -> list[int]:

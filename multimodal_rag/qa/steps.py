@@ -160,7 +160,7 @@ class Retrieve:
         understood = plan.asked.parsed.understood
         if not plan.shopping:
             found = self.named(plan.asked, self.retriever.invoke(plan.request, config=config))
-            if (retry := self.naming_query(found.look, plan.request)) is not None:
+            if (retry := self.naming_query(found, plan.request)) is not None:
                 found = self.named(plan.asked, self.retriever.invoke(retry, config=config))
             if plan.strict is None or not asks_the_catalog(found.look, understood, self.text_stems):
                 return found
@@ -168,24 +168,30 @@ class Retrieve:
 
     def named(self, asked: Asked, docs: Sequence[Document]) -> Found:
         """The products with those the question names first (the first the model reads), the rest in their order."""
-        docs, query = list(docs), asked.parsed.query
-        look = lookup(query, [d.metadata for d in docs], self.resolver, self.vocabulary)
+        docs, query, field = list(docs), asked.parsed.query, asked.parsed.field
+        look = lookup(query, [d.metadata for d in docs], self.resolver, self.vocabulary, field)
         named = set(look.named)
         products = [d for i, d in enumerate(docs, start=1) if i in named] + [
             d for i, d in enumerate(docs, start=1) if i not in named]
         products = products[: self.context_k]
         # Moved, or cut (the retry's deeper pool): the positions, and the products the guards see, change.
         if len(docs) > self.context_k or sorted(named) != list(range(1, len(named) + 1)):
-            look = lookup(query, [d.metadata for d in products], self.resolver, self.vocabulary)
+            look = lookup(query, [d.metadata for d in products], self.resolver, self.vocabulary, field)
         return Found(asked, products, look)
 
-    def naming_query(self, look: Lookup, first: ProductQuery | str) -> ProductQuery | str | None:
+    def naming_query(self, found: Found, first: ProductQuery | str) -> ProductQuery | str | None:
         """A second retrieval for a question that asks a field of a product no retrieved product is: by the words
-        that can name a product alone (the rest of the question's words pull retrieval elsewhere), typos
-        corrected against the catalog's vocabulary. None when there is nothing to retry."""
-        if look.field is None or look.facts or not look.naming:
+        that can name a product alone (the rest of the question's words pull retrieval elsewhere; the products a
+        parser read it to name, when it read them), typos corrected against the catalog's vocabulary. None when
+        there is nothing to retry."""
+        look, mentions = found.look, found.asked.parsed.mentions
+        naming = " ".join(mentions) if mentions else look.naming
+        if look.field is None or look.facts or not naming:
             return None
-        text = " ".join(correct(look.naming.split(), self.catalog_words))
+        # The catalog's words are lower case; a word is corrected in any case ("Coton") and kept as written else.
+        written = naming.split()
+        text = " ".join(fixed if fixed != word.lower() else word
+                        for word, fixed in zip(written, correct([w.lower() for w in written], self.catalog_words)))
         if isinstance(first, ProductQuery):
             return first.model_copy(update={"text": text, "k": max(NAMING_POOL, self.context_k)})
         return text

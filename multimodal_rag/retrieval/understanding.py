@@ -286,14 +286,15 @@ class QueryUnderstanding:
             if i > 0 and words[i - 1] in self._prices.links:
                 used[i - 1] = True
             i += n
-        constraints = [Constraint(facet, tuple(values), words=tuple(said), note=note, soft=self._soft(facet))
+        constraints = [Constraint(facet, tuple(values), words=tuple(said), note=note, soft=self.soft(facet))
                        for facet, (values, said, note) in found.items()]
         if price is not None:
             constraints.append(price)
         rest = " ".join(w for w, u in zip(words, used) if not u)
         return Understanding(query, tuple(constraints), sort, rest)
 
-    def _soft(self, facet: str) -> bool:
+    def soft(self, facet: str) -> bool:
+        """True for a facet a shopper gives up first (``relax_first``): its constraints are soft."""
         name = facet.removeprefix("attributes.")
         return name.lower() in self._soft_names or (facet.startswith("attributes.") and any(
             designates(concept_name, name) for concept_name in self._soft_concepts))
