@@ -151,6 +151,17 @@ def test_what_a_relation_is_said_of_names_a_field_in_other_words(default_embedde
     assert [f.value for f in look.facts] == [rows[0]["attributes"][field]]
 
 
+def test_a_time_asked_reads_the_one_field_whose_values_are_years_or_dates():
+    """No wording names "Launch Year", no embedder: "when" asks a time, answered by the field whose catalog values
+    all read as years; with two such fields the question does not say which."""
+    rows = [dict(r, attributes={**r["attributes"], "Launch Year": str(2010 + i % 5)}) for i, r in enumerate(_catalog())]
+    question = "When did the Northwind Jacket 0 come out?"
+    look = lookup(question, [rows[0]], FieldResolver(), FacetVocabulary.from_products(rows))
+    assert (look.field.name, look.field.how, [f.value for f in look.facts]) == ("Launch Year", "synonym", ["2010"])
+    dated = [dict(r, attributes={**r["attributes"], "Restocked": "2024-05-01"}) for r in rows]
+    assert lookup(question, [dated[0]], FieldResolver(), FacetVocabulary.from_products(dated)).field is None
+
+
 def test_a_question_no_rule_reads_asks_a_field_the_product_holds(catalog, default_embedders):
     """The questions generated for the core fields are only those of the fields the product holds: "what can you
     tell me of X" asks its description where it has one, else what it does hold (its category), never an absent

@@ -88,6 +88,7 @@ class FieldWordings(_Data):
     weak_phrases: Phrases  # loose phrases that yield to any other field named
     concepts: Annotated[Mapping[Phrase, Concept], AfterValidator(_frozen)]  # in the file's order
     who: Who | None = None  # a language whose questions open with a "who" word that asks two things (English)
+    when: Words = ()  # words that ask a time: a field whose catalog values are all years or dates answers them
     # Questions that ask a field, written for any field ({field}: its name; {a}, {b}, {c}: values of it), with "it"
     # for the product: generated for a catalog's fields, they are what a question no rule reads is compared with.
     questions: Phrases = ()

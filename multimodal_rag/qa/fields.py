@@ -47,6 +47,9 @@ ASKING = frozenset(w for language in languages_with("question") for w in wording
 # "Who ..." asks who makes a product when one of these verbs says so ("who made", "who sells", "who is behind"),
 # else whom it is for ("who would it suit", "who can wear it").
 MAKING = _WORDINGS.who.making
+# Words that ask a time, of every language; what answers them is a field whose values all read as years or dates.
+WHEN = frozenset(w for f in _EVERY for w in f.when)
+_TEMPORAL = re.compile(r"(?:1[89]|2[01])\d\d(?:[-/.]\d{1,2}(?:[-/.]\d{1,2})?)?")
 
 
 @dataclass(frozen=True)
@@ -292,6 +295,18 @@ class FieldResolver:
         return FieldQuestion(self._concept_field(_WORDINGS.who.for_whom, attributes, words, free, (who,)), "synonym",
                              (who,))
 
+    @staticmethod
+    def _when(words: Sequence[str], free: set[int], attributes: Sequence[str],
+              values: Mapping[str, Iterable[str]]) -> FieldQuestion | None:
+        """A question that asks a time and that nothing else reads ("when did X come out"): the product's one
+        field whose catalog values are all years or dates, found by their shape, whatever its name."""
+        asked = next((words[i] for i in sorted(free) if words[i] in WHEN), None)
+        if asked is None:
+            return None
+        timed = [a for a in attributes if (held := list(values.get(a, ())))
+                 and all(_TEMPORAL.fullmatch(str(v).strip()) for v in held)]
+        return FieldQuestion(timed[0], "synonym", (asked,)) if len(timed) == 1 else None
+
     def _concept_field(self, concept: str, attributes: Sequence[str], words: Sequence[str], free: set[int],
                        phrase: Sequence[str]) -> str | None:
         """A concept as this product's field: a core field, an attribute it designates (the one whose own further
@@ -339,7 +354,8 @@ class FieldResolver:
         (``_by_word_votes``) when no generated question is near enough."""
         nearest = self._nearest(words, free, attributes, values, core)
         if nearest is None:
-            return self._by_word_votes(words, free, attributes, values, core)
+            return self._by_word_votes(words, free, attributes, values, core) or self._when(words, free, attributes,
+                                                                                            values)
         if nearest[1] in (CATALOG, OPINION):
             return None
         return FieldQuestion(nearest[1], "embedding", tuple(words[i] for i in sorted(free)))
