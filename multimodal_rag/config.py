@@ -46,9 +46,11 @@ UNDERSTOOD_LIST = "understood"  # the ranked list of the products that satisfy w
 Fusion = Literal["relative", "rrf", "weighted"]
 Bm25Analyzer = Literal["language", "standard"]
 Rewrite = Literal["rules", "llm"]
+Parser = Literal["auto", "rules", "llm"]
 Understand = Literal["boost", "filter", "off"]
 FUSIONS: tuple[str, ...] = get_args(Fusion)
 REWRITES: tuple[str, ...] = get_args(Rewrite)
+PARSERS: tuple[str, ...] = get_args(Parser)
 UNDERSTAND: tuple[str, ...] = get_args(Understand)
 TextSource = Literal[PRODUCT_TEXT_FIELDS]  # type: ignore[valid-type]
 Source = Literal[PRODUCT_TEXT_FIELDS + (IMAGE_SOURCE,)]  # type: ignore[valid-type]
@@ -267,7 +269,7 @@ class QAConfig(Section):
     rewrite: Rewrite = "rules"    # follow-ups made standalone by "rules" (no model call) or by the "llm"
     # Who reads a question: "rules" (offline), "llm" (the chat model's structured output: a model that calls
     # tools, e.g. openai:), "auto" (the chat model's when it calls tools, else the rules)
-    parser: Literal["auto", "rules", "llm"] = "auto"
+    parser: Parser = "auto"
     # More words for a field: {field or attribute name: [phrases]}, added to the built-in synonyms
     synonyms: dict[str, Words] = Field(
         {}, description='a table of field name -> list of phrases, e.g. {"Warranty Summary" = ["guarantee"]}')

@@ -125,13 +125,15 @@ def find_word(word: str, vocabulary: Iterable[str]) -> str | None:
 
 
 def correct(words: Iterable[str], vocabulary: set[str]) -> list[str]:
-    """Each word not in ``vocabulary`` replaced by the vocabulary word one typo away, when there is exactly one."""
+    """Each word not in ``vocabulary`` (lower case words) replaced by the vocabulary word one typo away, when there
+    is exactly one; a word is compared in lower case ("Coton") and kept as written when nothing replaces it."""
     out = []
     for word in words:
-        if word in vocabulary or len(word) < TYPO_MIN_LENGTH or has_digit(word):
+        lower = word.lower()
+        if lower in vocabulary or len(lower) < TYPO_MIN_LENGTH or has_digit(lower):
             out.append(word)
             continue
-        near = {v for v in vocabulary if len(v) >= TYPO_MIN_LENGTH and v[0] == word[0] and _one_edit(word, v)}
+        near = {v for v in vocabulary if len(v) >= TYPO_MIN_LENGTH and v[0] == lower[0] and _one_edit(lower, v)}
         out.append(near.pop() if len(near) == 1 else word)
     return out
 

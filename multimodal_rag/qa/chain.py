@@ -26,6 +26,7 @@ from langchain_core.retrievers import BaseRetriever
 from langchain_core.runnables import Runnable, RunnableConfig
 
 from multimodal_rag.catalog.facets import FacetVocabulary
+from multimodal_rag.config import PARSERS, REWRITES
 from multimodal_rag.qa.fields import FieldResolver
 from multimodal_rag.qa.grounding import GroundingCheck
 from multimodal_rag.qa.guards import Guards
@@ -58,9 +59,9 @@ class ProductQA(Runnable[Any, QAResult]):
                  catalog: CatalogReader | None = None, parser: str = "auto"):
         if context_k < 1:
             raise ValueError(f"context_k must be at least 1, got {context_k}")
-        if rewrite not in ("rules", "llm"):
+        if rewrite not in REWRITES:
             raise ValueError(f"rewrite must be 'rules' or 'llm', not {rewrite!r}")
-        if parser not in ("auto", "rules", "llm"):
+        if parser not in PARSERS:
             raise ValueError(f"parser must be 'auto', 'rules' or 'llm', not {parser!r}")
         self.retriever, self.llm, self.context_k, self.rewrite = retriever, llm, context_k, rewrite
         if catalog is None and isinstance(retriever, ProductRetriever):
@@ -72,7 +73,7 @@ class ProductQA(Runnable[Any, QAResult]):
         rules = RulesParser(getattr(retriever, "understanding", None), resolver,
                             list(vocabulary.attributes) if vocabulary is not None else (),
                             rewriter=llm if rewrite == "llm" else None)
-        self.parser = parser_for(parser, llm, vocabulary, rules)  # type: ignore[arg-type]
+        self.parser = parser_for(parser, llm, vocabulary, rules)
         self.chain: Runnable[Any, dict] = (
             parse_step(self.parser)
             | plan_step(retriever, context_k)

@@ -142,20 +142,15 @@ READING_PROMPT = (
 VALUES_SHOWN = 20  # per facet, in the prompt: the most common; the schema takes any value the catalog holds
 
 
-class FacetValue(BaseModel):
-    """One constraint: a catalog facet and one of its values."""
-
-    facet: str = Field(description="the facet: brand, category or an attribute name")
-    value: str = Field(description="one of the catalog's values of that facet, written as listed")
-
-
 def reading_schema(fields: Sequence[str], facets: Sequence[str]) -> type[BaseModel]:
     """The schema a chat model reads a question into: ``fields`` and ``facets`` are the only field and facet names
     it may give (JSON schema enums), the intents those of ``ParsedQuestion``."""
     field_name = Literal[tuple(dict.fromkeys(fields))]  # type: ignore[valid-type]
-    facet_value = create_model("FacetValue", __base__=FacetValue,
-                               facet=(Literal[tuple(dict.fromkeys(facets))], Field(  # type: ignore[valid-type]
-                                   description="the facet: brand, category or an attribute name")))
+    facet_name = Literal[tuple(dict.fromkeys(facets))]  # type: ignore[valid-type]
+    facet_value = create_model(
+        "FacetValue", __doc__="One constraint: a catalog facet and one of its values.",
+        facet=(facet_name, Field(description="the facet: brand, category or an attribute name")),
+        value=(str, Field(description="one of the catalog's values of that facet, written as listed")))
     return create_model(
         "QuestionReading", __doc__="What a shopper's question asks of the catalog.",
         intent=(Intent, Field(description=(
@@ -194,6 +189,9 @@ class ChatModelParser:
         self.schema = reading_schema(self.fields, list(self._facets))
         self._reader = llm.with_structured_output(self.schema, include_raw=True)
         self._lowered = {facet: {v.lower(): v for v in values} for facet, (_, values) in self._facets.items()}
+        shown = "\n".join(f"- {facet}: " + ", ".join(list(held)[:VALUES_SHOWN])
+                           for facet, (_, held) in self._facets.items() if held)
+        self._system = SystemMessage(READING_PROMPT.format(fields=", ".join(self.fields), values=shown))
 
     def parse(self, question: str, history: Sequence[Turn]) -> ParsedQuestion:
         try:
@@ -210,27 +208,23 @@ class ChatModelParser:
 
     def messages(self, question: str, history: Sequence[Turn]) -> list[BaseMessage]:
         """The prompt: the catalog's fields and facet values, then the conversation and the question."""
-        values = "\n".join(f"- {facet}: " + ", ".join(list(held)[:VALUES_SHOWN])
-                           for facet, (_, held) in self._facets.items() if held)
         said = "\n".join([conversation(history), f"Shopper: {question}"]) if history else f"Shopper: {question}"
-        return [SystemMessage(READING_PROMPT.format(fields=", ".join(self.fields), values=values)),
-                HumanMessage(said)]
+        return [self._system, HumanMessage(said)]
 
     def parsed(self, question: str, reading: Any) -> ParsedQuestion:
         """The model's reading as a ``ParsedQuestion``: facet values as the catalog stores them (one it does not
         hold is dropped), the price bounds and order as constraints, as the rules would give them."""
-        values: dict[str, list[str]] = {}
+        values: dict[str, dict[str, None]] = {}  # facet -> its values as stored, in the order said
         for said in reading.constraints:
             stored = self._lowered[said.facet].get(" ".join(said.value.split()).lower())
-            if stored is not None and stored not in values.setdefault(said.facet, []):
-                values[said.facet].append(stored)
+            if stored is not None:
+                values.setdefault(said.facet, {})[stored] = None
         understanding = self.fallback.understanding
         constraints = []
         for name, held in values.items():
             facet = self._facets[name][0]
-            if held:
-                constraints.append(Constraint(facet, tuple(held), words=tuple(tokens(" ".join(held))),
-                                              soft=understanding.soft(facet) if understanding else False))
+            constraints.append(Constraint(facet, tuple(held), words=tuple(tokens(" ".join(held))),
+                                          soft=understanding.soft(facet) if understanding else False))
         low, high = reading.price_low, reading.price_high
         if low is not None and high is not None:
             constraints.append(Constraint("price", op="between", low=low, high=high))
@@ -245,10 +239,7 @@ class ChatModelParser:
             language=self.fallback.language(question))
 
 
-ParserKind = Literal["auto", "rules", "llm"]
-
-
-def parser_for(kind: ParserKind, llm: BaseChatModel, vocabulary: FacetVocabulary | None,
+def parser_for(kind: str, llm: BaseChatModel, vocabulary: FacetVocabulary | None,
                rules: RulesParser) -> QuestionParser:
     """The parser the config names: "rules"; "llm" (the chat model's structured output; an error for a model that
     cannot call tools); "auto": the chat model's when it can, else the rules."""

@@ -188,10 +188,7 @@ class Retrieve:
         naming = " ".join(mentions) if mentions else look.naming
         if look.field is None or look.facts or not naming:
             return None
-        # The catalog's words are lower case; a word is corrected in any case ("Coton") and kept as written else.
-        written = naming.split()
-        text = " ".join(fixed if fixed != word.lower() else word
-                        for word, fixed in zip(written, correct([w.lower() for w in written], self.catalog_words)))
+        text = " ".join(correct(naming.split(), self.catalog_words))
         if isinstance(first, ProductQuery):
             return first.model_copy(update={"text": text, "k": max(NAMING_POOL, self.context_k)})
         return text
