@@ -13,7 +13,7 @@ no word of it is in the answer, so a brand question names the product without it
 ``{title_typo}`` the title with one typo in a longer word. ``split`` puts the wording in ``build`` (may be read and
 tuned on) or ``heldout`` (scored only, never tuned on); it was drawn once per field by a seeded shuffle
 (``--assign-splits``, about half each) and is kept in the file, so a new seed never moves a wording across.
-``fresh``, ``fresh2`` and ``fresh3`` mark wordings written later, each after the misses of the splits before were read
+``fresh`` to ``fresh4`` mark wordings written later, each after the misses of the splits before were read
 (``LATER``).
 
 Products are drawn with the seed, values first: each question takes the next value of the field (the field's values
@@ -53,10 +53,11 @@ WORDINGS = ROOT / "benchmarks" / "data" / "qa"
 SPLITS = ("build", "heldout")
 # Wordings written after the splits before were scored and their misses read, in the order written: "fresh" after
 # the held-out half (2026-12-05), "fresh2" after "fresh" (2026-12-05, before the learned field reader), "fresh3"
-# after "fresh2" (2026-12-05, before the chat-model parser; nothing tuned on it). Each is drawn
+# after "fresh2" (2026-12-05, before the chat-model parser; only its per-wording scores were read), "fresh4" after
+# "fresh3" (2026-12-06, before the short-name work; nothing tuned on it). Each is drawn
 # after the splits before it (their questions stay as they were), about products none of them asks about, written to
 # <split>.jsonl and scored like the held-out half.
-LATER = ("fresh", "fresh2", "fresh3")
+LATER = ("fresh", "fresh2", "fresh3", "fresh4")
 PLACEHOLDERS = {"title", "title_lower", "short", "title_typo"}
 MAX_WORDS = 5  # a longer value ("A Set Of Sofa Slip Cover Comprises Of 6 Pcs. 1 Sofa ...") is no one answer
 GLUE = {"and", "the", "for", "with", "from", "of"}  # title words no shopper keeps in a short name
@@ -72,9 +73,9 @@ class QuestionSet:
 
 SETS = {
     "myntra": QuestionSet(DATA / "myntra_dev" / "products.jsonl",
-                          {"build": 6, "heldout": 10, "fresh": 10, "fresh2": 10, "fresh3": 10}),
+                          {"build": 6, "heldout": 10, "fresh": 10, "fresh2": 10, "fresh3": 10, "fresh4": 10}),
     "flipkart": QuestionSet(DATA / "flipkart_1050" / "products.jsonl",
-                            {"build": 3, "heldout": 5, "fresh": 5, "fresh2": 5, "fresh3": 5},
+                            {"build": 3, "heldout": 5, "fresh": 5, "fresh2": 5, "fresh3": 5, "fresh4": 5},
                             frozenset({"Model Name"})),
 }
 
