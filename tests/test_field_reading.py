@@ -134,6 +134,37 @@ def test_what_a_relation_is_said_of_names_the_field(question, field, how):
     assert [f.value for f in look.facts] == [product["attributes"].get(field, product.get(field))]
 
 
+def test_what_a_relation_is_said_of_reads_the_field_though_the_name_holds_the_word_too():
+    rows = [{"id": f"s{i}", "title": f"Kestrel Runner Sports Shoes {i}", "brand": "Kestrel", "category": "Footwear",
+             "attributes": {"usage": USAGES[i % 3], "gender": ("Men", "Women")[i % 2]}} for i in range(6)]
+    look = lookup("Is the Kestrel Runner Shoes 1 meant for sports?", rows[1:2], FieldResolver(),
+                  FacetVocabulary.from_products(rows))
+    assert (look.field.name, look.field.how, [f.value for f in look.facts]) == ("usage", "offered", ["Formal"])
+
+
+@pytest.mark.parametrize("question, field, value", [
+    # values of one field said outside the name, which other retrieved products hold: the answers offered
+    ("Is the Northwind Jacket a winter piece or a summer one?", "season", "Summer"),
+    ("Is the Northwind Jacket for formal or sports use?", "usage", "Casual"),
+    ("Northwind Jacket 0 - wedding or party?", "occasion", "Wedding"),
+])
+def test_values_offered_that_other_products_hold_do_not_hide_the_product_named(catalog, question, field, value):
+    by_title, vocabulary = catalog
+    retrieved = [by_title[t] for t in ("Northwind Jacket 0", "Altamira Blazer 1", "Kestrel Hoodie 2")]
+    look = lookup(question, retrieved, FieldResolver(), vocabulary)
+    assert (look.field.name, look.field.how) == (field, "offered")
+    assert [(f.product_id, f.value) for f in look.facts] == [("p0", value)]
+
+
+def test_a_value_said_with_another_field_asked_still_names_a_twin(catalog):
+    """"winter" beside another field asked ("fit") is a twin's word, not an answer offered: the summer jacket
+    retrieved, named by a short name, is not the one asked about."""
+    by_title, vocabulary = catalog
+    retrieved = [by_title[t] for t in ("Northwind Jacket 0", "Altamira Blazer 1")]
+    look = lookup("How is the fit of the winter Northwind Jacket?", retrieved, FieldResolver(), vocabulary)
+    assert (look.field.name, look.facts) == ("fit", ())
+
+
 @pytest.mark.parametrize("question, field, how", [
     # what the relation is said of names another field in other words than its own: by the embedder
     ("What sort of use is the Northwind Jacket 0 made for?", "usage", "embedding"),

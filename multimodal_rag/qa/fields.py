@@ -155,6 +155,13 @@ class FieldResolver:
             return self._by_embedding(words, free, own, values or {}, core)
         return self._arbitrated(ruled, words, free, own, values or {}, core)
 
+    def read_by_rules(self, words: Sequence[str], free: set[int], product: Mapping[str, Any],
+                      known: Sequence[str] = (), values: Mapping[str, Iterable[str]] | None = None
+                      ) -> FieldQuestion | None:
+        """The field the free words name firmly (an attribute's name, a synonym phrase, its values offered), no
+        embedding: what ``resolve`` reads before it weighs the generated questions."""
+        return self._by_rules(words, free, [str(k) for k in (product.get("attributes") or {})], known, values or {})
+
     def _by_rules(self, words: Sequence[str], free: set[int], own: Sequence[str], known: Sequence[str],
                   values: Mapping[str, Iterable[str]]) -> FieldQuestion | None:
         """The field the rules read (steps 1-3), or None."""

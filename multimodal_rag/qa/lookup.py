@@ -9,10 +9,12 @@ and wording, forgiving plurals and one typo per word, and a partial name (brand 
 that differ in one word (a colour, a model number: on flipkart_1050 the nearest other product covers up to 0.89
 of a question's words), so a product is named only when every product word of the question is found in it (its
 title, brand, category or attribute values): a word that only a twin holds points at the twin. Other words
-("gift", "sister") are allowed when the question holds most of the product's title, unless another retrieved
-product holds them or they are another value of one of the product's own facets in the catalog's vocabulary (a
-"blue" curtain asked about, a brown one retrieved). Two products the question matches equally are both named; the
-answer then gives each one's value.
+("gift", "sister") are allowed when the question holds most of the product's title, unless a twin holds them (a
+retrieved product that holds the words naming this one too) or they are another value of one of the product's own
+facets in the catalog's vocabulary (a "blue" curtain asked about, a brown one retrieved). When that leaves no
+product named, values of one field said outside the name are taken as the answers offered ("is X a winter piece
+or a summer one?"). Two products the question matches equally are both named; the answer then gives each one's
+value.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from typing import Any, Mapping, Sequence
 
 from multimodal_rag.catalog.facets import FacetVocabulary
 from multimodal_rag.language.wordings import wordings
-from multimodal_rag.qa.fields import FieldQuestion, FieldResolver, held_core_fields, holds, is_question
+from multimodal_rag.qa.fields import MAX_VALUES, FieldQuestion, FieldResolver, held_core_fields, holds, is_question
 from multimodal_rag.words import has_digit, is_stopword, find_word, same_word, stem, tokens
 
 _ALTERNATIVES = wordings().question.alternatives  # language/data/en/question.toml
@@ -160,13 +162,53 @@ def _names(c: _Candidate, words: Sequence[str], everything: Sequence[set[str]],
         return True
     if c.title_coverage < STRONG_NAME and not _partial_name(c, words):
         return False
-    # A leftover word that another retrieved product holds names that product, not this one.
-    others = [known for i, known in enumerate(everything, start=1) if i != c.position]
+    # A leftover word that a twin holds (another retrieved product that holds the words naming this one) names
+    # that twin, not this one; another product's word ("design" of a print) names nothing here.
+    others = [known for i, known in enumerate(everything, start=1) if i != c.position
+              and all(find_word(words[j], known) is not None for j in c.matched)]
     if any(find_word(words[i], known) is not None for i in c.unexplained for known in others):
         return False
     # So does another value of one of its own facets: "blue" of a brown curtain's colour.
     rivals = _facet_words(c.product, vocabulary)
     return not any(find_word(words[i], rivals) is not None for i in c.unexplained)
+
+
+def _named_with_offer(words: Sequence[str], products: Sequence[Mapping[str, Any]], optional: set[int],
+                      vocabulary: FacetVocabulary, resolver: FieldResolver, attributes: Sequence[str]
+                      ) -> tuple[list[int], set[int], FieldQuestion | None]:
+    """When no product is named: the products named once the catalog values of one field the question says are
+    taken as the answers it offers, not as a twin's words ("is X a winter piece or a summer one?", "is X casual
+    wear?", "what is X: shoes, a bag, a watch?"), with that field asked. A product holds one value of a field, so
+    values said of one of its fields, other than its name's words, may be offered; they are when they stand
+    outside the words that name it and nothing else the question says names another field ("is the blue X curtain
+    machine washable?" names a blue twin). For each retrieved product in turn, its fields with more of the said
+    values first; a field of more than ``MAX_VALUES`` values holds names, not answers one offers. (positions named, positions taken, the field); nothing named: ([], set(), None)."""
+    content = {i for i, w in enumerate(words) if i not in optional and not is_stopword(w)}
+    asked = [stem(w) for w in words]
+    tried: set[tuple[str, frozenset[int]]] = set()
+    for product in products:
+        name_words = {stem(w) for w in _product_words(product, "title", "brand")}
+        offers = []
+        for name in map(str, product.get("attributes") or {}):
+            values = vocabulary.attributes.get(name, {})
+            if len(values) > MAX_VALUES:
+                continue  # names (brands, models), not answers one offers
+            held = {stem(w) for v in values for w in tokens(v)} - name_words
+            said = frozenset(i for i in content if asked[i] in held)
+            if said and (name, said) not in tried:
+                tried.add((name, said))
+                offers.append((name, said))
+        for name, said in sorted(offers, key=lambda offer: -len(offer[1])):
+            positions, taken = name_products(words, products, optional | said, vocabulary)
+            naming = taken - said
+            if not positions or not naming or any(min(naming) < i < max(naming) for i in said):
+                continue
+            free = set(range(len(words))) - naming - said
+            ruled = resolver.read_by_rules(words, free, products[positions[0] - 1], attributes, vocabulary.attributes)
+            if ruled is not None and ruled.name.lower() != name.lower():
+                continue
+            return positions, naming | said, FieldQuestion(name, "offered", tuple(words[i] for i in sorted(said)))
+    return [], set(), None
 
 
 def _partial_name(c: _Candidate, words: Sequence[str]) -> bool:
@@ -196,24 +238,26 @@ def _facet_words(product: Mapping[str, Any], vocabulary: FacetVocabulary | None)
 
 def _offered_values(words: Sequence[str], field_positions: set[int], resolver: FieldResolver,
                     attributes: Sequence[str], vocabulary: FacetVocabulary | None,
-                    alternatives: set[int]) -> set[int]:
-    """Positions of words that are catalog values of the field asked: a question may offer the answers ("is it
-    for men, women or kids?", "red or blue?"); those words name no product. ``alternatives``: the offered words
-    ``_alternatives`` found."""
+                    alternatives: set[int]) -> tuple[set[int], set[int]]:
+    """(positions of words that are catalog values of the field asked, those of them a relation is said of): a
+    question may offer the answers ("is it for men, women or kids?", "red or blue?"), or say what a relation holds
+    ("meant for sports"); those words name no product. ``alternatives``: the offered words ``_alternatives``
+    found."""
     if vocabulary is None:
-        return set()
+        return set(), set()
     if not field_positions:
-        return alternatives
+        return alternatives, set()
     asked = resolver.resolve(words, field_positions, {}, attributes)
     stored = resolver.stored_names(asked.name, vocabulary.attributes) if asked is not None else []
     offered = {w for name in stored for v in vocabulary.attributes[name] for w in tokens(v) if not is_stopword(w)}
     found = {i for i, w in enumerate(words) if i not in field_positions and w in offered}
+    related: set[int] = set()
     if asked is not None and asked.how == "synonym" and resolver.relates(asked.name, asked.words) and (
             after := _after(words, asked.words)):
         # What a relation is said of may be any field's value ("meant for sports", "made for the summer months").
         values = {w for held in vocabulary.attributes.values() for v in held for w in tokens(v)}
-        found |= {i for i in after if words[i] in values}
-    return alternatives | _with_listed(found, words, field_positions)
+        related = {i for i in after if words[i] in values}
+    return alternatives | _with_listed(found | related, words, field_positions), related
 
 
 def _after(words: Sequence[str], phrase: Sequence[str]) -> set[int]:
@@ -314,19 +358,32 @@ def lookup(question: str, products: Sequence[Mapping[str, Any]], resolver: Field
     field_positions = resolver.field_words(words, attributes)
     optional = field_positions | {i for i, w in enumerate(words) if w in resolver.phrasing}
     alternatives = _alternatives(words, vocabulary) if vocabulary is not None else (set(), [])
-    optional |= _offered_values(words, field_positions, resolver, attributes, vocabulary, alternatives[0])
+    offered_values, related = _offered_values(words, field_positions, resolver, attributes, vocabulary,
+                                              alternatives[0])
+    optional |= offered_values
     naming = _as_written(question, {i for i, w in enumerate(words) if i not in optional and not is_stopword(w)})
     positions, taken = name_products(words, products, optional, vocabulary)
+    offered = None
+    if not positions and vocabulary is not None:
+        positions, taken, offered = _named_with_offer(words, products, optional, vocabulary, resolver, attributes)
     positions = _written_as_titled(question, positions, products)
     if not positions:
-        # No product named: still say which field was asked, so the answer can say the product is missing.
+        # No product named: still say which field was asked (its name, or its values offered: "a winter piece or
+        # a summer one?"), so that a second retrieval looks for the product and the answer can say it is missing.
         asked = _parsed_field(field) or (
-            resolver.resolve(words, field_positions, {}, attributes) if field_positions else None)
+            resolver.resolve(words, field_positions, {}, attributes) if field_positions else None) or (
+            FieldQuestion(alternatives[1][0], "offered", tuple(words[i] for i in sorted(alternatives[0])))
+            if alternatives[1] else None)
         return Lookup(asked, naming=naming)
-    free = set(range(len(words))) - taken
+    # What a relation is said of reads the field even when the name holds the word too ("is the Reebok Micro
+    # White meant for sports?" of "Reebok Men Micro Shorts": a typo forgiven), when it follows the words that name
+    # the product ("how heavy is the eCraftIndia Lord Ganesha ...": the brand leads the name).
+    naming_words = taken - related
+    free = set(range(len(words))) - taken | {i for i in related if i > max(naming_words, default=len(words))}
     values = vocabulary.attributes if vocabulary is not None else None
     mark = bool(_QUESTION_MARK.search(question))
-    asked = _parsed_field(field) or resolver.resolve(words, free, products[positions[0] - 1], attributes, values, mark)
+    asked = _parsed_field(field) or offered or resolver.resolve(words, free, products[positions[0] - 1], attributes,
+                                                                values, mark)
     if asked is None:
         asked = _offered_field(words, products[positions[0] - 1], alternatives, free)
     if asked is None:
