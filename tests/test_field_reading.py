@@ -156,6 +156,24 @@ def test_values_offered_that_other_products_hold_do_not_hide_the_product_named(c
     assert [(f.product_id, f.value) for f in look.facts] == [("p0", value)]
 
 
+def test_a_leftover_word_names_a_twin_only_when_that_product_holds_the_name_too():
+    """"lining" of "What season is the Northwind Jacket lining for?" is held by another retrieved product, a print
+    no word of the name names: the jacket is still named. A twin jacket that holds "lining" is named instead."""
+    def product(i: int, title: str, season: str) -> dict:
+        return {"id": f"t{i}", "title": title, "brand": title.split()[0], "category": "Apparel",
+                "attributes": {"season": season}}
+
+    jacket = product(0, "Northwind Quilted Jacket", "Winter")
+    printed = product(1, "Altamira Floral Lining Print", "Summer")
+    twin = product(2, "Northwind Quilted Jacket Lining Edition", "Fall")
+    vocabulary = FacetVocabulary.from_products([jacket, printed, twin])
+    question = "What season is the Northwind Jacket lining for?"
+    look = lookup(question, [jacket, printed], FieldResolver(), vocabulary)
+    assert [(f.product_id, f.value) for f in look.facts] == [("t0", "Winter")]
+    look = lookup(question, [jacket, printed, twin], FieldResolver(), vocabulary)
+    assert [(f.product_id, f.value) for f in look.facts] == [("t2", "Fall")]
+
+
 def test_a_value_said_with_another_field_asked_still_names_a_twin(catalog):
     """"winter" beside another field asked ("fit") is a twin's word, not an answer offered: the summer jacket
     retrieved, named by a short name, is not the one asked about."""
