@@ -174,6 +174,15 @@ def test_a_leftover_word_names_a_twin_only_when_that_product_holds_the_name_too(
     assert [(f.product_id, f.value) for f in look.facts] == [("t2", "Fall")]
 
 
+def test_a_question_offering_a_fields_values_asks_it_though_no_product_retrieved_is_named(catalog):
+    """The field is read without the product, so the chain looks for the product again by its name's words and
+    the answer can say the catalog lacks it."""
+    by_title, vocabulary = catalog
+    look = lookup("Is the Zephyr Raincoat for summer or winter?", [by_title["Altamira Blazer 1"]], FieldResolver(),
+                  vocabulary)
+    assert (look.field.name, look.field.how, look.facts, look.naming) == ("season", "offered", (), "zephyr raincoat")
+
+
 def test_a_value_said_with_another_field_asked_still_names_a_twin(catalog):
     """"winter" beside another field asked ("fit") is a twin's word, not an answer offered: the summer jacket
     retrieved, named by a short name, is not the one asked about."""

@@ -182,7 +182,8 @@ def _named_with_offer(words: Sequence[str], products: Sequence[Mapping[str, Any]
     values said of one of its fields, other than its name's words, may be offered; they are when they stand
     outside the words that name it and nothing else the question says names another field ("is the blue X curtain
     machine washable?" names a blue twin). For each retrieved product in turn, its fields with more of the said
-    values first; a field of more than ``MAX_VALUES`` values holds names, not answers one offers. (positions named, positions taken, the field); nothing named: ([], set(), None)."""
+    values first; a field of more than ``MAX_VALUES`` values holds names, not answers one offers. (positions
+    named, positions taken, the field); nothing named: ([], set(), None)."""
     content = {i for i, w in enumerate(words) if i not in optional and not is_stopword(w)}
     asked = [stem(w) for w in words]
     tried: set[tuple[str, frozenset[int]]] = set()
