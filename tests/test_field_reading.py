@@ -183,6 +183,18 @@ def test_a_question_offering_a_fields_values_asks_it_though_no_product_retrieved
     assert (look.field.name, look.field.how, look.facts, look.naming) == ("season", "offered", (), "zephyr raincoat")
 
 
+def test_a_question_to_the_catalog_names_no_product_by_a_word_of_a_value():
+    """"does your shop carry Unique Design showpieces?" retrieves one Unique Design showpiece: "shop" is a word of
+    the brand "Shop Rajasthan", no answer the question offers, so no product is named."""
+    brands = ["Unique Design", "Shop Rajasthan", "Craftvatika"]
+    rows = [{"id": f"b{i}", "title": f"{brands[i % 3]} {kind} Showpiece - {10 + i} cm", "brand": brands[i % 3],
+             "category": "Home Decor > Showpieces", "attributes": {"Brand": brands[i % 3]}}
+            for i, kind in enumerate(["Mobile Stand", "Camel", "Elephant", "Buddha", "Ganesha", "Horse"] * 2)]
+    look = lookup("does your shop carry Unique Design showpieces?", rows[:1], FieldResolver(),
+                  FacetVocabulary.from_products(rows))
+    assert (look.field, look.facts) == (None, ())
+
+
 def test_a_value_said_with_another_field_asked_still_names_a_twin(catalog):
     """"winter" beside another field asked ("fit") is a twin's word, not an answer offered: the summer jacket
     retrieved, named by a short name, is not the one asked about."""

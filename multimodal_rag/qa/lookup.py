@@ -174,16 +174,17 @@ def _names(c: _Candidate, words: Sequence[str], everything: Sequence[set[str]],
 
 
 def _named_with_offer(words: Sequence[str], products: Sequence[Mapping[str, Any]], optional: set[int],
-                      vocabulary: FacetVocabulary, resolver: FieldResolver, attributes: Sequence[str]
-                      ) -> tuple[list[int], set[int], FieldQuestion | None]:
+                      listed: set[int], vocabulary: FacetVocabulary, resolver: FieldResolver,
+                      attributes: Sequence[str]) -> tuple[list[int], set[int], FieldQuestion | None]:
     """When no product is named: the products named once the catalog values of one field the question says are
     taken as the answers it offers, not as a twin's words ("is X a winter piece or a summer one?", "is X casual
     wear?", "what is X: shoes, a bag, a watch?"), with that field asked. A product holds one value of a field, so
     values said of one of its fields, other than its name's words, may be offered; they are when they stand
-    outside the words that name it and nothing else the question says names another field ("is the blue X curtain
-    machine washable?" names a blue twin). For each retrieved product in turn, its fields with more of the said
-    values first; a field of more than ``MAX_VALUES`` values holds names, not answers one offers. (positions
-    named, positions taken, the field); nothing named: ([], set(), None)."""
+    outside the words that name it, none of them naming it, and nothing else the question says names another
+    field ("is the blue X curtain machine washable?" names a blue twin). For each retrieved product in turn, its fields with more of the said
+    values first; a field of more than ``MAX_VALUES`` values holds names, not answers one offers. ``listed``: the
+    words already read as offered ("shoe" of "a bag, a shoe or a piece of clothing"). (positions named, positions
+    taken, the field); nothing named: ([], set(), None)."""
     content = {i for i, w in enumerate(words) if i not in optional and not is_stopword(w)}
     asked = [stem(w) for w in words]
     tried: set[tuple[str, frozenset[int]]] = set()
@@ -196,13 +197,20 @@ def _named_with_offer(words: Sequence[str], products: Sequence[Mapping[str, Any]
                 continue  # names (brands, models), not answers one offers
             held = {stem(w) for v in values for w in tokens(v)} - name_words
             said = frozenset(i for i in content if asked[i] in held)
+            # One word alone is offered only as a whole value ("casual"), not as a word of one ("shop" of the
+            # brand "Shop Rajasthan"); with others offered it is one of a list of answers ("a bag, a shoe or").
+            whole = {stem(w) for v in values if len(held_words := tokens(v)) == 1 for w in held_words}
+            if len(said | listed) == 1 and not {asked[i] for i in said} <= whole:
+                continue
             if said and (name, said) not in tried:
                 tried.add((name, said))
                 offers.append((name, said))
         for name, said in sorted(offers, key=lambda offer: -len(offer[1])):
             positions, taken = name_products(words, products, optional | said, vocabulary)
+            # A value the named product's name holds names it ("does your shop carry Unique Design showpieces?"
+            # says a brand), and one inside the name is part of it: neither is offered.
             naming = taken - said
-            if not positions or not naming or any(min(naming) < i < max(naming) for i in said):
+            if not positions or not naming or taken & said or any(min(naming) < i < max(naming) for i in said):
                 continue
             free = set(range(len(words))) - naming - said
             ruled = resolver.read_by_rules(words, free, products[positions[0] - 1], attributes, vocabulary.attributes)
@@ -366,7 +374,8 @@ def lookup(question: str, products: Sequence[Mapping[str, Any]], resolver: Field
     positions, taken = name_products(words, products, optional, vocabulary)
     offered = None
     if not positions and vocabulary is not None:
-        positions, taken, offered = _named_with_offer(words, products, optional, vocabulary, resolver, attributes)
+        positions, taken, offered = _named_with_offer(words, products, optional, offered_values, vocabulary,
+                                                      resolver, attributes)
     positions = _written_as_titled(question, positions, products)
     if not positions:
         # No product named: still say which field was asked (its name, or its values offered: "a winter piece or
