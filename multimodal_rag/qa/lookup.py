@@ -181,13 +181,15 @@ def _named_with_offer(words: Sequence[str], products: Sequence[Mapping[str, Any]
     wear?", "what is X: shoes, a bag, a watch?"), with that field asked. A product holds one value of a field, so
     values said of one of its fields, other than its name's words, may be offered; they are when they stand
     outside the words that name it, none of them naming it, and nothing else the question says names another
-    field ("is the blue X curtain machine washable?" names a blue twin). For each retrieved product in turn, its fields with more of the said
-    values first; a field of more than ``MAX_VALUES`` values holds names, not answers one offers. ``listed``: the
-    words already read as offered ("shoe" of "a bag, a shoe or a piece of clothing"). (positions named, positions
-    taken, the field); nothing named: ([], set(), None)."""
+    field ("is the blue X curtain machine washable?" names a blue twin). For each retrieved product in turn, its
+    fields with more of the said values first; a field of more than ``MAX_VALUES`` values holds names, not answers
+    one offers. ``listed``: the words already read as offered ("shoe" of "a bag, a shoe or a piece of clothing").
+    (positions named, positions taken, the field); nothing named: ([], set(), None)."""
     content = {i for i, w in enumerate(words) if i not in optional and not is_stopword(w)}
     asked = [stem(w) for w in words]
     tried: set[tuple[str, frozenset[int]]] = set()
+    # a field -> (the stems of its values' words, those of its one-word values): the same for every product
+    value_stems: dict[str, tuple[set[str], set[str]]] = {}
     for product in products:
         name_words = {stem(w) for w in _product_words(product, "title", "brand")}
         offers = []
@@ -195,11 +197,13 @@ def _named_with_offer(words: Sequence[str], products: Sequence[Mapping[str, Any]
             values = vocabulary.attributes.get(name, {})
             if len(values) > MAX_VALUES:
                 continue  # names (brands, models), not answers one offers
-            held = {stem(w) for v in values for w in tokens(v)} - name_words
-            said = frozenset(i for i in content if asked[i] in held)
+            if name not in value_stems:
+                value_stems[name] = ({stem(w) for v in values for w in tokens(v)},
+                                     {stem(one[0]) for v in values if len(one := tokens(v)) == 1})
+            held, whole = value_stems[name]
+            said = frozenset(i for i in content if asked[i] in held and asked[i] not in name_words)
             # One word alone is offered only as a whole value ("casual"), not as a word of one ("shop" of the
             # brand "Shop Rajasthan"); with others offered it is one of a list of answers ("a bag, a shoe or").
-            whole = {stem(w) for v in values if len(held_words := tokens(v)) == 1 for w in held_words}
             if len(said | listed) == 1 and not {asked[i] for i in said} <= whole:
                 continue
             if said and (name, said) not in tried:
@@ -209,14 +213,13 @@ def _named_with_offer(words: Sequence[str], products: Sequence[Mapping[str, Any]
             positions, taken = name_products(words, products, optional | said, vocabulary)
             # A value the named product's name holds names it ("does your shop carry Unique Design showpieces?"
             # says a brand), and one inside the name is part of it: neither is offered.
-            naming = taken - said
-            if not positions or not naming or taken & said or any(min(naming) < i < max(naming) for i in said):
+            if not positions or not taken or taken & said or any(min(taken) < i < max(taken) for i in said):
                 continue
-            free = set(range(len(words))) - naming - said
+            free = set(range(len(words))) - taken - said
             ruled = resolver.read_by_rules(words, free, products[positions[0] - 1], attributes, vocabulary.attributes)
             if ruled is not None and ruled.name.lower() != name.lower():
                 continue
-            return positions, naming | said, FieldQuestion(name, "offered", tuple(words[i] for i in sorted(said)))
+            return positions, taken | said, FieldQuestion(name, "offered", tuple(words[i] for i in sorted(said)))
     return [], set(), None
 
 
@@ -382,14 +385,13 @@ def lookup(question: str, products: Sequence[Mapping[str, Any]], resolver: Field
         # a summer one?"), so that a second retrieval looks for the product and the answer can say it is missing.
         asked = _parsed_field(field) or (
             resolver.resolve(words, field_positions, {}, attributes) if field_positions else None) or (
-            FieldQuestion(alternatives[1][0], "offered", tuple(words[i] for i in sorted(alternatives[0])))
-            if alternatives[1] else None)
+            _offered_field(words, {}, alternatives, set(range(len(words)))))
         return Lookup(asked, naming=naming)
     # What a relation is said of reads the field even when the name holds the word too ("is the Reebok Micro
     # White meant for sports?" of "Reebok Men Micro Shorts": a typo forgiven), when it follows the words that name
     # the product ("how heavy is the eCraftIndia Lord Ganesha ...": the brand leads the name).
     naming_words = taken - related
-    free = set(range(len(words))) - taken | {i for i in related if i > max(naming_words, default=len(words))}
+    free = (set(range(len(words))) - taken) | {i for i in related if i > max(naming_words, default=len(words))}
     values = vocabulary.attributes if vocabulary is not None else None
     mark = bool(_QUESTION_MARK.search(question))
     asked = _parsed_field(field) or offered or resolver.resolve(words, free, products[positions[0] - 1], attributes,
