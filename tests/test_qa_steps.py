@@ -6,11 +6,14 @@ embedders; the chat model is scripted (it stands in for a hosted model).
 """
 
 import asyncio
+import json
 import re
 
 import pytest
 from langchain_core.documents import Document
 
+from multimodal_rag.config import load_config
+from multimodal_rag.ingestion import ingest
 from multimodal_rag.qa import ProductQA, QAInput, Turn
 from multimodal_rag.qa.citations import miscited, names, sentences, stated_prices
 from multimodal_rag.qa.fields import FieldQuestion, FieldResolver
@@ -21,7 +24,7 @@ from multimodal_rag.qa.lookup import Lookup, format_price
 from multimodal_rag.qa.parsing import ParsedQuestion, RulesParser
 from multimodal_rag.qa.routes import routes
 from multimodal_rag.qa.steps import Asked, Found, parse_step, plan_step, retrieve_step
-from multimodal_rag.retrieval import ProductQuery
+from multimodal_rag.retrieval import ProductQuery, ProductRetriever
 from multimodal_rag.retrieval.catalog import StoreCatalog, product_document
 from tests.chat_models import scripted, tool_calling
 from tests.test_qa import INJECTED_ID, flipkart_products, qa_catalog, qa_items, qa_retriever, titled  # noqa: F401
@@ -105,6 +108,27 @@ def test_retrieve_reads_what_the_catalog_has_instead_when_a_budget_leaves_nothin
     assert found.shopping is not None and not found.matched
     assert [d.metadata["id"] for d in found.products] == [INJECTED_ID]  # the cheapest kettle, from the catalog
     assert found.fixed.grounding == "shopping" and found.fixed.answer.startswith("No product matches")
+
+
+def test_a_price_order_in_a_catalog_without_prices_lists_by_relevance_and_says_so(tmp_path, default_embedders):
+    """No product has a price: "the cheapest light bulb" lists the bulbs found, as a match, and names no order."""
+    titles = ["Philips 60-Watt A19 Incandescent Light Bulb", "Cree 60W Equivalent Soft White LED Light Bulb",
+              "Husky 25 ft. Tape Measure", "DEWALT Hammer Drill Kit"]
+    path = tmp_path / "products.jsonl"
+    path.write_text("".join(json.dumps({"id": f"p{i}", "title": t}) + "\n" for i, t in enumerate(titles)))
+    config = load_config(None, [f"store.db={json.dumps(str(tmp_path / 'priceless.db'))}"])
+    ingest(path, config, progress=False, embedders=default_embedders)
+    retriever = ProductRetriever.from_config(config, k=2)
+    try:
+        reader = StoreCatalog(retriever.searcher.store)
+        resolver = FieldResolver()
+        parser = RulesParser(retriever.understanding, resolver, [])
+        found = retrieve_step(retriever, resolver, reader.facets(), reader, 2).invoke(
+            plan_step(retriever, 2).invoke(parse_step(parser).invoke("what is the cheapest light bulb?")))
+    finally:
+        retriever.close()
+    assert sorted(d.metadata["id"] for d in found.products) == ["p0", "p1"] and found.matched
+    assert (found.shopping.sort, found.shopping.unordered) == (None, "asc")
 
 
 # -- prompt, generate, guard ------------------------------------------------------------------------------------------

@@ -119,6 +119,38 @@ def test_a_number_with_a_unit_or_in_a_model_number_is_not_a_price(text):
     assert ENGLISH_PRICES.read(text)[0] is None
 
 
+# Home Depot search terms: sizes written as fractions, and codes of hyphenated numbers (each was read as a price
+# range: "1-1/4" as 1 to 1, "3/4 to 3/8" as 3 to 4).
+@pytest.mark.parametrize("text", ["1-1/4 bi-metal saw hole", "water lines 3/4 to 3/8", "pvc 2 to 1 1/2 elbow",
+                                  "1/4-20 jamb nuts", "bolts 1/4 inch by 1-3/4 inch", "flooring sku 1000-019-492",
+                                  "carlisle wide plank flooring 118-23-01-34"])
+def test_a_fraction_or_a_chain_of_numbers_is_not_a_price(text):
+    assert ENGLISH_PRICES.read(text)[0] is None
+
+
+def test_a_price_order_in_a_catalog_without_prices_ranks_by_relevance_and_says_so(tmp_path, default_embedders):
+    """No product has a price: "cheapest 60 watt bulb" cannot be ordered by price, so it finds the bulbs by
+    relevance (it found nothing) and its understanding says the order was given up."""
+    titles = ["Philips 60-Watt A19 Incandescent Light Bulb", "Cree 60W Equivalent Soft White LED Light Bulb",
+              "GE 100-Watt A21 Incandescent Light Bulb", "Husky 25 ft. Tape Measure", "DEWALT Hammer Drill Kit"]
+    catalog = tmp_path / "products.jsonl"
+    catalog.write_text("".join(json.dumps({"id": f"p{i}", "title": t}) + "\n" for i, t in enumerate(titles)))
+    config = load_config(None, [f"store.db={json.dumps(str(tmp_path / 'priceless.db'))}"])
+    ingest(catalog, config, progress=False, embedders=default_embedders)
+    retriever = ProductRetriever.from_config(config, k=2)
+    try:
+        found = retriever.invoke("cheapest 60 watt light bulb")
+        priced = retriever.invoke("dearest hammer drill under 100")
+    finally:
+        retriever.close()
+    assert sorted(d.metadata["id"] for d in found) == ["p0", "p1"]
+    understood = found[0].metadata["understood"]
+    assert (understood["sort"], understood["unordered"]) == (None, "asc")
+    assert understood["text"] == "(not cheapest first: no product found has a price)"
+    assert priced[0].metadata["id"] == "p4"
+    assert priced[0].metadata["understood"]["dropped"] == ["price<100"]
+
+
 def test_an_inclusive_bound_keeps_the_product_at_the_amount(sample_catalog, make_config, default_embedders):
     """"up to 349" and "349 or less" include the mug at exactly 349; "under 349" leaves it out, in the filter
     Milvus gets and in what comes back."""

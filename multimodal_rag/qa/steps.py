@@ -196,6 +196,8 @@ class Retrieve:
     def satisfying(self, asked: Asked, docs: Sequence[Document], understood: Understanding) -> Found:
         """The products that satisfy every constraint; none: what the catalog has instead."""
         products = list(docs)[: self.context_k]
+        if understood.sort and products and products[0].metadata.get("understood", {}).get("unordered"):
+            understood = understood.unsorted()  # the retriever found no priced product to order (nor may we)
         satisfying = [d for d in products if understood.satisfied_by(d.metadata)]
         if satisfying:
             return Found(asked, satisfying, shopping=understood)

@@ -226,8 +226,12 @@ class ProductRetriever(BaseRetriever):
         for i, (search, understood, k, mode) in enumerate(plans):
             if understood is not None and understood.sort:
                 results[i] = self._sorted_by_price(search, understood, k, mode)
-            else:
-                batch.append(i)
+                if results[i]:
+                    continue
+                # Nothing found has a price (a catalog without prices): the products by relevance, the order
+                # given up and said so.
+                plans[i] = (search, understood.unsorted(), k, mode)
+            batch.append(i)
         found = self.searcher.search_batch([self._constrained(*plans[i][:2], plans[i][3]) for i in batch])
         for i, hits in zip(batch, found):
             search, understood, k, mode = plans[i]

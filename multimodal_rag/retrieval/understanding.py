@@ -14,7 +14,7 @@ an ``Understanding``, empty when nothing was understood.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import Any, Mapping, Sequence
 
@@ -28,6 +28,7 @@ MAX_VALUE_WORDS = 5
 MAX_QUERY_CHARS = 2000  # a longer query is understood from its start: facets come first in what shoppers type
 _UPPER = ("lt", "lte")
 _SIGNS = {"lt": "<", "lte": "<=", "gt": ">", "gte": ">="}
+_ORDER_LABELS = {"asc": "cheapest first", "desc": "most expensive first"}
 
 _FACETS = wordings().facets  # language/data/en/facets.toml: the kind attributes
 # Shoppers' words for values, of every language at once (language/data/<lang>/facets.toml): each applies only where
@@ -93,6 +94,7 @@ class Understanding:
     rest: str = ""
     dropped: tuple[Constraint, ...] = ()  # constraints a search dropped because they left nothing
     corrections: tuple[tuple[str, str], ...] = ()  # misspelt words, as typed and as the catalog writes them
+    unordered: str | None = None  # the price order asked that no product found has a price for (ranked instead)
 
     def __bool__(self) -> bool:
         return bool(self.constraints or self.sort)
@@ -106,10 +108,13 @@ class Understanding:
     def describe(self) -> str:
         parts = [c.label for c in self.constraints]
         if self.sort:
-            parts.append("cheapest first" if self.sort == "asc" else "most expensive first")
+            parts.append(_ORDER_LABELS[self.sort])
         text = ", ".join(parts)
         if self.dropped:
             text += " (dropped, nothing matched: " + ", ".join(c.label for c in self.dropped) + ")"
+        if self.unordered:
+            text += f" (not {_ORDER_LABELS[self.unordered]}: no product found has a price)"
+        text = text.strip()
         if self.corrections:
             spelled = "spelling: " + ", ".join(f"{typed} -> {fixed}" for typed, fixed in self.corrections)
             text = f"{text}; {spelled}" if text else spelled
@@ -117,15 +122,15 @@ class Understanding:
 
     @property
     def reported(self) -> bool:
-        """Something worth telling the shopper: constraints, an order, constraints dropped, or corrections."""
-        return bool(self or self.dropped or self.corrections)
+        """Something worth telling the shopper: constraints, an order, what was dropped, or corrections."""
+        return bool(self or self.dropped or self.corrections or self.unordered)
 
     def as_dict(self) -> dict[str, Any]:
         return {"text": self.describe(), "constraints": [
             {"facet": c.facet, "values": list(c.values), "op": c.op, "low": c.low, "high": c.high,
              "words": list(c.words), "note": c.note} for c in self.constraints],
             "sort": self.sort, "rest": self.rest, "dropped": [c.label for c in self.dropped],
-            "corrected": dict(self.corrections)}
+            "unordered": self.unordered, "corrected": dict(self.corrections)}
 
     def loosest(self) -> Constraint:
         """The constraint to drop first when they leave nothing: the last soft one named, else the last named."""
@@ -145,7 +150,12 @@ class Understanding:
 
     def without(self, dropped: Constraint) -> "Understanding":
         kept = tuple(c for c in self.constraints if c is not dropped)
-        return Understanding(self.query, kept, self.sort, self.rest, (*self.dropped, dropped), self.corrections)
+        return replace(self, constraints=kept, dropped=(*self.dropped, dropped))
+
+    def unsorted(self) -> "Understanding":
+        """This understanding searched by relevance: its price order found no priced product (a catalog without
+        prices), so it is given up and said so."""
+        return replace(self, sort=None, unordered=self.sort)
 
     @property
     def names_a_kind(self) -> bool:
@@ -335,15 +345,17 @@ class PricePhrases:
         currency_after = "|".join(re.escape(c) + (right if c[-1].isalnum() else "") for c in amounts.currency
                                   if c[0].isalpha())
         # An amount is a whole word: "8502-7PURPLE" and "E-1700-906_BLK" (model numbers) hold none, being joined
-        # to letters by a hyphen or an underscore; "2k", "300rs", "₹300" and "300-500" do.
+        # to letters by a hyphen or an underscore; "2k", "300rs", "₹300" and "300-500" do. Nor is a part of a
+        # fraction one ("1-1/4", "3/4 to 3/8", "2 to 1 1/2": a size).
         # (Without spaces an amount may follow a letter: "预算600元".)
-        amount = (r"(?<!\w)" if shopping.spaced else r"(?<![a-z\d_])") + (r"(?<![a-z][-_])(\d{1,3}(?:,\d{2,3})+(?:\.\d+)?|\d+(?:\.\d+)?)(?![\d,.]?\d)(?!_|-[a-z])"
+        amount = (r"(?<!\w)" if shopping.spaced else r"(?<![a-z\d_])") + (r"(?<![a-z][-_])(?<!\d/)(\d{1,3}(?:,\d{2,3})+(?:\.\d+)?|\d+(?:\.\d+)?)(?![\d,.]?\d)(?!_|-[a-z])(?![-\s]?\d*/\d)"
                   rf"(\s*{phrase_pattern(self.multipliers)}{right})?(?!(?!{currency_after or '(?!)'})[a-z])")
         # A number followed by a unit is a spec ("max 256 GB", "under 2 kg"), not a price.
         unit = rf"(?!\s*{phrase_pattern(amounts.spec_units)}{right}|\s*%)"
         money = rf"{currency}?\s*{amount}\s*{currency}?{unit}"
-        self.range = re.compile(rf"{left}{phrase_pattern(price.range_before)}?\s*{money}\s*"
-                                rf"(?:{phrase_pattern(price.range_joiners)}|-|–|~)\s*{money}", re.I)
+        # A range is no link of a chain of numbers ("1000-019-492", "118-23-01": codes).
+        self.range = re.compile(rf"{left}(?<!\d[-/]){phrase_pattern(price.range_before)}?\s*{money}\s*"
+                                rf"(?:{phrase_pattern(price.range_joiners)}|-|–|~)\s*{money}(?![-/]\d)", re.I)
 
         def before(phrases: Sequence[str], sign: str) -> re.Pattern:
             """A bound written before the amount: one of ``phrases`` (a colon may follow: "budget: 500") or a
