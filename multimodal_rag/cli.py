@@ -617,6 +617,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         for name in ("pymilvus", "pymilvus.milvus_client"):
             logging.getLogger(name).setLevel(logging.CRITICAL)
         logging.getLogger("grpc._server").setLevel(logging.CRITICAL)  # Milvus Lite's in-process server
+        # ... which logs a traceback when it cannot take a folder's lock; our error says whose it is and what to do
+        logging.getLogger("milvus_lite.server_manager").setLevel(logging.CRITICAL)
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
         if args.command not in WITHOUT_MODELS:
             from transformers.utils import logging as hf_logging

@@ -113,6 +113,18 @@ def test_misspellings_become_the_catalog_words_they_misspell():
     assert speller.corrections(["may", "tag", "washer"]) == {"may tag": "maytag"}  # written apart
 
 
+def test_a_word_run_together_and_a_misspelling_are_weighed_by_edits_then_by_the_catalog():
+    """Leaving out a space is one edit: a split wins over a word two edits away, and one edit away the likelier wins
+    (Home Depot's counts: "cabinent" is the cabinet, not "cabin ent"; "yardguard" the brand Yardgard)."""
+    speller = SpellingCorrector({"cabinet": 1506, "cabin": 20, "ent": 3, "yard": 300, "guard": 500,
+                                 "yardgard": 77, "power": 900, "tool": 700, "powered": 40, "top": 2000,
+                                 "rail": 400, "trail": 17}, stopwords=EN.stopwords)
+    assert speller.correction("cabinent") == "cabinet"
+    assert speller.correction("yardguard") == "yardgard"
+    assert speller.correction("toprail") == "top rail"       # "trail" is two edits away
+    assert speller.correction("powertool") == "power tool"   # nothing else within reach
+
+
 def test_what_is_not_a_misspelling_is_left_alone():
     speller = SpellingCorrector(CATALOG_WORDS, stopwords=EN.stopwords)
     assert speller.corrections(["drill", "door"]) == {}                  # known words

@@ -41,6 +41,11 @@ def test_a_served_folder_refuses_a_second_owner_with_advice(tmp_path):
         assert (other.returncode, other.stderr) == (
             2, f"mmrag db: error: the Milvus Lite store {tmp_path / 'shared.db'} is already open in another process; "
                "stop it first (only one process may own a Lite folder, the server included)\n")
+        # Any other command on the folder: one line that says what to do, no traceback (Lite logs one)
+        search = subprocess.run([sys.executable, "-m", "multimodal_rag", "search", "mug", "--db",
+                                 str(tmp_path / "shared.db")], capture_output=True, text=True, env=ENV, timeout=120)
+        assert search.returncode == 2 and len(search.stderr.splitlines()) == 1, search.stderr
+        assert "is already open in another process" in search.stderr and "mmrag db serve" in search.stderr
     finally:
         server.send_signal(signal.SIGTERM)
         assert server.wait(timeout=30) == 0
