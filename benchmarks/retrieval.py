@@ -12,6 +12,8 @@ spell of the shared machine slows them alike; read the ratios):
   products' fields (the store's own calls); photo embedding with the catalog's query-photo adapter and one search;
 - ``ProductRetriever.invoke`` for the same queries, with understanding off and on (the default "boost");
 - ``understand()`` alone;
+- whether the store's calls overlap: two dense searches, two BM25 searches, and the query embedding beside a BM25
+  search, each pair on two threads against one after the other (Milvus Lite answers in Python in this process);
 - ``ProductRetriever.batch`` over many photo queries against a loop of ``invoke``, with the results compared.
 """
 
@@ -23,6 +25,7 @@ import statistics
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -112,6 +115,21 @@ def main() -> int:
             "boost": lambda t: retriever.invoke(ProductQuery(text=t)),
             "understand": lambda t: retriever.understanding.understand(t),
         }, texts, args.rounds)
+        pool = ThreadPoolExecutor(max_workers=2)
+
+        def together(first, second):
+            """Two calls on two threads, both awaited."""
+            return lambda t: [f.result() for f in (pool.submit(first, t), pool.submit(second, t))]
+
+        dense = lambda t: store.search([vectors[t]], "text_vec", "", 10)  # noqa: E731
+        bm25 = lambda t: store.search([terms[t]], BM25_FIELD, "", 10)  # noqa: E731
+        embed = lambda t: text_embedder.encode_texts([t], query=True)  # noqa: E731
+        overlap = interleaved_ms({
+            "dense+dense in turn": lambda t: (dense(t), dense(t)), "dense+dense together": together(dense, dense),
+            "bm25+bm25 in turn": lambda t: (bm25(t), bm25(t)), "bm25+bm25 together": together(bm25, bm25),
+            "embedding+bm25 in turn": lambda t: (embed(t), bm25(t)), "embedding+bm25 together": together(embed, bm25),
+        }, texts, args.rounds)
+        pool.shutdown()
         photo = interleaved_ms({
             "embedding": lambda i: image_embedder.encode_images([adapt(photos[i])]),
             "search": lambda i: store.search([image_vectors[i]], "image_vec", "", 10),
@@ -150,6 +168,9 @@ def main() -> int:
     print("| step | p50 ms |\n|---|---|")
     for name, ms in rows:
         print(f"| {name} | {ms:.1f} |")
+    print("\n| two store calls (text queries) | one after the other, ms | on two threads, ms |\n|---|---|---|")
+    for pair in ("dense+dense", "bm25+bm25", "embedding+bm25"):
+        print(f"| {pair} | {overlap[pair + ' in turn']:.1f} | {overlap[pair + ' together']:.1f} |")
     print("\n| ratio | value |\n|---|---|")
     print(f"| text invoke (understanding off) / its parts | {text['off'] / text_parts:.2f}x |")
     print(f"| text invoke (boost) / its parts | {text['boost'] / text_parts:.2f}x |")

@@ -104,14 +104,16 @@ class ConstraintOut(BaseModel):
 
 
 class Understood(BaseModel):
-    """What a query was understood to ask: its constraints and price order, the words left, those dropped, and
-    its spelling corrections (a query word -> the catalog's word searched beside it)."""
+    """What a query was understood to ask: its constraints and price order, the words left, those dropped, the
+    price order given up (no product found has a price), and its spelling corrections (a query word -> the
+    catalog's word searched beside it)."""
 
     text: str
     constraints: list[ConstraintOut]
     sort: Literal["asc", "desc"] | None
     rest: str
     dropped: list[str]
+    unordered: Literal["asc", "desc"] | None = None
     corrected: dict[str, str] = {}
 
 
