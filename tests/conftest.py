@@ -121,6 +121,19 @@ def flipkart_subset(folder: Path, n: int, *, start: int = 0) -> Path:
     return out
 
 
+def titles_store(folder: Path, titles: list[str], embedders):
+    """A store of products with only a title each (ids ``p0``, ``p1``, ... in order; no price, no facet), ingested
+    with the default config into ``folder``: the config pointing at it."""
+    folder.mkdir(parents=True, exist_ok=True)
+    catalog = folder / "products.jsonl"
+    catalog.write_text("".join(json.dumps({"id": f"p{i}", "title": t}) + "\n" for i, t in enumerate(titles)))
+    config = load_config(None, [f"store.db={json.dumps(str(folder / 'titles.db'))}"])
+    from multimodal_rag.ingestion import ingest
+
+    ingest(catalog, config, progress=False, embedders=embedders)
+    return config
+
+
 @pytest.fixture(scope="session")
 def tiny(tmp_path_factory):
     """Folders of tiny random CLIP, SigLIP, ResNet and GME (Qwen2-VL) models with real tokenizers and image

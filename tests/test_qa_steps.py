@@ -6,14 +6,11 @@ embedders; the chat model is scripted (it stands in for a hosted model).
 """
 
 import asyncio
-import json
 import re
 
 import pytest
 from langchain_core.documents import Document
 
-from multimodal_rag.config import load_config
-from multimodal_rag.ingestion import ingest
 from multimodal_rag.qa import ProductQA, QAInput, Turn
 from multimodal_rag.qa.citations import miscited, names, sentences, stated_prices
 from multimodal_rag.qa.fields import FieldQuestion, FieldResolver
@@ -27,6 +24,7 @@ from multimodal_rag.qa.steps import Asked, Found, parse_step, plan_step, retriev
 from multimodal_rag.retrieval import ProductQuery, ProductRetriever
 from multimodal_rag.retrieval.catalog import StoreCatalog, product_document
 from tests.chat_models import scripted, tool_calling
+from tests.conftest import titles_store
 from tests.test_qa import INJECTED_ID, flipkart_products, qa_catalog, qa_items, qa_retriever, titled  # noqa: F401
 
 MUG_QUESTION = "a ceramic coffee mug as a birthday gift"
@@ -114,11 +112,7 @@ def test_a_price_order_in_a_catalog_without_prices_lists_by_relevance_and_says_s
     """No product has a price: "the cheapest light bulb" lists the bulbs found, as a match, and names no order."""
     titles = ["Philips 60-Watt A19 Incandescent Light Bulb", "Cree 60W Equivalent Soft White LED Light Bulb",
               "Husky 25 ft. Tape Measure", "DEWALT Hammer Drill Kit"]
-    path = tmp_path / "products.jsonl"
-    path.write_text("".join(json.dumps({"id": f"p{i}", "title": t}) + "\n" for i, t in enumerate(titles)))
-    config = load_config(None, [f"store.db={json.dumps(str(tmp_path / 'priceless.db'))}"])
-    ingest(path, config, progress=False, embedders=default_embedders)
-    retriever = ProductRetriever.from_config(config, k=2)
+    retriever = ProductRetriever.from_config(titles_store(tmp_path, titles, default_embedders), k=2)
     try:
         reader = StoreCatalog(retriever.searcher.store)
         resolver = FieldResolver()

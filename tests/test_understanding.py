@@ -18,7 +18,7 @@ from multimodal_rag.retrieval.understanding import PricePhrases, QueryUnderstand
 
 ENGLISH_PRICES = PricePhrases.for_language("en")
 from multimodal_rag.store.filters import build_filter
-from tests.conftest import FLIPKART, MYNTRA, require_shared_data
+from tests.conftest import FLIPKART, MYNTRA, require_shared_data, titles_store
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -133,11 +133,7 @@ def test_a_price_order_in_a_catalog_without_prices_ranks_by_relevance_and_says_s
     relevance (it found nothing) and its understanding says the order was given up."""
     titles = ["Philips 60-Watt A19 Incandescent Light Bulb", "Cree 60W Equivalent Soft White LED Light Bulb",
               "GE 100-Watt A21 Incandescent Light Bulb", "Husky 25 ft. Tape Measure", "DEWALT Hammer Drill Kit"]
-    catalog = tmp_path / "products.jsonl"
-    catalog.write_text("".join(json.dumps({"id": f"p{i}", "title": t}) + "\n" for i, t in enumerate(titles)))
-    config = load_config(None, [f"store.db={json.dumps(str(tmp_path / 'priceless.db'))}"])
-    ingest(catalog, config, progress=False, embedders=default_embedders)
-    retriever = ProductRetriever.from_config(config, k=2)
+    retriever = ProductRetriever.from_config(titles_store(tmp_path, titles, default_embedders), k=2)
     try:
         found = retriever.invoke("cheapest 60 watt light bulb")
         priced = retriever.invoke("dearest hammer drill under 100")
