@@ -63,13 +63,12 @@ def test_values_near_the_question_words_name_a_field_the_question_does_not_name(
     product = by_title["Kestrel Hoodie 2"]
     look = lookup("Can I wear the Kestrel Hoodie 2 in the cold months, or is it for warm weather?", [product],
                   resolver, vocabulary)
-    assert (look.field.name, look.field.how) == ("season", "embedding")
+    assert (look.field.name, look.field.how) == ("season", "offered")  # the answers it offers are near seasons
     assert [f.value for f in look.facts] == ["Spring"]
 
 
 @pytest.mark.parametrize("question, field, catalog_asked", [
     # no word of the wordings table, no name of the catalog's fields: the nearest question generated from them
-    ("Is the Northwind Jacket 0 tight or baggy?", "fit", False),
     ("Could I wear the Northwind Jacket 0 to a wedding?", "occasion", False),
     ("Would the Northwind Jacket 0 do for the gym?", "usage", False),
     # nearer a question that asks the catalog, or an opinion, than any field's: none
@@ -234,15 +233,15 @@ def test_a_time_asked_reads_the_one_field_whose_values_are_years_or_dates():
 
 def test_a_question_no_rule_reads_asks_a_field_the_product_holds(catalog, default_embedders):
     """The questions generated for the core fields are only those of the fields the product holds: "what can you
-    tell me of X" asks its description where it has one, else what it does hold (its category), never an absent
-    field the answer could only say is missing."""
+    tell me of X" asks its description where it has one, else what it is (its category: it says nothing else),
+    never an absent field the answer could only say is missing."""
     by_title, vocabulary = catalog
     text_embedder = default_embedders["text"]
     resolver = FieldResolver(embed=lambda texts: text_embedder.encode_texts(texts, query=True))
     product = by_title["Northwind Jacket 0"]
     question = "What can you tell me of the Northwind Jacket 0?"
     look = lookup(question, [product], resolver, vocabulary)
-    assert (look.field.name, look.field.how, [f.value for f in look.facts]) == ("category", "embedding", ["Apparel"])
+    assert (look.field.name, look.field.how, [f.value for f in look.facts]) == ("category", "identity", ["Apparel"])
     described = dict(product, description="A warm quilted jacket for city walks.")
     look = lookup(question, [described], resolver, vocabulary)
     assert (look.field.name, [f.value for f in look.facts]) == ("description", [described["description"]])
@@ -293,3 +292,57 @@ def test_a_yes_no_question_is_read_by_its_question_mark(default_embedders):
     asked = lookup("Kestrel Parka 1: for him or for her?", rows[1:2], resolver, vocabulary)
     assert (asked.field.name, [f.value for f in asked.facts]) == ("gender", ["Women"])
     assert lookup("Kestrel Parka 1 for him or for her", rows[1:2], resolver, vocabulary).field is None
+
+
+def _resolver(default_embedders) -> FieldResolver:
+    text_embedder = default_embedders["text"]
+    return FieldResolver(embed=lambda texts: text_embedder.encode_texts(texts, query=True))
+
+
+def test_the_answers_offered_are_read_past_their_articles(catalog):
+    """"the gym or a party": the words next to "or" are articles; the answers are the words beyond them. "Party" is
+    a catalog occasion, so the question asks the occasion (and names the jacket: the offered words are no twin's)."""
+    by_title, vocabulary = catalog
+    look = lookup("Is the Northwind Jacket 0 meant for the gym or a party?", [by_title["Northwind Jacket 0"]],
+                  FieldResolver(), vocabulary)
+    assert (look.field.name, look.field.how) == ("occasion", "offered")
+    assert [(f.product_id, f.value) for f in look.facts] == [("p0", "Wedding")]
+
+
+@pytest.mark.parametrize("question, field, how", [
+    # no catalog value offered: "gym" is nearest to "Sports", a usage, so "suit" does not read whom it is for
+    ("Would the Northwind Jacket 0 suit the gym or the beach?", "usage", "offered"),
+    # no rule reads it: answers offered near one field's values ("tight", "baggy": fits)
+    ("Is the Northwind Jacket 0 tight or baggy?", "fit", "offered"),
+    # a value of the field the phrase reads is offered: the reading stands
+    ("Would the Northwind Jacket 0 suit men or women?", "gender", "offered"),
+])
+def test_answers_offered_near_another_fields_values_overrule_a_phrase_of_relation(default_embedders, question, field,
+                                                                                  how):
+    rows = [dict(r, attributes={**r["attributes"], "gender": ("Men", "Women")[i % 2]})
+            for i, r in enumerate(_catalog())]
+    look = lookup(question, [rows[0]], _resolver(default_embedders), FacetVocabulary.from_products(rows))
+    assert (look.field.name, look.field.how) == (field, how)
+    assert [f.value for f in look.facts] == [rows[0]["attributes"][field]]
+
+
+@pytest.mark.parametrize("kind_field, question, field, value, catalog_asked", [
+    # nothing said but the product: what it is, its kind attribute ("Garment Type" is a type), else its category
+    (True, "What exactly is the Northwind Jacket 0?", "Garment Type", "Jacket", False),
+    (True, "Tell me what the Northwind Jacket 0 is.", "Garment Type", "Jacket", False),
+    (False, "What exactly is the Northwind Jacket 0?", "category", "Apparel", False),
+    # as few words, but nearer a question to the catalog or an opinion; or alternatives offered
+    (True, "Do you have the Northwind Jacket 0?", None, None, True),
+    (True, "How is the Northwind Jacket 0?", None, None, False),
+    (True, "Northwind Jacket 0: for him or for her?", None, None, False),
+])
+def test_a_question_that_says_nothing_but_the_product_asks_what_it_is(default_embedders, kind_field, question, field,
+                                                                      value, catalog_asked):
+    rows = _catalog()
+    if kind_field:
+        rows = [dict(r, attributes={**r["attributes"], "Garment Type": KINDS[i % len(KINDS)]})
+                for i, r in enumerate(rows)]
+    look = lookup(question, [rows[0]], _resolver(default_embedders), FacetVocabulary.from_products(rows))
+    assert (look.field and (look.field.name, look.field.how), look.catalog) == (
+        field and (field, "identity"), catalog_asked)
+    assert [f.value for f in look.facts] == ([value] if field else [])

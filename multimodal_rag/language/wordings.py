@@ -89,6 +89,8 @@ class FieldWordings(_Data):
     concepts: Annotated[Mapping[Phrase, Concept], AfterValidator(_frozen)]  # in the file's order
     who: Who | None = None  # a language whose questions open with a "who" word that asks two things (English)
     when: Words = ()  # words that ask a time: a field whose catalog values are all years or dates answers them
+    # The concept a question that says nothing but the product asks ("what is X?", "tell me what X is"): its kind.
+    what_it_is: Phrase | None = None
     # Questions that ask a field, written for any field ({field}: its name; {a}, {b}, {c}: values of it), with "it"
     # for the product: generated for a catalog's fields, they are what a question no rule reads is compared with.
     questions: Phrases = ()
@@ -102,6 +104,8 @@ class FieldWordings(_Data):
     def _who_names_a_concept(self) -> "FieldWordings":
         if self.who is not None and self.who.for_whom not in self.concepts:
             raise ValueError(f"who.for_whom: {self.who.for_whom!r} is not one of the [concepts]")
+        if self.what_it_is is not None and self.what_it_is not in self.concepts:
+            raise ValueError(f"what_it_is: {self.what_it_is!r} is not one of the [concepts]")
         return self
 
     @property

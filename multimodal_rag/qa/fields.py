@@ -47,6 +47,14 @@ ASKING = frozenset(w for language in languages_with("question") for w in wording
 # "Who ..." asks who makes a product when one of these verbs says so ("who made", "who sells", "who is behind"),
 # else whom it is for ("who would it suit", "who can wear it").
 MAKING = _WORDINGS.who.making
+WHAT_IT_IS = _WORDINGS.what_it_is
+WHO = frozenset(_WORDINGS.who.asks)
+# Words that list alternatives ("men, women or kids"), and those of them that offer answers to choose from ("or",
+# "还是", "아니면"), of every language (language/data/<lang>/question.toml).
+JOINERS = frozenset(w for language in languages_with("question")
+                    for w in wordings(language).question.alternatives.joiners)
+OFFERING = frozenset(w for language in languages_with("question")
+                     for w in wordings(language).question.alternatives.offering)
 # Words that ask a time, of every language; what answers them is a field whose values all read as years or dates.
 WHEN = frozenset(w for f in _EVERY for w in f.when)
 _TEMPORAL = re.compile(r"(?:1[89]|2[01])\d\d(?:[-/.]\d{1,2}(?:[-/.]\d{1,2})?)?")
@@ -56,12 +64,33 @@ _TEMPORAL = re.compile(r"(?:1[89]|2[01])\d\d(?:[-/.]\d{1,2}(?:[-/.]\d{1,2})?)?")
 class FieldQuestion:
     """The field a question asks for: ``name`` as the product stores it (an attribute key, or a core field);
     ``how`` says which rule found it: "name" (the attribute's own name), "synonym", "embedding", "offered"
-    (the question offers catalog values of it: "for men or women?", "steel or something else?"), or "parsed" (a
-    question parser read it: a chat model's structured output)."""
+    (the question offers catalog values of it, or answers near them: "for men or women?", "for daily use or for
+    special occasions?"), "identity" (the question says nothing but the product: "what is X?", its kind), or
+    "parsed" (a question parser read it: a chat model's structured output)."""
 
     name: str
     how: str
     words: tuple[str, ...] = ()  # the question words that named it
+
+
+def offered_alternatives(words: Sequence[str]) -> list[tuple[tuple[int, ...], tuple[int, ...]]]:
+    """The answers a question offers to choose from, around each offering word: (the run of content words before
+    it, the run after it), as word positions, the function words next to the offering word skipped ("for daily use
+    or for special occasions": "daily use" / "special occasions"; "the gym or a party": "gym" / "party"); one run
+    may be empty ("glass or what?"). A run before the offering word may reach into the product's name ("X black or
+    brown"): callers keep the words they know are free."""
+    def run(start: int, step: int) -> tuple[int, ...]:
+        i = start
+        while 0 <= i < len(words) and words[i] not in JOINERS and is_stopword(words[i]):
+            i += step
+        out = []
+        while 0 <= i < len(words) and words[i] not in JOINERS and not is_stopword(words[i]):
+            out.append(i)
+            i += step
+        return tuple(sorted(out))
+
+    sides = [(run(i - 1, -1), run(i + 1, 1)) for i, w in enumerate(words) if w in OFFERING]
+    return [(before, after) for before, after in sides if before or after]
 
 
 def _phrases(synonyms: Mapping[str, Sequence[str]]) -> list[tuple[tuple[str, ...], str]]:
@@ -151,8 +180,13 @@ class FieldResolver:
         if not is_question(words, question_mark):
             return ruled
         core = held_core_fields(product)
+        if ruled is None or self._yields_to_offer(ruled):
+            offered = self._offered_by_nearness(words, free, own, values or {}, core, ruled)
+            if offered is not None:
+                return offered
         if ruled is None:
-            return self._by_embedding(words, free, own, values or {}, core)
+            return self._what_it_is(words, free, own, values or {}, core) or self._by_embedding(
+                words, free, own, values or {}, core)
         return self._arbitrated(ruled, words, free, own, values or {}, core)
 
     def read_by_rules(self, words: Sequence[str], free: set[int], product: Mapping[str, Any],
@@ -218,6 +252,76 @@ class FieldResolver:
         if field.lower() == ruled.name.lower() or similarity < FIELD_QUESTION_MIN_SIMILARITY:
             return ruled
         return FieldQuestion(field, "embedding", tuple(words[i] for i in sorted(free)))
+
+    def _what_it_is(self, words: Sequence[str], free: set[int], own: Sequence[str],
+                    values: Mapping[str, Iterable[str]], core: Sequence[str]) -> FieldQuestion | None:
+        """A question that says nothing but the product, function words aside ("What exactly is X?", "Tell me what X
+        is."), asks what it is: the product's attribute of the ``what_it_is`` concept (its kind), else its category;
+        not when one of its words is one the wordings read ("for him or for her": alternatives; "when did X come
+        out": a time; "who"), nor when it is nearest to a question that asks the catalog, an opinion or the
+        description the product has ("Do you have X?", "How is X?", "What can you tell me of X?"): without the text
+        embedder to tell those apart, none."""
+        said = {words[i] for i in free}
+        if (WHAT_IT_IS is None or self.embed is None or any(not is_stopword(w) for w in said)
+                or said & (OFFERING | WHEN | WHO)):
+            return None
+        kinds = self.stored_names(WHAT_IT_IS, own)
+        name = self._concept_field(WHAT_IT_IS, own, words, free, ()) if kinds else (
+            "category" if "category" in core else None)
+        if name is None:
+            return None
+        nearest = self._nearest(words, free, own, values, core)
+        if nearest is not None and nearest[1] in (CATALOG, OPINION, "description"):
+            return None  # "what can you tell me of X?" is nearest to "Tell me its description." where it has one
+        return FieldQuestion(name, "identity", tuple(words[i] for i in sorted(free)))
+
+    def _yields_to_offer(self, ruled: FieldQuestion) -> bool:
+        """A reading the answers a question offers may overrule: a phrase of relation ("meant for", "suit": whom it
+        is for; ``relates``), or a one-word name that may be said in passing ("part of the year"). A field's own
+        phrase ("how much is the red or the blue one?" asks the price), a name of several words and the values
+        said word for word stand."""
+        if ruled.how == "synonym":
+            return self.relates(ruled.name, ruled.words)
+        return ruled.how == "name" and len(_name_words(ruled.name)) == 1
+
+    def _offered_by_nearness(self, words: Sequence[str], free: set[int], own: Sequence[str],
+                             values: Mapping[str, Iterable[str]], core: Sequence[str],
+                             ruled: FieldQuestion | None) -> FieldQuestion | None:
+        """The field whose values (or name) the answers the question offers are nearest to, by the text embedder,
+        when they are no catalog value of the field the rules read: "Is X for daily use or for special
+        occasions?" ("daily use" is near "usage"), "meant for the office, the gym or a party?" ("gym" near
+        "Sports", "party" is "Party"), though "for" and "meant for" read whom it is for. Each offered answer votes
+        (``_votes``); None when none is near enough, or when one votes for the field the rules read."""
+        if self.embed is None:
+            return None
+        offered = []
+        for before, after in offered_alternatives(words):
+            kept = [side for side in (_free_tail(before, free), tuple(i for i in after if i in free)) if side]
+            if len(kept) == 2:
+                offered.extend(" ".join(words[i] for i in side) for side in kept)
+        if not offered:
+            return None
+        # Values said word for word come first ("casual wear or something dressier?": "Casual" is a usage value,
+        # though "casual wear" is nearer to "Casual Shoes"); a value of the field read lets the reading stand.
+        said = self._values_said(tokens(" ".join(offered)), set(range(len(tokens(" ".join(offered))))), own, values,
+                                 lambda a, b: stem(a) == stem(b))
+        read = self._same_field(ruled.name, own) if ruled is not None else set()
+        if said.keys() & read:
+            return None
+        if len(said) == 1:
+            name, hits = next(iter(said.items()))
+            return FieldQuestion(name, "offered", tuple(w for v in hits for w in v))
+        votes, voters = self._votes(list(dict.fromkeys(offered)), self._vote_targets(own, values, core))
+        if not votes or votes.keys() & read:
+            return None
+        field = max(votes, key=votes.__getitem__)
+        return FieldQuestion(field, "offered", tuple(voters[field]))
+
+    def _same_field(self, name: str, own: Sequence[str]) -> set[str]:
+        """``name`` and the product's attributes stored for the same concept ("Suitable For" beside "Ideal For")."""
+        return {name, *self.stored_names(name, own),
+                *(a for concept in ATTRIBUTE_NAMES if name in (stored := self.stored_names(concept, own))
+                  for a in stored)}
 
     @staticmethod
     def _values_said(words: Sequence[str], free: set[int], own: Sequence[str], values: Mapping[str, Iterable[str]],
@@ -293,7 +397,7 @@ class FieldResolver:
         """A "who" question no phrase resolved: the brand when a verb of making is asked ("who made X", "who is
         behind X"), else whom the product is for ("who would X suit", "who can wear or use X")."""
         asked = [words[i] for i in sorted(free)]
-        who = next((w for w in asked if w in _WORDINGS.who.asks), None)
+        who = next((w for w in asked if w in WHO), None)
         if who is None:
             return None
         making = [w for w in asked if any(same_word(w, m) for m in MAKING)]
@@ -428,29 +532,55 @@ class FieldResolver:
         if self.embed is None or not leftover:
             return None
         queries = leftover + [" ".join(leftover)] * (len(leftover) > 1)
-        targets = [(n.lower(), n) for n in dict.fromkeys([*core, *attributes])]
-        targets += [(str(v).lower(), a) for a in attributes if len(held := list(values.get(a, ()))) <= MAX_VALUES
-                    for v in held if not str(v).isdigit()]
+        targets = self._vote_targets(attributes, values, core)
         targets += [(" ".join(phrase), self._concept_field(concept, attributes, words, free, phrase))
                     for phrase, concept in self.phrases if phrases]
-        if not targets:
+        votes, voters = self._votes(queries, targets)
+        if not votes:
             return None
+        field = max(votes, key=votes.__getitem__)
+        return FieldQuestion(field, "embedding", tuple(voters[field]))
+
+    @staticmethod
+    def _vote_targets(attributes: Sequence[str], values: Mapping[str, Iterable[str]],
+                      core: Sequence[str]) -> list[tuple[str, str | None]]:
+        """(text, field) pairs a question's words are compared with: the fields' names and the catalog values of
+        the attributes whose values are categories (``MAX_VALUES`` at most), numbers left out."""
+        targets: list[tuple[str, str | None]] = [(n.lower(), n) for n in dict.fromkeys([*core, *attributes])]
+        targets += [(str(v).lower(), a) for a in attributes if len(held := list(values.get(a, ()))) <= MAX_VALUES
+                    for v in held if not str(v).isdigit()]
+        return targets
+
+    def _votes(self, queries: Sequence[str], targets: Sequence[tuple[str, str | None]]
+               ) -> tuple[dict[str, float], dict[str, list[str]]]:
+        """Each query votes for the field of its nearest target, with that similarity, when at least
+        ``EMBEDDING_MIN_SIMILARITY``: (field -> summed votes, field -> the queries that voted for it)."""
+        votes: dict[str, float] = {}
+        voters: dict[str, list[str]] = {}
+        if not queries or not targets:
+            return votes, voters
         missing = list(dict.fromkeys(t for t, _ in targets if t not in self._vectors))
         if missing:
             self._vectors.update(zip(missing, self.embed(missing)))
-        similarity = self.embed(queries) @ np.stack([self._vectors[t] for t, _ in targets]).T  # (queries, targets)
-        votes: dict[str, float] = {}
-        voters: dict[str, list[str]] = {}
+        similarity = self.embed(list(queries)) @ np.stack([self._vectors[t] for t, _ in targets]).T
         for query, row in zip(queries, similarity):
             best = int(np.argmax(row))
             if row[best] >= EMBEDDING_MIN_SIMILARITY and targets[best][1] is not None:
                 field = targets[best][1]
                 votes[field] = votes.get(field, 0.0) + float(row[best])
                 voters.setdefault(field, []).append(query)
-        if not votes:
-            return None
-        field = max(votes, key=votes.__getitem__)
-        return FieldQuestion(field, "embedding", tuple(voters[field]))
+        return votes, voters
+
+
+def _free_tail(run: tuple[int, ...], free: set[int]) -> tuple[int, ...]:
+    """The end of a run of positions that lies in ``free``: the words before an offering word, less the product's
+    name they may start with."""
+    tail: list[int] = []
+    for i in reversed(run):
+        if i not in free:
+            break
+        tail.insert(0, i)
+    return tuple(tail)
 
 
 def held_core_fields(product: Mapping[str, Any]) -> tuple[str, ...]:

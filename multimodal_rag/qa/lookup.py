@@ -25,12 +25,10 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
 from multimodal_rag.catalog.facets import FacetVocabulary
-from multimodal_rag.language.wordings import wordings
-from multimodal_rag.qa.fields import MAX_VALUES, FieldQuestion, FieldResolver, held_core_fields, holds, is_question
+from multimodal_rag.qa.fields import (
+    JOINERS, MAX_VALUES, FieldQuestion, FieldResolver, held_core_fields, holds, is_question, offered_alternatives)
 from multimodal_rag.words import has_digit, is_stopword, find_word, same_word, stem, tokens
 
-_ALTERNATIVES = wordings().question.alternatives  # language/data/en/question.toml
-ALTERNATIVES = _ALTERNATIVES.joiners
 _NUMBER = re.compile(r"\d[\d,]*(?:\.\d+)?")
 _QUESTION_MARK = re.compile(r"[?？]")
 # A question that holds this share of a product's title words names it even with words no retrieved product holds.
@@ -293,11 +291,11 @@ def _alternatives(words: Sequence[str], vocabulary: FacetVocabulary) -> tuple[se
     the words listed with them, the attributes whose catalog values hold words joined by "or": those holding both
     words of most pairs first, then one word of most pairs, then the values held by the most products); nothing
     when no word joined by "or" is a value."""
-    pairs = [(i - 1, i + 1) for i, w in enumerate(words) if w in _ALTERNATIVES.offering and 0 < i < len(words) - 1]
-    if not pairs:
+    # the words next to each offering word, function words skipped ("the office, the gym or a party")
+    offered = [[*before[-1:], *after[:1]] for before, after in offered_alternatives(words)]
+    if not offered:
         return set(), []
     asked = [stem(w) for w in words]
-    offered = [[i for i in pair if not is_stopword(words[i])] for pair in pairs]
     holding: dict[str, tuple[int, int, int]] = {}
     found: set[int] = set()
     value_words: dict[str, set[str]] = {}
@@ -345,10 +343,10 @@ def _listed_with(found: set[int], words: Sequence[str]) -> set[int]:
     is "men women or kids": a word across "or"/"and" from a found one, or next to one and itself followed or
     preceded by "or"/"and" ("women kids or babies")."""
     def word(j: int) -> bool:
-        return 0 <= j < len(words) and words[j] not in ALTERNATIVES and not is_stopword(words[j])
+        return 0 <= j < len(words) and words[j] not in JOINERS and not is_stopword(words[j])
 
     def joins(j: int) -> bool:
-        return 0 <= j < len(words) and words[j] in ALTERNATIVES
+        return 0 <= j < len(words) and words[j] in JOINERS
 
     out = set()
     for i in found:
