@@ -181,7 +181,7 @@ class FieldResolver:
             return ruled
         core = held_core_fields(product)
         if ruled is None or self._yields_to_offer(ruled):
-            offered = self._offered_by_nearness(words, free, own, values or {}, core, ruled)
+            offered = self._offered_answers(words, free, own, values or {}, core, ruled)
             if offered is not None:
                 return offered
         if ruled is None:
@@ -284,14 +284,16 @@ class FieldResolver:
             return self.relates(ruled.name, ruled.words)
         return ruled.how == "name" and len(_name_words(ruled.name)) == 1
 
-    def _offered_by_nearness(self, words: Sequence[str], free: set[int], own: Sequence[str],
+    def _offered_answers(self, words: Sequence[str], free: set[int], own: Sequence[str],
                              values: Mapping[str, Iterable[str]], core: Sequence[str],
                              ruled: FieldQuestion | None) -> FieldQuestion | None:
-        """The field whose values (or name) the answers the question offers are nearest to, by the text embedder,
-        when they are no catalog value of the field the rules read: "Is X for daily use or for special
-        occasions?" ("daily use" is near "usage"), "meant for the office, the gym or a party?" ("gym" near
-        "Sports", "party" is "Party"), though "for" and "meant for" read whom it is for. Each offered answer votes
-        (``_votes``); None when none is near enough, or when one votes for the field the rules read."""
+        """The field the answers the question offers (both sides of an offering word, outside the product's name)
+        ask, when they are no catalog value of the field the rules read (``ruled``): the one field whose values
+        they say word for word ("casual wear or something dressier?": "Casual"), else the field whose values (or
+        name) they are nearest to by the text embedder, each answer a vote (``_votes``): "Is X for daily use or
+        for special occasions?" ("daily use" is near "usage"), "would X suit the gym or the beach?" ("gym" is near
+        "Sports"), though "for" and "suit" read whom it is for. None when none is near enough, or when one is
+        said of, or votes for, the field the rules read."""
         if self.embed is None:
             return None
         offered = []
@@ -303,8 +305,8 @@ class FieldResolver:
             return None
         # Values said word for word come first ("casual wear or something dressier?": "Casual" is a usage value,
         # though "casual wear" is nearer to "Casual Shoes"); a value of the field read lets the reading stand.
-        said = self._values_said(tokens(" ".join(offered)), set(range(len(tokens(" ".join(offered))))), own, values,
-                                 lambda a, b: stem(a) == stem(b))
+        answers = tokens(" ".join(offered))
+        said = self._values_said(answers, set(range(len(answers))), own, values, lambda a, b: stem(a) == stem(b))
         read = self._same_field(ruled.name, own) if ruled is not None else set()
         if said.keys() & read:
             return None
