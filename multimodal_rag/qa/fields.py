@@ -285,8 +285,8 @@ class FieldResolver:
         return ruled.how == "name" and len(_name_words(ruled.name)) == 1
 
     def _offered_answers(self, words: Sequence[str], free: set[int], own: Sequence[str],
-                             values: Mapping[str, Iterable[str]], core: Sequence[str],
-                             ruled: FieldQuestion | None) -> FieldQuestion | None:
+                         values: Mapping[str, Iterable[str]], core: Sequence[str],
+                         ruled: FieldQuestion | None) -> FieldQuestion | None:
         """The field the answers the question offers (both sides of an offering word, outside the product's name)
         ask, when they are no catalog value of the field the rules read (``ruled``): the one field whose values
         they say word for word ("casual wear or something dressier?": "Casual"), else the field whose values (or
