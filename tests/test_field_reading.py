@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from multimodal_rag.catalog.facets import FacetVocabulary
-from multimodal_rag.qa.fields import FieldResolver, field_questions
+from multimodal_rag.qa.fields import FieldResolver, asked_noun, field_questions
 from multimodal_rag.qa.lookup import lookup
 
 SEASONS = ["Summer", "Winter", "Spring", "Fall"]
@@ -346,3 +346,31 @@ def test_a_question_that_says_nothing_but_the_product_asks_what_it_is(default_em
     assert (look.field and (look.field.name, look.field.how), look.catalog) == (
         field and (field, "identity"), catalog_asked)
     assert [f.value for f in look.facts] == ([value] if field else [])
+
+
+@pytest.mark.parametrize("question, field, how", [
+    # the noun after "what" / "which" is near another field's values than whom a relation reads
+    ("What activity is the Northwind Jacket 0 suited for?", "usage", "asked noun"),
+    ("Which weather is the Northwind Jacket 0 made for?", "season", "asked noun"),
+    # a noun near whom it is for, or none asked: the relation's own field
+    ("What kind of person is the Northwind Jacket 0 suited for?", "gender", "synonym"),
+    ("Is the Northwind Jacket 0 suited for my wife?", "gender", "synonym"),
+])
+def test_the_noun_a_question_asks_for_overrules_a_phrase_of_relation(default_embedders, question, field, how):
+    rows = [dict(r, attributes={**r["attributes"], "gender": ("Men", "Women")[i % 2]})
+            for i, r in enumerate(_catalog())]
+    look = lookup(question, [rows[0]], _resolver(default_embedders), FacetVocabulary.from_products(rows))
+    assert (look.field.name, look.field.how) == (field, how)
+    assert [f.value for f in look.facts] == [rows[0]["attributes"][field]]
+
+
+def test_the_asked_noun_is_the_run_of_content_words_after_a_determiner():
+    words = ["what", "sort", "of", "use", "is", "the", "x", "made", "for"]
+    assert asked_noun(words, set(range(len(words))) - {6}) == (3,)
+    assert asked_noun(words, {0, 1, 2, 4, 5, 7, 8}) == ()  # the product's name follows: no noun asked
+    words = ["which", "season", "collection", "is", "x", "from"]
+    assert asked_noun(words, {0, 1, 2, 3, 5}) == (1, 2)
+    words = ["what", "style", "of", "use", "is", "x"]
+    assert asked_noun(words, {0, 1, 2, 3, 4}) == (1, 3)  # the function words between its words passed over
+    words = ["what", "do", "i", "unpack", "from", "x"]
+    assert asked_noun(words, {0, 1, 2, 3, 4}) == ()  # "what" is the thing asked itself here

@@ -63,6 +63,7 @@ class QuestionWordings(_Data):
     function_words: Words
     shopper_words: Words  # what shoppers wrap a question in: "buy", "wondering", "hello"
     asking: Words         # words that make a sentence a question
+    determiners: Words    # words that ask which one of a kind: the noun after one names what is asked
     alternatives: Alternatives
 
     @property

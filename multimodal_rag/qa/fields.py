@@ -55,6 +55,9 @@ JOINERS = frozenset(w for language in languages_with("question")
                     for w in wordings(language).question.alternatives.joiners)
 OFFERING = frozenset(w for language in languages_with("question")
                      for w in wordings(language).question.alternatives.offering)
+# Words that ask which one of a kind ("what", "which", "什么"), of every language: the noun after one names what is
+# asked ("what activity is X suited for?").
+DETERMINERS = frozenset(w for language in languages_with("question") for w in wordings(language).question.determiners)
 # Words that ask a time, of every language; what answers them is a field whose values all read as years or dates.
 WHEN = frozenset(w for f in _EVERY for w in f.when)
 _TEMPORAL = re.compile(r"(?:1[89]|2[01])\d\d(?:[-/.]\d{1,2}(?:[-/.]\d{1,2})?)?")
@@ -65,8 +68,9 @@ class FieldQuestion:
     """The field a question asks for: ``name`` as the product stores it (an attribute key, or a core field);
     ``how`` says which rule found it: "name" (the attribute's own name), "synonym", "embedding", "offered"
     (the question offers catalog values of it, or answers near them: "for men or women?", "for daily use or for
-    special occasions?"), "identity" (the question says nothing but the product: "what is X?", its kind), or
-    "parsed" (a question parser read it: a chat model's structured output)."""
+    special occasions?"), "asked noun" (the noun a question asks for: "what activity is X suited for?"), "identity"
+    (the question says nothing but the product: "what is X?", its kind), or "parsed" (a question parser read it: a
+    chat model's structured output)."""
 
     name: str
     how: str
@@ -91,6 +95,27 @@ def offered_alternatives(words: Sequence[str]) -> list[tuple[tuple[int, ...], tu
 
     sides = [(run(i - 1, -1), run(i + 1, 1)) for i, w in enumerate(words) if w in OFFERING]
     return [(before, after) for before, after in sides if before or after]
+
+
+def asked_noun(words: Sequence[str], free: set[int]) -> tuple[int, ...]:
+    """The noun a question asks for through a word that asks which one (``DETERMINERS``), as positions among
+    ``free``: the content words after the first such word, the function words and loose words ("sort of", "kind
+    of": ``WEAK_PHRASES``) before them passed over, up to an asking word ("is", "does") or the product's name, the
+    function words between them passed over ("what activity is X suited for?": activity; "what sort of use is X
+    made for?": use; "what style of use is X?": style, use). Empty when an asking word, the product's name or
+    nothing follows ("what do I unpack from X?": the word asks no kind)."""
+    for start in sorted(i for i in free if words[i] in DETERMINERS):
+        i = start + 1
+        while i in free and words[i] not in ASKING and (is_stopword(words[i]) or (words[i],) in WEAK_PHRASES):
+            i += 1
+        run = []
+        while i in free and words[i] not in ASKING:
+            if not is_stopword(words[i]):
+                run.append(i)
+            i += 1
+        if run:
+            return tuple(run)
+    return ()
 
 
 def _phrases(synonyms: Mapping[str, Sequence[str]]) -> list[tuple[tuple[str, ...], str]]:
@@ -181,9 +206,10 @@ class FieldResolver:
             return ruled
         core = held_core_fields(product)
         if ruled is None or self._yields_to_offer(ruled):
-            offered = self._offered_answers(words, free, own, values or {}, core, ruled)
-            if offered is not None:
-                return offered
+            overruled = (self._offered_answers(words, free, own, values or {}, core, ruled)
+                         or self._by_asked_noun(words, free, own, values or {}, core, ruled))
+            if overruled is not None:
+                return overruled
         if ruled is None:
             return self._what_it_is(words, free, own, values or {}, core) or self._by_embedding(
                 words, free, own, values or {}, core)
@@ -318,6 +344,31 @@ class FieldResolver:
             return None
         field = max(votes, key=votes.__getitem__)
         return FieldQuestion(field, "offered", tuple(voters[field]))
+
+    def _by_asked_noun(self, words: Sequence[str], free: set[int], own: Sequence[str],
+                       values: Mapping[str, Iterable[str]], core: Sequence[str],
+                       ruled: FieldQuestion | None) -> FieldQuestion | None:
+        """The field the noun the question asks for (``asked_noun``) names, by the rules read over its words alone
+        ("X - what shade?": a colour, though "made for" of X's name reads whom it is for), else the one it is nearest
+        to by its name or its catalog values, each of its words and the whole a vote (``_votes``): what a phrase of
+        relation is said of ("What activity is X suited for?": "activity" is near "Sports", usage, not whom it is
+        for). None when no word is near enough, or it names or votes for the field the rules read, or the noun is
+        the word that read it ("what fabric is X?": a material)."""
+        positions = asked_noun(words, free)
+        noun = [words[i] for i in positions]
+        if not noun or ruled is not None and any(same_word(w, r) for w in noun for r in ruled.words):
+            return None
+        read = self._same_field(ruled.name, own) if ruled is not None else set()
+        if (named := self._by_rules(words, set(positions), own, (), values)) is not None:
+            return None if named.name in read else named
+        if self.embed is None:
+            return None
+        votes, voters = self._votes(noun + [" ".join(noun)] * (len(noun) > 1),
+                                    self._vote_targets(own, values, core))
+        if not votes or votes.keys() & read:
+            return None
+        field = max(votes, key=votes.__getitem__)
+        return FieldQuestion(field, "asked noun", tuple(voters[field]))
 
     def _same_field(self, name: str, own: Sequence[str]) -> set[str]:
         """``name`` and the product's attributes stored for the same concept ("Suitable For" beside "Ideal For")."""
