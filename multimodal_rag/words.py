@@ -6,6 +6,8 @@ import re
 from functools import lru_cache
 from typing import Iterable
 
+from lemminflect import getAllLemmas
+
 from multimodal_rag.language.analysis import match_words
 from multimodal_rag.language.wordings import languages_with, wordings
 
@@ -54,16 +56,28 @@ def content_words(text: str) -> list[str]:
 
 
 def stem(word: str) -> str:
-    """A crude plural/possessive fold: shirts -> shirt, boxes -> box, men's -> men."""
+    """A plural/possessive fold: shirts -> shirt, boxes -> box, men's -> man; an irregular English plural to its
+    singular by lemminflect's dictionary: women -> woman, children -> child ("a watch for a woman" is one for
+    "Women")."""
     if word.endswith("'s"):
         word = word[:-2]
     if len(word) > 4 and word.endswith("ies"):
-        return word[:-3] + "y"
-    if len(word) > 4 and word.endswith(("ses", "xes", "zes", "ches", "shes")):
-        return word[:-2]
-    if len(word) > 3 and word.endswith("s") and not word.endswith("ss"):
-        return word[:-1]
-    return word
+        word = word[:-3] + "y"
+    elif len(word) > 4 and word.endswith(("ses", "xes", "zes", "ches", "shes")):
+        word = word[:-2]
+    elif len(word) > 3 and word.endswith("s") and not word.endswith("ss"):
+        word = word[:-1]
+    return _singular(word)
+
+
+@lru_cache(maxsize=65536)
+def _singular(word: str) -> str:
+    """The one noun lemma an English dictionary gives a word ("women": woman), else the word: a word of two
+    lemmas ("media": medium or media) or none (a brand, a model code, another script) stays as it is."""
+    if not word.isascii() or not word.isalpha():
+        return word
+    lemmas = getAllLemmas(word, upos="NOUN").get("NOUN", ())
+    return lemmas[0] if len(lemmas) == 1 else word
 
 
 def inflection_base(word: str) -> str:

@@ -53,6 +53,9 @@ def flipkart() -> QueryUnderstanding:
     ("gents tees", "gender=Men, articleType=Tshirts", ""),  # "gents" is English (facets.toml), "tees" the config's
     ("cheapest sandals for women", "category=Sandal, gender=Women, cheapest first", ""),
     ("nike", "", "nike"),  # Myntra rows carry no brand field: no constraint is made up
+    # an irregular plural's singular is the value too (lemminflect's dictionary): "woman" is "Women"
+    ("watch for a woman", "category=Watches, gender=Women", "for a"),
+    ("belt for a man", "category=Belts, gender=Men", "for a"),
 ])
 def test_myntra_queries(myntra, query, understood, rest):
     got = myntra.understand(query)
