@@ -353,6 +353,22 @@ def test_chat_model_specs_fail_clearly():
         ProductQA(Plain(), scripted(lambda p: "")).invoke({"question": "x", "filters": {"price": {"lt": 5}}})
 
 
+def test_a_gguf_file_installed_twice_shares_one_converted_checkpoint(tmp_path, monkeypatch):
+    """The de-quantised copy (~0.5 GB for SmolLM2) is keyed by the file's content: a second venv or checkout holding
+    the same file finds it; a file that differs (here in its last byte) gets its own."""
+    from multimodal_rag.llms.chat import _converted_folder
+
+    monkeypatch.setenv("MMRAG_CACHE_DIR", str(tmp_path / "cache"))
+    content = bytes(range(256)) * 20_000  # 5 MB: longer than both ends the key reads
+    first, second, other = (tmp_path / name / "model.gguf" for name in ("venv-a", "venv-b", "venv-c"))
+    for path, data in ((first, content), (second, content), (other, content[:-1] + b"x")):
+        path.parent.mkdir()
+        path.write_bytes(data)
+    assert _converted_folder(first) == _converted_folder(second)
+    assert _converted_folder(first).parent == tmp_path / "cache" / "llm"
+    assert _converted_folder(other) != _converted_folder(first)
+
+
 # -- the offline default model, end to end ---------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
