@@ -245,7 +245,7 @@ class FieldResolver:
         for _, _, _, concept, phrase in hits:
             name = self._concept_field(concept, own, words, free, phrase)
             if name is not None:
-                return (self._object_of(name, concept, phrase, words, free, own, values)
+                return (self._object_of(name, phrase, words, free, own, values)
                         or FieldQuestion(name, "synonym", phrase))
         # 3. A one-word attribute name of the product ("warranty"), or one named in full with the product's name's
         # help ("capacity" of X Mug: "Mug Capacity"), then one of the catalog's attributes, which this product does
@@ -408,7 +408,7 @@ class FieldResolver:
         may name another field."""
         return field not in CORE_FIELDS and not set(map(stem, phrase)) & set(_name_words(field))
 
-    def _object_of(self, field: str, concept: str, phrase: Sequence[str], words: Sequence[str], free: set[int],
+    def _object_of(self, field: str, phrase: Sequence[str], words: Sequence[str], free: set[int],
                    own: Sequence[str], values: Mapping[str, Iterable[str]]) -> FieldQuestion | None:
         """The field a phrase of relation asks through what it is said of: "meant for", "made for", "suits" read
         as whom a product is for ("ideal for") ask another field when the question says one of that field's
@@ -425,10 +425,9 @@ class FieldResolver:
             # No value said word for word: what the relation is said of may still name another of the product's
             # fields, in other words ("what sort of use is it made for": usage), by the word votes over their
             # names alone (a value's nearness is too loose here: "wear" is near "Dresses", a kind, not a use). A
-            # field the phrase's concept is stored under too ("Suitable For" beside "Ideal For") is the same one.
+            # field stored for the same concept ("Suitable For" beside "Ideal For") is the same one.
             voted = self._by_word_votes(words, free - spoken, own, {}, core=(), phrases=False)
-            same = {field, *self.stored_names(concept, own)}
-            return voted if voted is not None and voted.name not in same else None
+            return voted if voted is not None and voted.name not in self._same_field(field, own) else None
         if len(said) != 1 or field in said:
             return None
         name, hits = next(iter(said.items()))
