@@ -6,8 +6,6 @@ import re
 from functools import lru_cache
 from typing import Iterable
 
-from lemminflect import getAllLemmas
-
 from multimodal_rag.language.analysis import match_words
 from multimodal_rag.language.wordings import languages_with, wordings
 
@@ -76,6 +74,8 @@ def _singular(word: str) -> str:
     lemmas ("media": medium or media) or none (a brand, a model code, another script) stays as it is."""
     if not word.isascii() or not word.isalpha():
         return word
+    from lemminflect import getAllLemmas  # on first use: every command imports this module, few fold a word
+
     lemmas = getAllLemmas(word, upos="NOUN").get("NOUN", ())
     return lemmas[0] if len(lemmas) == 1 else word
 

@@ -32,6 +32,22 @@ def _catalog() -> list[dict]:
     return rows
 
 
+def _resolver(default_embedders) -> FieldResolver:
+    text_embedder = default_embedders["text"]
+    return FieldResolver(embed=lambda texts: text_embedder.encode_texts(texts, query=True))
+
+
+def _assert_reads(question: str, field: str, how: str, resolver: FieldResolver) -> None:
+    """The question, about the catalog's first product (the catalog with a gender besides, which the phrases of
+    relation read: "meant for", "suits"), reads ``field`` by ``how``, and its value is that product's."""
+    rows = [dict(r, attributes={**r["attributes"], "gender": ("Men", "Women")[i % 2]})
+            for i, r in enumerate(_catalog())]
+    product = rows[0]
+    look = lookup(question, [product], resolver, FacetVocabulary.from_products(rows))
+    assert (look.field.name, look.field.how) == (field, how)
+    assert [f.value for f in look.facts] == [product["attributes"].get(field, product.get(field))]
+
+
 @pytest.fixture(scope="module")
 def catalog():
     rows = _catalog()
@@ -125,12 +141,7 @@ def test_a_one_word_name_said_in_passing_yields_to_the_field_the_generated_quest
     ("What category does the Northwind Jacket 0 fall under?", "category", "synonym"),
 ])
 def test_what_a_relation_is_said_of_names_the_field(question, field, how):
-    rows = [dict(r, attributes={**r["attributes"], "gender": ("Men", "Women")[i % 2]})
-            for i, r in enumerate(_catalog())]
-    product = rows[0]
-    look = lookup(question, [product], FieldResolver(), FacetVocabulary.from_products(rows))
-    assert (look.field.name, look.field.how) == (field, how)
-    assert [f.value for f in look.facts] == [product["attributes"].get(field, product.get(field))]
+    _assert_reads(question, field, how, FieldResolver())
 
 
 def test_what_a_relation_is_said_of_reads_the_field_though_the_name_holds_the_word_too():
@@ -211,13 +222,7 @@ def test_a_value_said_with_another_field_asked_still_names_a_twin(catalog):
     ("Is the Northwind Jacket 0 made for my wife?", "gender", "synonym"),
 ])
 def test_what_a_relation_is_said_of_names_a_field_in_other_words(default_embedders, question, field, how):
-    rows = [dict(r, attributes={**r["attributes"], "gender": ("Men", "Women")[i % 2]})
-            for i, r in enumerate(_catalog())]
-    text_embedder = default_embedders["text"]
-    resolver = FieldResolver(embed=lambda texts: text_embedder.encode_texts(texts, query=True))
-    look = lookup(question, [rows[0]], resolver, FacetVocabulary.from_products(rows))
-    assert (look.field.name, look.field.how) == (field, how)
-    assert [f.value for f in look.facts] == [rows[0]["attributes"][field]]
+    _assert_reads(question, field, how, _resolver(default_embedders))
 
 
 def test_a_time_asked_reads_the_one_field_whose_values_are_years_or_dates():
@@ -294,11 +299,6 @@ def test_a_yes_no_question_is_read_by_its_question_mark(default_embedders):
     assert lookup("Kestrel Parka 1 for him or for her", rows[1:2], resolver, vocabulary).field is None
 
 
-def _resolver(default_embedders) -> FieldResolver:
-    text_embedder = default_embedders["text"]
-    return FieldResolver(embed=lambda texts: text_embedder.encode_texts(texts, query=True))
-
-
 def test_the_answers_offered_are_read_past_their_articles(catalog):
     """"the gym or a party": the words next to "or" are articles; the answers are the words beyond them. "Party" is
     a catalog occasion, so the question asks the occasion (and names the jacket: the offered words are no twin's)."""
@@ -319,11 +319,7 @@ def test_the_answers_offered_are_read_past_their_articles(catalog):
 ])
 def test_answers_offered_near_another_fields_values_overrule_a_phrase_of_relation(default_embedders, question, field,
                                                                                   how):
-    rows = [dict(r, attributes={**r["attributes"], "gender": ("Men", "Women")[i % 2]})
-            for i, r in enumerate(_catalog())]
-    look = lookup(question, [rows[0]], _resolver(default_embedders), FacetVocabulary.from_products(rows))
-    assert (look.field.name, look.field.how) == (field, how)
-    assert [f.value for f in look.facts] == [rows[0]["attributes"][field]]
+    _assert_reads(question, field, how, _resolver(default_embedders))
 
 
 @pytest.mark.parametrize("kind_field, question, field, value, catalog_asked", [
@@ -357,11 +353,7 @@ def test_a_question_that_says_nothing_but_the_product_asks_what_it_is(default_em
     ("Is the Northwind Jacket 0 suited for my wife?", "gender", "synonym"),
 ])
 def test_the_noun_a_question_asks_for_overrules_a_phrase_of_relation(default_embedders, question, field, how):
-    rows = [dict(r, attributes={**r["attributes"], "gender": ("Men", "Women")[i % 2]})
-            for i, r in enumerate(_catalog())]
-    look = lookup(question, [rows[0]], _resolver(default_embedders), FacetVocabulary.from_products(rows))
-    assert (look.field.name, look.field.how) == (field, how)
-    assert [f.value for f in look.facts] == [rows[0]["attributes"][field]]
+    _assert_reads(question, field, how, _resolver(default_embedders))
 
 
 def test_the_asked_noun_is_the_run_of_content_words_after_a_determiner():

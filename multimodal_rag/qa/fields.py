@@ -332,18 +332,14 @@ class FieldResolver:
         # Values said word for word come first ("casual wear or something dressier?": "Casual" is a usage value,
         # though "casual wear" is nearer to "Casual Shoes"); a value of the field read lets the reading stand.
         answers = tokens(" ".join(offered))
-        said = self._values_said(answers, set(range(len(answers))), own, values, lambda a, b: stem(a) == stem(b))
+        said = self._values_said(answers, set(range(len(answers))), own, values, _as_written)
         read = self._same_field(ruled.name, own) if ruled is not None else set()
         if said.keys() & read:
             return None
         if len(said) == 1:
             name, hits = next(iter(said.items()))
             return FieldQuestion(name, "offered", tuple(w for v in hits for w in v))
-        votes, voters = self._votes(list(dict.fromkeys(offered)), self._vote_targets(own, values, core))
-        if not votes or votes.keys() & read:
-            return None
-        field = max(votes, key=votes.__getitem__)
-        return FieldQuestion(field, "offered", tuple(voters[field]))
+        return self._voted(list(dict.fromkeys(offered)), self._vote_targets(own, values, core), "offered", read)
 
     def _by_asked_noun(self, words: Sequence[str], free: set[int], own: Sequence[str],
                        values: Mapping[str, Iterable[str]], core: Sequence[str],
@@ -363,12 +359,8 @@ class FieldResolver:
             return None if named.name in read else named
         if self.embed is None:
             return None
-        votes, voters = self._votes(noun + [" ".join(noun)] * (len(noun) > 1),
-                                    self._vote_targets(own, values, core))
-        if not votes or votes.keys() & read:
-            return None
-        field = max(votes, key=votes.__getitem__)
-        return FieldQuestion(field, "asked noun", tuple(voters[field]))
+        return self._voted(noun + [" ".join(noun)] * (len(noun) > 1), self._vote_targets(own, values, core),
+                           "asked noun", read)
 
     def _same_field(self, name: str, own: Sequence[str]) -> set[str]:
         """``name`` and the product's attributes stored for the same concept ("Suitable For" beside "Ideal For")."""
@@ -419,8 +411,8 @@ class FieldResolver:
         if not self.relates(field, phrase):
             return None
         spoken = {i for start in self._occurrences(words, tuple(phrase)) for i in range(start, start + len(phrase))}
-        # one value is thin evidence: said as written (a plural forgiven), no typo ("sports" is not "shorts")
-        said = self._values_said(words, free - spoken, own, values, lambda a, b: stem(a) == stem(b))
+        # one value is thin evidence: said as written (``_as_written``)
+        said = self._values_said(words, free - spoken, own, values, _as_written)
         if not said:
             # No value said word for word: what the relation is said of may still name another of the product's
             # fields, in other words ("what sort of use is it made for": usage), by the word votes over their
@@ -587,11 +579,7 @@ class FieldResolver:
         targets = self._vote_targets(attributes, values, core)
         targets += [(" ".join(phrase), self._concept_field(concept, attributes, words, free, phrase))
                     for phrase, concept in self.phrases if phrases]
-        votes, voters = self._votes(queries, targets)
-        if not votes:
-            return None
-        field = max(votes, key=votes.__getitem__)
-        return FieldQuestion(field, "embedding", tuple(voters[field]))
+        return self._voted(queries, targets, "embedding")
 
     @staticmethod
     def _vote_targets(attributes: Sequence[str], values: Mapping[str, Iterable[str]],
@@ -602,6 +590,16 @@ class FieldResolver:
         targets += [(str(v).lower(), a) for a in attributes if len(held := list(values.get(a, ()))) <= MAX_VALUES
                     for v in held if not str(v).isdigit()]
         return targets
+
+    def _voted(self, queries: Sequence[str], targets: Sequence[tuple[str, str | None]], how: str,
+               read: set[str] = frozenset()) -> FieldQuestion | None:
+        """The field with the most votes (``_votes``), read ``how``; None when none has a vote, or one voted for
+        is among ``read`` (the field the rules read stands)."""
+        votes, voters = self._votes(queries, targets)
+        if not votes or votes.keys() & read:
+            return None
+        field = max(votes, key=votes.__getitem__)
+        return FieldQuestion(field, how, tuple(voters[field]))
 
     def _votes(self, queries: Sequence[str], targets: Sequence[tuple[str, str | None]]
                ) -> tuple[dict[str, float], dict[str, list[str]]]:
@@ -622,6 +620,12 @@ class FieldResolver:
                 votes[field] = votes.get(field, 0.0) + float(row[best])
                 voters.setdefault(field, []).append(query)
         return votes, voters
+
+
+def _as_written(a: str, b: str) -> bool:
+    """Two words the same as written, a plural forgiven, no typo: one catalog value is thin evidence ("sports" is
+    not "shorts")."""
+    return stem(a) == stem(b)
 
 
 def _free_tail(run: tuple[int, ...], free: set[int]) -> tuple[int, ...]:
