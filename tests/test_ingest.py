@@ -14,6 +14,7 @@ import pytest
 from multimodal_rag.catalog.sample import COLOURS, draw_product
 from multimodal_rag.store.milvus import open_store
 from multimodal_rag.ingestion import ingest
+from multimodal_rag.ingestion.engine import record_vocabulary
 from multimodal_rag.store import milvus as milvus_module
 from multimodal_rag.store.milvus import StoreError, connect
 from multimodal_rag.retrieval.searcher import ProductSearcher
@@ -82,6 +83,39 @@ def test_prune_deletes_only_with_the_flag_and_ids_stay_unique(sample_catalog, ma
     pruned = ingest(sample_catalog, config, prune=True, progress=False, embedders=default_embedders)
     assert pruned.deleted == 2
     assert set(stored(config, default_embedders, ["id"])) == {r for r in ids if r not in ("mug-red", "watch-black")}
+
+
+def recorded_vocabulary(config, embedders) -> tuple[dict, dict]:
+    """The facet vocabulary and word counts the collection records, as plain data."""
+    with open_store(config, embedders, create=False) as store:
+        return json.loads(store.vocabulary().to_json()), store.word_counts()
+
+
+def read_back_vocabulary(config, embedders) -> tuple[dict, dict]:
+    """The same, recorded again from a read of every stored product."""
+    with open_store(config, embedders, create=False) as store:
+        record_vocabulary(store)
+    return recorded_vocabulary(config, embedders)
+
+
+def test_the_vocabulary_counted_while_writing_equals_the_one_read_back(tmp_path, make_config, default_embedders):
+    config = make_config()
+    first_40 = flipkart_subset(tmp_path / "a", 40)
+    ingest(first_40, config, progress=False, embedders=default_embedders)
+    counted = recorded_vocabulary(config, default_embedders)
+    assert counted[0]["products"] == 40 and counted[0]["brands"] and counted[0]["attributes"]
+    assert len(counted[1]) > 200
+    assert read_back_vocabulary(config, default_embedders) == counted
+
+    # Products 20-59 without pruning: the collection holds 60, more than the run counted, so they are read back.
+    ingest(flipkart_subset(tmp_path / "b", 40, start=20), config, progress=False, embedders=default_embedders)
+    both = recorded_vocabulary(config, default_embedders)
+    assert both[0]["products"] == 60 and len(both[1]) > len(counted[1])
+    assert read_back_vocabulary(config, default_embedders) == both
+
+    # Pruned back to the first 40: what the run counted is the collection again.
+    ingest(first_40, config, progress=False, embedders=default_embedders, prune=True)
+    assert recorded_vocabulary(config, default_embedders) == counted
 
 
 BAD_ROWS_SETTINGS = ("ingest.image_retries=0", "ingest.image_timeout_s=1.0")

@@ -35,11 +35,11 @@ def test_the_schema_names_only_the_catalogs_fields_and_facets(vocabulary, rules)
     ChatModelParser(model, vocabulary, rules).parse(QUESTION, [])
     schema = model.tools[0]["function"]["parameters"]["properties"]
     assert schema["field"]["anyOf"][0]["enum"] == [
-        "price", "brand", "category", "rating", "description", "season", "usage", "occasion", "fit"]
+        "price", "brand", "category", "rating", "description", "fit", "occasion", "season", "usage"]
     facet = schema["constraints"]["items"]["properties"]["facet"]
     assert facet["enum"] == ["brand", "category", "season", "usage", "occasion", "fit"]
-    # the prompt lists the catalog's values, most common first, and the shopper's words last
-    assert "- fit: Slim, Regular, Loose" in model.prompts[0]
+    # the prompt lists the catalog's values, most common first (ties alphabetical), and the shopper's words last
+    assert "- fit: Loose, Regular, Slim" in model.prompts[0]
     assert model.prompts[0].endswith(f"Shopper: {QUESTION}")
 
 

@@ -28,8 +28,14 @@ def category_levels(path: str) -> list[str]:
     return [part.strip() for part in str(path or "").split(">") if part.strip()]
 
 
+def most_common(counter: Counter, n: int) -> list[tuple[str, int]]:
+    """The ``n`` most frequent, ties in alphabetical order: the same vocabulary whatever order products come in
+    (an ingest counts them in catalog order, a read of the store in its own)."""
+    return sorted(counter.items(), key=lambda item: (-item[1], item[0]))[:n]
+
+
 def _top(counter: Counter, minimum: int = 1) -> dict[str, int]:
-    return {value: n for value, n in counter.most_common(MAX_VALUES) if n >= minimum}
+    return {value: n for value, n in most_common(counter, MAX_VALUES) if n >= minimum}
 
 
 @dataclass(frozen=True)
@@ -47,32 +53,10 @@ class FacetVocabulary:
     @classmethod
     def from_products(cls, rows: Iterable[Mapping[str, Any]]) -> "FacetVocabulary":
         """From stored products (mappings with ``category``, ``brand``, ``attributes``, ``price``)."""
-        levels: list[Counter] = []
-        brands: Counter = Counter()
-        attributes: dict[str, Counter] = {}
-        names: Counter = Counter()
-        prices: list[float] = []
-        count = 0
+        counter = FacetCounter()
         for row in rows:
-            count += 1
-            for depth, value in enumerate(category_levels(row.get("category") or "")):
-                if depth == len(levels):
-                    levels.append(Counter())
-                levels[depth][value] += 1
-            if row.get("brand"):
-                brands[str(row["brand"]).strip()] += 1
-            for name, value in (row.get("attributes") or {}).items():
-                names[str(name)] += 1
-                value = " ".join(str(value).split())
-                if value and len(value) <= MAX_VALUE_LENGTH:
-                    attributes.setdefault(str(name), Counter())[value] += 1
-            if row.get("price") is not None:
-                prices.append(float(row["price"]))
-        kept = {name: _top(values, MIN_PRODUCTS) for name, values in attributes.items()}
-        return cls(categories=tuple(_top(level) for level in levels), brands=_top(brands),
-                   attributes={name: values for name, values in kept.items() if values},
-                   price_min=min(prices) if prices else None, price_max=max(prices) if prices else None,
-                   products=count, fields=tuple(name for name, _ in names.most_common(MAX_FIELDS)))
+            counter.add(row)
+        return counter.vocabulary()
 
     @property
     def field_names(self) -> tuple[str, ...]:
@@ -107,3 +91,42 @@ class FacetVocabulary:
                    attributes=raw.get("attributes") or {}, price_min=raw.get("price_min"),
                    price_max=raw.get("price_max"), products=int(raw.get("products") or 0),
                    fields=tuple(raw.get("fields") or ()))
+
+
+class FacetCounter:
+    """Counts products' facets one product at a time (an ingest counts each chunk as it writes it); ``vocabulary``
+    gives what ``FacetVocabulary.from_products`` would over the same products. Holds counts, not products."""
+
+    def __init__(self) -> None:
+        self.levels: list[Counter] = []
+        self.brands: Counter = Counter()
+        self.attributes: dict[str, Counter] = {}
+        self.names: Counter = Counter()
+        self.price_min: float | None = None
+        self.price_max: float | None = None
+        self.products = 0
+
+    def add(self, row: Mapping[str, Any]) -> None:
+        self.products += 1
+        for depth, value in enumerate(category_levels(row.get("category") or "")):
+            if depth == len(self.levels):
+                self.levels.append(Counter())
+            self.levels[depth][value] += 1
+        if row.get("brand"):
+            self.brands[str(row["brand"]).strip()] += 1
+        for name, value in (row.get("attributes") or {}).items():
+            self.names[str(name)] += 1
+            value = " ".join(str(value).split())
+            if value and len(value) <= MAX_VALUE_LENGTH:
+                self.attributes.setdefault(str(name), Counter())[value] += 1
+        if row.get("price") is not None:
+            price = float(row["price"])
+            self.price_min = price if self.price_min is None else min(self.price_min, price)
+            self.price_max = price if self.price_max is None else max(self.price_max, price)
+
+    def vocabulary(self) -> FacetVocabulary:
+        kept = {name: _top(values, MIN_PRODUCTS) for name, values in self.attributes.items()}
+        return FacetVocabulary(categories=tuple(_top(level) for level in self.levels), brands=_top(self.brands),
+                               attributes={name: values for name, values in kept.items() if values},
+                               price_min=self.price_min, price_max=self.price_max, products=self.products,
+                               fields=tuple(name for name, _ in most_common(self.names, MAX_FIELDS)))

@@ -4,7 +4,8 @@ Composes the steps of ``multimodal_rag.ingestion.steps``: a background stage loo
 decodes images for the next chunk while the current chunk is embedded and written. Every write is a full entity
 carrying its hashes, so a run killed at any point leaves only complete products, and the next run embeds only what
 is missing or changed. After the writes (and ``prune``) the collection records its photo profile and facet
-vocabulary (``engine.finish_ingest``).
+vocabulary (``engine.finish_ingest``), the vocabulary as counted from the chunks when the run saw every product the
+collection holds.
 """
 
 from __future__ import annotations
@@ -22,7 +23,14 @@ from multimodal_rag.catalog.photos import PhotoStats
 from multimodal_rag.embedders.base import Embedder
 from multimodal_rag.embedders.cache import EmbeddingCache
 from multimodal_rag.embedders.fields import load_embedders
-from multimodal_rag.ingestion.engine import IngestEngine, IngestJob, IngestSummary, finish_ingest, language_notes
+from multimodal_rag.ingestion.engine import (
+    IngestEngine,
+    IngestJob,
+    IngestSummary,
+    VocabularyCounter,
+    finish_ingest,
+    language_notes,
+)
 from multimodal_rag.ingestion.steps import (
     ChunkPlan,
     ChunkPlanner,
@@ -113,6 +121,9 @@ class LocalEngine(IngestEngine):
                                max_bytes=settings.max_image_bytes)
         seen: dict[str, int] = {}
         photos: list[PhotoStats] = []
+        # Every product written or found unchanged is counted for the vocabulary as it passes, so a run that leaves
+        # the collection holding just the catalog's products need not read them back (finish_ingest).
+        counted = VocabularyCounter(store)
         cache = EmbeddingCache() if settings.embedding_cache else None
         chunk_size = max(settings.batch_size, 1) * 4
         bar = tqdm(total=count_rows(catalog), unit="product", desc="ingest", disable=not job.progress,
@@ -126,6 +137,7 @@ class LocalEngine(IngestEngine):
                 for chunk in _prefetch(plans, PREFETCH_CHUNKS):
                     vectors = embed_chunk(config, embedders, chunk.products, cache)
                     store.upsert(build_rows(store, chunk.products, vectors))
+                    counted.add(p.row for p in chunk.products)
                     summary.count((p.status for p in chunk.products), {n: len(v) for n, v in vectors.items()})
                     photos.extend(p.photo for p in chunk.products if p.photo is not None)
                     summary.failed = report.rows_failed
@@ -133,7 +145,8 @@ class LocalEngine(IngestEngine):
                     bar.set_postfix(new=summary.new, updated=summary.updated, failed=summary.failed, refresh=False)
                     if job.on_chunk is not None:
                         job.on_chunk(summary)
-            finish_ingest(store, summary, seen=seen, prune=job.prune, photos=photos, catalog_root=catalog.parent)
+            finish_ingest(store, summary, seen=seen, prune=job.prune, photos=photos, catalog_root=catalog.parent,
+                          counted=counted)
         finally:
             bar.close()
             report.close()
