@@ -157,6 +157,8 @@ def test_what_a_relation_is_said_of_reads_the_field_though_the_name_holds_the_wo
     ("Is the Northwind Jacket a winter piece or a summer one?", "season", "Summer"),
     ("Is the Northwind Jacket for formal or sports use?", "usage", "Casual"),
     ("Northwind Jacket 0 - wedding or party?", "occasion", "Wedding"),
+    # a field's name listed among the answers is one of them, not that field asked
+    ("Northwind Jacket 0 - summer, winter, or any occasion?", "season", "Summer"),
 ])
 def test_values_offered_that_other_products_hold_do_not_hide_the_product_named(catalog, question, field, value):
     by_title, vocabulary = catalog

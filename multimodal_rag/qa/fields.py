@@ -319,9 +319,8 @@ class FieldResolver:
         name) they are nearest to by the text embedder, each answer a vote (``_votes``): "Is X for daily use or
         for special occasions?" ("daily use" is near "usage"), "would X suit the gym or the beach?" ("gym" is near
         "Sports"), though "for" and "suit" read whom it is for. None when none is near enough, or when one is
-        said of, or votes for, the field the rules read."""
-        if self.embed is None:
-            return None
+        said of, or votes for, the field the rules read. Without the text embedder, only values said word for
+        word are read."""
         offered = []
         for before, after in offered_alternatives(words):
             kept = [side for side in (_free_tail(before, free), tuple(i for i in after if i in free)) if side]
@@ -339,6 +338,8 @@ class FieldResolver:
         if len(said) == 1:
             name, hits = next(iter(said.items()))
             return FieldQuestion(name, "offered", tuple(w for v in hits for w in v))
+        if self.embed is None:
+            return None
         return self._voted(list(dict.fromkeys(offered)), self._vote_targets(own, values, core), "offered", read)
 
     def _by_asked_noun(self, words: Sequence[str], free: set[int], own: Sequence[str],

@@ -213,7 +213,9 @@ def _named_with_offer(words: Sequence[str], products: Sequence[Mapping[str, Any]
             # says a brand), and one inside the name is part of it: neither is offered.
             if not positions or not taken or taken & said or any(min(taken) < i < max(taken) for i in said):
                 continue
-            free = set(range(len(words))) - taken - said
+            # The words listed with the offered ones are answers too, not a field named ("summer, winter, or all
+            # year?": "year" is the third answer offered, not the year asked).
+            free = set(range(len(words))) - taken - said - listed
             ruled = resolver.read_by_rules(words, free, products[positions[0] - 1], attributes, vocabulary.attributes)
             if ruled is not None and ruled.name.lower() != name.lower():
                 continue
