@@ -338,8 +338,6 @@ class FieldResolver:
         if len(said) == 1:
             name, hits = next(iter(said.items()))
             return FieldQuestion(name, "offered", tuple(w for v in hits for w in v))
-        if self.embed is None:
-            return None
         return self._voted(list(dict.fromkeys(offered)), self._vote_targets(own, values, core), "offered", read)
 
     def _by_asked_noun(self, words: Sequence[str], free: set[int], own: Sequence[str],
@@ -358,8 +356,6 @@ class FieldResolver:
         read = self._same_field(ruled.name, own) if ruled is not None else set()
         if (named := self._by_rules(words, set(positions), own, (), values)) is not None:
             return None if named.name in read else named
-        if self.embed is None:
-            return None
         return self._voted(noun + [" ".join(noun)] * (len(noun) > 1), self._vote_targets(own, values, core),
                            "asked noun", read)
 
@@ -605,10 +601,11 @@ class FieldResolver:
     def _votes(self, queries: Sequence[str], targets: Sequence[tuple[str, str | None]]
                ) -> tuple[dict[str, float], dict[str, list[str]]]:
         """Each query votes for the field of its nearest target, with that similarity, when at least
-        ``EMBEDDING_MIN_SIMILARITY``: (field -> summed votes, field -> the queries that voted for it)."""
+        ``EMBEDDING_MIN_SIMILARITY``: (field -> summed votes, field -> the queries that voted for it); no votes
+        without the text embedder."""
         votes: dict[str, float] = {}
         voters: dict[str, list[str]] = {}
-        if not queries or not targets:
+        if self.embed is None or not queries or not targets:
             return votes, voters
         missing = list(dict.fromkeys(t for t, _ in targets if t not in self._vectors))
         if missing:
