@@ -238,6 +238,31 @@ def test_a_time_asked_reads_the_one_field_whose_values_are_years_or_dates():
     assert lookup(question, [dated[0]], FieldResolver(), FacetVocabulary.from_products(dated)).field is None
 
 
+def test_a_time_asked_reads_the_date_field_before_the_nearest_generated_question(default_embedders):
+    """With the embedder, a time asked in words no generated question is near ("added to the catalogue") reads the
+    date field rather than whichever generated question is nearest."""
+    rows = [dict(r, attributes={**r["attributes"], "Launch Year": str(2010 + i % 5)}) for i, r in enumerate(_catalog())]
+    resolver, vocabulary = _resolver(default_embedders), FacetVocabulary.from_products(rows)
+    look = lookup("When was the Northwind Jacket 0 added to the catalogue?", [rows[0]], resolver, vocabulary)
+    assert (look.field.name, look.field.how, [f.value for f in look.facts]) == ("Launch Year", "synonym", ["2010"])
+    # "when" that asks nothing (the question asks with "would") is no time asked: snow and warmth read the season
+    look = lookup("Would the Northwind Jacket 0 keep me warm when it snows?", [rows[0]], resolver, vocabulary)
+    assert (look.field.name, look.field.how) == ("season", "embedding")
+
+
+def test_a_synonym_of_a_field_the_product_holds_comes_before_one_it_lacks():
+    """"Describe the colour of X" says a description's phrase first and a colour's second: of a product with no
+    description it asks the colour; a product with no colour is asked its description, which the answer can say is
+    not listed."""
+    rows = [dict(r, attributes={**r["attributes"], "baseColour": ("Navy", "Olive")[i % 2]})
+            for i, r in enumerate(_catalog())]
+    vocabulary = FacetVocabulary.from_products(rows)
+    look = lookup("Describe the colour of the Northwind Jacket 0.", [rows[0]], FieldResolver(), vocabulary)
+    assert (look.field.name, look.field.how, [f.value for f in look.facts]) == ("baseColour", "synonym", ["Navy"])
+    look = lookup("Describe the Northwind Jacket 0.", [rows[0]], FieldResolver(), vocabulary)
+    assert (look.field.name, [f.value for f in look.facts]) == ("description", [None])
+
+
 def test_a_question_no_rule_reads_asks_a_field_the_product_holds(catalog, default_embedders):
     """The questions generated for the core fields are only those of the fields the product holds: "what can you
     tell me of X" asks its description where it has one, else what it is (its category: it says nothing else),

@@ -201,10 +201,10 @@ class FieldResolver:
         ``question_mark``: the question was written with one (a yes-no question holds no asking word: "X: for him
         or for her?")."""
         own = [str(k) for k in (product.get("attributes") or {})]
-        ruled = self._by_rules(words, free, own, known, values or {})
+        core = held_core_fields(product)
+        ruled = self._by_rules(words, free, own, known, values or {}, core)
         if not is_question(words, question_mark):
             return ruled
-        core = held_core_fields(product)
         if ruled is None or self._yields_to_offer(ruled):
             overruled = (self._offered_answers(words, free, own, values or {}, core, ruled)
                          or self._by_asked_noun(words, free, own, values or {}, core, ruled))
@@ -220,11 +220,12 @@ class FieldResolver:
                       ) -> FieldQuestion | None:
         """The field the free words name firmly (an attribute's name, a synonym phrase, its values offered), no
         embedding: what ``resolve`` reads before it weighs the generated questions."""
-        return self._by_rules(words, free, [str(k) for k in (product.get("attributes") or {})], known, values or {})
+        return self._by_rules(words, free, [str(k) for k in (product.get("attributes") or {})], known, values or {},
+                              held_core_fields(product))
 
     def _by_rules(self, words: Sequence[str], free: set[int], own: Sequence[str], known: Sequence[str],
-                  values: Mapping[str, Iterable[str]]) -> FieldQuestion | None:
-        """The field the rules read (steps 1-3), or None."""
+                  values: Mapping[str, Iterable[str]], core: Sequence[str] = CORE_FIELDS) -> FieldQuestion | None:
+        """The field the rules read (steps 1-3), or None. ``core``: the core fields the product holds."""
         # 1. The catalog's own evidence, before any wording the language's tables hold (written for other catalogs:
         # "suited to" is an ideal-for phrase, but "which season is X suited to" names this catalog's "season"):
         # one of the product's attributes named in full by words outside the product's name, most specific (most
@@ -238,11 +239,14 @@ class FieldResolver:
         if offered := self._offered(words, free, own, values):
             return offered
         # 2. A synonym phrase among the free words; the loose ones ("how much", "kind of", "about") only when no
-        # other field is named, else earliest first. Its concept is resolved to this product's field.
-        hits = sorted((phrase in WEAK_PHRASES, start, -len(phrase), concept, phrase)
+        # other field is named, then one of a field the product holds before one it lacks ("Describe the colour
+        # of X", X with no description: its colour), else earliest first. Its concept is resolved to this
+        # product's field.
+        hits = sorted((phrase in WEAK_PHRASES, not self._holds(concept, own, core), start, -len(phrase), concept,
+                       phrase)
                       for phrase, concept in self.phrases for start in self._occurrences(words, phrase)
                       if free & set(range(start, start + len(phrase))))
-        for _, _, _, concept, phrase in hits:
+        for *_, concept, phrase in hits:
             name = self._concept_field(concept, own, words, free, phrase)
             if name is not None:
                 return (self._object_of(name, phrase, words, free, own, values)
@@ -257,6 +261,12 @@ class FieldResolver:
         if others:
             return others[0][1]
         return self._who(words, free, own)
+
+    def _holds(self, concept: str, own: Sequence[str], core: Sequence[str]) -> bool:
+        """True when the product holds a field of ``concept``: a core field it has, or an attribute it stores for
+        it."""
+        return concept in core if concept in CORE_FIELDS else bool(
+            self.stored_names(concept, own) or self._stored_name(concept, own) in own)
 
     def _arbitrated(self, ruled: FieldQuestion, words: Sequence[str], free: set[int], own: Sequence[str],
                     values: Mapping[str, Iterable[str]], core: Sequence[str] = CORE_FIELDS) -> FieldQuestion:
@@ -354,7 +364,7 @@ class FieldResolver:
         if not noun or ruled is not None and any(same_word(w, r) for w in noun for r in ruled.words):
             return None
         read = self._same_field(ruled.name, own) if ruled is not None else set()
-        if (named := self._by_rules(words, set(positions), own, (), values)) is not None:
+        if (named := self._by_rules(words, set(positions), own, (), values, core)) is not None:
             return None if named.name in read else named
         return self._voted(noun + [" ".join(noun)] * (len(noun) > 1), self._vote_targets(own, values, core),
                            "asked noun", read)
@@ -450,10 +460,11 @@ class FieldResolver:
     @staticmethod
     def _when(words: Sequence[str], free: set[int], attributes: Sequence[str],
               values: Mapping[str, Iterable[str]]) -> FieldQuestion | None:
-        """A question that asks a time and that nothing else reads ("when did X come out"): the product's one
-        field whose catalog values are all years or dates, found by their shape, whatever its name."""
-        asked = next((words[i] for i in sorted(free) if words[i] in WHEN), None)
-        if asked is None:
+        """A question that asks a time, its first asking word one of ``when`` ("when did X come out", not "would X
+        keep me warm when it snows?"), and that the rules do not read: the product's one field whose catalog values
+        are all years or dates, found by their shape, whatever its name."""
+        asked = next((words[i] for i in sorted(free) if words[i] in ASKING or words[i] in WHEN), None)
+        if asked not in WHEN:
             return None
         timed = [a for a in attributes if (held := list(values.get(a, ())))
                  and all(_TEMPORAL.fullmatch(str(v).strip()) for v in held)]
@@ -505,11 +516,15 @@ class FieldResolver:
         question that asks the catalog is nearer ("what Diviniti showpieces do you stock?"); the word votes
         (``_by_word_votes``) when no generated question is near enough."""
         nearest = self._nearest(words, free, attributes, values, core)
-        if nearest is None:
-            return self._by_word_votes(words, free, attributes, values, core) or self._when(words, free, attributes,
-                                                                                            values)
-        if nearest[1] in (CATALOG, OPINION):
+        if nearest is not None and nearest[1] in (CATALOG, OPINION):
             return None
+        # A time asked says the answer's kind, as a noun asked does: the product's date field, before the nearest
+        # generated question or the word votes, which do not tell a time from a price ("When was X added to the
+        # catalogue?").
+        if (timed := self._when(words, free, attributes, values)) is not None:
+            return timed
+        if nearest is None:
+            return self._by_word_votes(words, free, attributes, values, core)
         return FieldQuestion(nearest[1], "embedding", tuple(words[i] for i in sorted(free)))
 
     def asks_the_catalog(self, words: Sequence[str], free: set[int], attributes: Sequence[str],
