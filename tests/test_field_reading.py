@@ -263,6 +263,14 @@ def test_a_synonym_of_a_field_the_product_holds_comes_before_one_it_lacks():
     assert (look.field.name, [f.value for f in look.facts]) == ("description", [None])
 
 
+@pytest.mark.parametrize("question", ["Northwind Jacket 0 ladies or gents",
+                                      "is the Northwind Jacket 0 for ladies or gents?"])
+def test_a_choice_between_shoppers_words_for_a_fields_values_asks_that_field(question):
+    """"ladies" and "gents" are shoppers' words for the catalog's "Women" and "Men" (facets.toml): offered, they name
+    no product and ask the gender, with no question mark or asking word, and no embedder."""
+    _assert_reads(question, "gender", "offered", FieldResolver())
+
+
 def test_a_question_no_rule_reads_asks_a_field_the_product_holds(catalog, default_embedders):
     """The questions generated for the core fields are only those of the fields the product holds: "what can you
     tell me of X" asks its description where it has one, else what it is (its category: it says nothing else),

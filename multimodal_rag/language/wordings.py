@@ -300,6 +300,13 @@ def merged(tables: Iterable[Mapping[str, tuple[str, ...]]]) -> dict[str, tuple[s
     return out
 
 
+@lru_cache(maxsize=None)
+def shoppers_words() -> dict[str, tuple[str, ...]]:
+    """Every language's shoppers' words for facet values (``facets.toml``): a word -> the stored values it may name
+    ("ladies" -> "women"; scripts never collide)."""
+    return merged(wordings(language).facets.shoppers_words for language in languages_with("facets"))
+
+
 def read_wordings(folder: Traversable | Path, language: str) -> Wordings:
     """The wordings in ``folder`` (``question.toml``, ``fields.toml`` ...), a file it lacks read from the shipped
     English ones."""

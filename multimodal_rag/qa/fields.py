@@ -17,7 +17,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from multimodal_rag.language.wordings import languages_with, merged, wordings
+from multimodal_rag.language.wordings import languages_with, merged, shoppers_words, wordings
 from multimodal_rag.words import designates, inflection_base, is_stopword, same_word, stem, tokens
 
 CORE_FIELDS = ("price", "brand", "category", "rating", "description")
@@ -60,6 +60,7 @@ OFFERING = frozenset(w for language in languages_with("question")
 DETERMINERS = frozenset(w for language in languages_with("question") for w in wordings(language).question.determiners)
 # Words that ask a time, of every language; what answers them is a field whose values all read as years or dates.
 WHEN = frozenset(w for f in _EVERY for w in f.when)
+SHOPPERS_WORDS = shoppers_words()  # a shopper's word for a facet value -> the values it may name
 _TEMPORAL = re.compile(r"(?:1[89]|2[01])\d\d(?:[-/.]\d{1,2}(?:[-/.]\d{1,2})?)?")
 
 
@@ -204,7 +205,9 @@ class FieldResolver:
         core = held_core_fields(product)
         ruled = self._by_rules(words, free, own, known, values or {}, core)
         if not is_question(words, question_mark):
-            return ruled
+            # A choice offered between one field's values asks it, question or not ("X ladies or gents").
+            said = self._values_in(_answers_offered(words, free), own, values or {})
+            return ruled or (_offered_field(said) if len(said) == 1 else None)
         if ruled is None or self._yields_to_offer(ruled):
             overruled = (self._offered_answers(words, free, own, values or {}, core, ruled)
                          or self._by_asked_noun(words, free, own, values or {}, core, ruled))
@@ -331,24 +334,26 @@ class FieldResolver:
         "Sports"), though "for" and "suit" read whom it is for. None when none is near enough, or when one is
         said of, or votes for, the field the rules read. Without the text embedder, only values said word for
         word are read."""
-        offered = []
-        for before, after in offered_alternatives(words):
-            kept = [side for side in (_free_tail(before, free), tuple(i for i in after if i in free)) if side]
-            if len(kept) == 2:
-                offered.extend(" ".join(words[i] for i in side) for side in kept)
+        offered = _answers_offered(words, free)
         if not offered:
             return None
         # Values said word for word come first ("casual wear or something dressier?": "Casual" is a usage value,
         # though "casual wear" is nearer to "Casual Shoes"); a value of the field read lets the reading stand.
-        answers = tokens(" ".join(offered))
-        said = self._values_said(answers, set(range(len(answers))), own, values, _as_written)
+        said = self._values_in(offered, own, values)
         read = self._same_field(ruled.name, own) if ruled is not None else set()
         if said.keys() & read:
             return None
         if len(said) == 1:
-            name, hits = next(iter(said.items()))
-            return FieldQuestion(name, "offered", tuple(w for v in hits for w in v))
+            return _offered_field(said)
         return self._voted(list(dict.fromkeys(offered)), self._vote_targets(own, values, core), "offered", read)
+
+    def _values_in(self, offered: Sequence[str], own: Sequence[str],
+                   values: Mapping[str, Iterable[str]]) -> dict[str, list[tuple[str, ...]]]:
+        """The product's attributes whose catalog values the ``offered`` answers say word for word
+        (``_values_said``), a shopper's word for a value (``facets.toml``: "ladies", "gents") read as the value."""
+        words = tokens(" ".join(offered))
+        answers = words + tokens(" ".join(v for w in words for v in SHOPPERS_WORDS.get(w, ())))
+        return self._values_said(answers, set(range(len(answers))), own, values, _as_written)
 
     def _by_asked_noun(self, words: Sequence[str], free: set[int], own: Sequence[str],
                        values: Mapping[str, Iterable[str]], core: Sequence[str],
@@ -633,6 +638,22 @@ class FieldResolver:
                 votes[field] = votes.get(field, 0.0) + float(row[best])
                 voters.setdefault(field, []).append(query)
         return votes, voters
+
+
+def _offered_field(said: Mapping[str, Sequence[tuple[str, ...]]]) -> FieldQuestion:
+    """The one field whose values the offered answers say (``_values_in``), read as offered."""
+    name, hits = next(iter(said.items()))
+    return FieldQuestion(name, "offered", tuple(w for v in hits for w in v))
+
+
+def _answers_offered(words: Sequence[str], free: set[int]) -> list[str]:
+    """The answers a question offers outside the product's name (``free``): both sides of each offering word."""
+    offered = []
+    for before, after in offered_alternatives(words):
+        kept = [side for side in (_free_tail(before, free), tuple(i for i in after if i in free)) if side]
+        if len(kept) == 2:
+            offered.extend(" ".join(words[i] for i in side) for side in kept)
+    return offered
 
 
 def _as_written(a: str, b: str) -> bool:

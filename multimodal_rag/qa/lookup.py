@@ -26,7 +26,8 @@ from typing import Any, Mapping, Sequence
 
 from multimodal_rag.catalog.facets import FacetVocabulary
 from multimodal_rag.qa.fields import (
-    JOINERS, MAX_VALUES, FieldQuestion, FieldResolver, held_core_fields, holds, is_question, offered_alternatives)
+    JOINERS, MAX_VALUES, SHOPPERS_WORDS, FieldQuestion, FieldResolver, held_core_fields, holds, is_question,
+    offered_alternatives)
 from multimodal_rag.words import has_digit, is_stopword, find_word, same_word, stem, tokens
 
 _NUMBER = re.compile(r"\d[\d,]*(?:\.\d+)?")
@@ -298,6 +299,8 @@ def _alternatives(words: Sequence[str], vocabulary: FacetVocabulary) -> tuple[se
     if not offered:
         return set(), []
     asked = [stem(w) for w in words]
+    # each word as written, and the values a shopper's word for one names ("ladies": "women")
+    readings = [{stem(w), *(stem(v) for value in SHOPPERS_WORDS.get(w, ()) for v in tokens(value))} for w in words]
     holding: dict[str, tuple[int, int, int]] = {}
     found: set[int] = set()
     value_words: dict[str, set[str]] = {}
@@ -306,11 +309,11 @@ def _alternatives(words: Sequence[str], vocabulary: FacetVocabulary) -> tuple[se
         for value, products in values.items():
             for word in {stem(w) for w in tokens(value)}:
                 held[word] = held.get(word, 0) + products
-        inside = [[i for i in sides if asked[i] in held] for sides in offered]  # per pair, its words held
+        inside = [[i for i in sides if readings[i] & held.keys()] for sides in offered]  # per pair, its words held
         both = sum(len(hits) == 2 and asked[hits[0]] != asked[hits[1]] for hits in inside)
         one = sum(len(hits) == 1 for hits in inside)
         if both or one:
-            holding[name] = (both, one, sum(held[asked[i]] for hits in inside for i in hits))
+            holding[name] = (both, one, sum(max(held.get(r, 0) for r in readings[i]) for hits in inside for i in hits))
             found.update(i for sides, hits in zip(offered, inside) if hits for i in sides)
             value_words[name] = set(held)
     names = sorted(holding, key=lambda name: tuple(-n for n in holding[name]))

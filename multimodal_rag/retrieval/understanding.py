@@ -21,7 +21,7 @@ from typing import Any, Mapping, Sequence
 from multimodal_rag.catalog.facets import FacetVocabulary, category_levels
 from multimodal_rag.store.filters import LIKE_WILDCARDS
 from multimodal_rag.language.analysis import match_words
-from multimodal_rag.language.wordings import languages_with, merged, phrase_pattern, word_edges, wordings
+from multimodal_rag.language.wordings import phrase_pattern, shoppers_words, word_edges, wordings
 from multimodal_rag.words import designates, is_stopword, stem, tokens
 
 MAX_VALUE_WORDS = 5
@@ -33,7 +33,7 @@ _ORDER_LABELS = {"asc": "cheapest first", "desc": "most expensive first"}
 _FACETS = wordings().facets  # language/data/en/facets.toml: the kind attributes
 # Shoppers' words for values, of every language at once (language/data/<lang>/facets.toml): each applies only where
 # the catalog stores the value it names, so one language's words never reach another's values.
-_SHOPPERS_WORDS = merged(wordings(language).facets.shoppers_words for language in languages_with("facets"))
+_SHOPPERS_WORDS = shoppers_words()
 _CONCEPTS = wordings().fields.attribute_names  # "color" -> the attribute names it designates
 
 
