@@ -301,10 +301,10 @@ def merged(tables: Iterable[Mapping[str, tuple[str, ...]]]) -> dict[str, tuple[s
 
 
 @lru_cache(maxsize=None)
-def shoppers_words() -> dict[str, tuple[str, ...]]:
+def shoppers_words() -> Mapping[str, tuple[str, ...]]:
     """Every language's shoppers' words for facet values (``facets.toml``): a word -> the stored values it may name
-    ("ladies" -> "women"; scripts never collide)."""
-    return merged(wordings(language).facets.shoppers_words for language in languages_with("facets"))
+    ("ladies" -> "women"; scripts never collide). Read-only: search and question reading share it."""
+    return MappingProxyType(merged(wordings(language).facets.shoppers_words for language in languages_with("facets")))
 
 
 def read_wordings(folder: Traversable | Path, language: str) -> Wordings:
