@@ -205,9 +205,11 @@ class FieldResolver:
         core = held_core_fields(product)
         ruled = self._by_rules(words, free, own, known, values or {}, core)
         if not is_question(words, question_mark):
+            if ruled is not None:
+                return ruled
             # A choice offered between one field's values asks it, question or not ("X ladies or gents").
             said = self._values_in(_answers_offered(words, free), own, values or {})
-            return ruled or (_offered_field(said) if len(said) == 1 else None)
+            return _offered_field(said) if len(said) == 1 else None
         if ruled is None or self._yields_to_offer(ruled):
             overruled = (self._offered_answers(words, free, own, values or {}, core, ruled)
                          or self._by_asked_noun(words, free, own, values or {}, core, ruled))
@@ -352,7 +354,7 @@ class FieldResolver:
         """The product's attributes whose catalog values the ``offered`` answers say word for word
         (``_values_said``), a shopper's word for a value (``facets.toml``: "ladies", "gents") read as the value."""
         words = tokens(" ".join(offered))
-        answers = words + tokens(" ".join(v for w in words for v in SHOPPERS_WORDS.get(w, ())))
+        answers = words + [v for w in words for v in named_value_words(w)]
         return self._values_said(answers, set(range(len(answers))), own, values, _as_written)
 
     def _by_asked_noun(self, words: Sequence[str], free: set[int], own: Sequence[str],
@@ -638,6 +640,12 @@ class FieldResolver:
                 votes[field] = votes.get(field, 0.0) + float(row[best])
                 voters.setdefault(field, []).append(query)
         return votes, voters
+
+
+def named_value_words(word: str) -> list[str]:
+    """The words of the facet values a shopper's ``word`` names (``facets.toml``: "ladies" -> ["women"]); none for
+    a word that names no value."""
+    return tokens(" ".join(SHOPPERS_WORDS.get(word, ())))
 
 
 def _offered_field(said: Mapping[str, Sequence[tuple[str, ...]]]) -> FieldQuestion:

@@ -26,7 +26,7 @@ from typing import Any, Mapping, Sequence
 
 from multimodal_rag.catalog.facets import FacetVocabulary
 from multimodal_rag.qa.fields import (
-    JOINERS, MAX_VALUES, SHOPPERS_WORDS, FieldQuestion, FieldResolver, held_core_fields, holds, is_question,
+    JOINERS, MAX_VALUES, FieldQuestion, FieldResolver, held_core_fields, holds, is_question, named_value_words,
     offered_alternatives)
 from multimodal_rag.words import has_digit, is_stopword, find_word, same_word, stem, tokens
 
@@ -300,7 +300,7 @@ def _alternatives(words: Sequence[str], vocabulary: FacetVocabulary) -> tuple[se
         return set(), []
     asked = [stem(w) for w in words]
     # each word as written, and the values a shopper's word for one names ("ladies": "women")
-    readings = [{stem(w), *(stem(v) for value in SHOPPERS_WORDS.get(w, ()) for v in tokens(value))} for w in words]
+    readings = [{stem(w), *map(stem, named_value_words(w))} for w in words]
     holding: dict[str, tuple[int, int, int]] = {}
     found: set[int] = set()
     value_words: dict[str, set[str]] = {}
