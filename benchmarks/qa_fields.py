@@ -57,11 +57,13 @@ SPLITS = ("build", "heldout")
 # "fresh3" (2026-12-06, before the short-name work; nothing tuned on it), "fresh5" after "fresh4" (2026-12-06, before
 # the work it reports; the first Flipkart set written later), "fresh6" after "fresh5" (2026-12-06, before the work it
 # reports), "fresh7" after "fresh6" (2026-12-06, written before any change of that session), "fresh8" after "fresh7"
-# (2026-12-06, written before any change of the next session), "fresh9" after "fresh8" (2026-12-06, written by a helper
-# who read neither the question reader nor its wording data, before any change of that session). Each is drawn
+# (2026-12-06, written before any change of the next session), "fresh9" after "fresh8" (2026-12-06, written by a
+# helper who read neither the question reader nor its wording data, before any change of that session), "fresh10"
+# after "fresh9" (2026-12-06, by another such helper, before any change: it reports that session's work, "fresh9"
+# was read as it tuned). Each is drawn
 # after the splits before it (their questions stay as they were), about products none of them asks about, written to
 # <split>.jsonl and scored like the held-out half.
-LATER = ("fresh", "fresh2", "fresh3", "fresh4", "fresh5", "fresh6", "fresh7", "fresh8", "fresh9")
+LATER = ("fresh", "fresh2", "fresh3", "fresh4", "fresh5", "fresh6", "fresh7", "fresh8", "fresh9", "fresh10")
 PLACEHOLDERS = {"title", "title_lower", "short", "title_typo"}
 MAX_WORDS = 5  # a longer value ("A Set Of Sofa Slip Cover Comprises Of 6 Pcs. 1 Sofa ...") is no one answer
 GLUE = {"and", "the", "for", "with", "from", "of"}  # title words no shopper keeps in a short name
@@ -78,10 +80,10 @@ class QuestionSet:
 SETS = {
     "myntra": QuestionSet(DATA / "myntra_dev" / "products.jsonl",
                           {"build": 6, "heldout": 10, "fresh": 10, "fresh2": 10, "fresh3": 10, "fresh4": 10,
-                           "fresh5": 10, "fresh6": 10, "fresh7": 10, "fresh8": 10, "fresh9": 10}),
+                           "fresh5": 10, "fresh6": 10, "fresh7": 10, "fresh8": 10, "fresh9": 10, "fresh10": 10}),
     "flipkart": QuestionSet(DATA / "flipkart_1050" / "products.jsonl",
                             {"build": 3, "heldout": 5, "fresh": 5, "fresh2": 5, "fresh3": 5, "fresh4": 5, "fresh5": 5,
-                             "fresh6": 5, "fresh7": 5, "fresh8": 5, "fresh9": 5},
+                             "fresh6": 5, "fresh7": 5, "fresh8": 5, "fresh9": 5, "fresh10": 5},
                             frozenset({"Model Name"})),
 }
 
