@@ -10,8 +10,10 @@ from __future__ import annotations
 import pytest
 
 from multimodal_rag.catalog.facets import FacetVocabulary
+from multimodal_rag.qa.clauses import asking_clause
 from multimodal_rag.qa.fields import FieldResolver, asked_noun, field_questions
 from multimodal_rag.qa.lookup import lookup
+from multimodal_rag.words import tokens
 
 SEASONS = ["Summer", "Winter", "Spring", "Fall"]
 USAGES = ["Casual", "Formal", "Sports"]
@@ -401,3 +403,45 @@ def test_the_asked_noun_is_the_run_of_content_words_after_a_determiner():
     assert asked_noun(words, {0, 1, 2, 3, 4}) == (1, 3)  # the function words between its words passed over
     words = ["what", "do", "i", "unpack", "from", "x"]
     assert asked_noun(words, {0, 1, 2, 3, 4}) == ()  # "what" is the thing asked itself here
+
+
+@pytest.mark.parametrize("question, asked", [
+    ("would the Northwind Jacket 0 go with a grey sofa? what colour is it", "what colour is it"),
+    ("need to look up reviews for the Northwind Jacket 0, which model is it?", "which model is it"),
+    ("trying to match my trousers - what fit is the Northwind Jacket 0 actually?",
+     "what fit is the northwind jacket 0 actually"),
+    ("is the Northwind Jacket 0 an old design? when did it first show up", "when did it first show up"),
+    ("Would the U.S. Polo Assn. Jacket keep me warm when it snows?", None),  # abbreviations end no sentence
+    ("What colour will the Northwind Cotton - Stretch Leggings be when it arrives?", None),  # "when" heads no clause
+    ("Is the Northwind Jacket 0 mostly one colour? Which one?", None),        # asks of the clause before
+    ("Is the Northwind Jacket 0 red, blue, or green?", None),                  # a list runs on commas
+    ("buying a present for my brother, would the Northwind Jacket 0 work for him?", None),  # yes or no: the reason stays
+    ("what colour is the Northwind Jacket 0? it must go with my sofa", None),  # asked first
+    ("ok but what is the Northwind Jacket 0, a top? shoes? a bag?", None),     # later clauses offer answers
+    ("Indian Art Villa 2.3\" X 6.9\" Bowl 0.7 L - 28 cm, which model is it?", "which model is it"),
+])
+def test_a_question_in_several_clauses_asks_in_the_last_that_asks_for_a_thing_named(question, asked):
+    words = tokens(question)
+    clause = asking_clause(question)
+    assert (None if clause is None else " ".join(words[i] for i in sorted(clause))) == asked
+
+
+def test_a_chinese_question_asks_in_its_last_clause_with_an_open_asking_word():
+    pytest.importorskip("jieba")
+    words = tokens("我想买给我哥哥，这个是什么颜色")
+    assert "".join(words[i] for i in sorted(asking_clause("我想买给我哥哥，这个是什么颜色"))) == "这个是什么颜色"
+
+
+@pytest.mark.parametrize("question, field, how, value", [
+    # the reason names another field by its name ("fit"), the question a price by a synonym
+    ("the fit matters to me, what does the Northwind Jacket 0 cost?", "price", "synonym", "100"),
+    # the reason holds another value of the product's own season ("winter"), which alone would point at a twin
+    ("would the Northwind Jacket 0 go with my winter coat? which fit is it", "fit", "name", "Slim"),
+])
+def test_the_reason_before_a_question_neither_names_the_field_nor_unnames_the_product(catalog, question, field, how,
+                                                                                      value):
+    """A shopper says why before asking: the field is read in the clause that asks, and the words of the reason,
+    said of other things, need not be the product's. No embedder."""
+    by_title, vocabulary = catalog
+    look = lookup(question, [by_title["Northwind Jacket 0"]], FieldResolver(), vocabulary)
+    assert (look.field.name, look.field.how, [f.value for f in look.facts]) == (field, how, [value])

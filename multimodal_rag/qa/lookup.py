@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
 from multimodal_rag.catalog.facets import FacetVocabulary
+from multimodal_rag.qa.clauses import asking_clause
 from multimodal_rag.qa.fields import (
     JOINERS, MAX_VALUES, FieldQuestion, FieldResolver, held_core_fields, holds, is_question, named_value_words,
     offered_alternatives)
@@ -93,9 +94,11 @@ class _Candidate:
 
 
 def name_products(words: Sequence[str], products: Sequence[Mapping[str, Any]], optional: set[int] = frozenset(),
-                  vocabulary: FacetVocabulary | None = None) -> tuple[list[int], set[int]]:
+                  vocabulary: FacetVocabulary | None = None, aside: set[int] = frozenset()
+                  ) -> tuple[list[int], set[int]]:
     """(positions of the products ``words`` name, best first; the word positions their name took). ``optional``
-    word positions (those naming a field) may match a product but need not."""
+    word positions (those naming a field) may match a product but need not; ``aside``: those of words said of
+    something else (the reason before a question: "would X go with a grey sofa?"), which may name it or not."""
     content = [i for i, w in enumerate(words) if not is_stopword(w)]
     everything = [set(_product_words(p, "title", "brand", "category", "attributes")) for p in products]
     candidates = []
@@ -108,7 +111,8 @@ def name_products(words: Sequence[str], products: Sequence[Mapping[str, Any]], o
         title_words = tokens(str(product.get("title") or ""))
         c.whole_title = holds(words, title_words)
         c.typed_title = c.whole_title or holds(words, title_words, same_word)
-        c.unexplained = [i for i in content if i not in optional and find_word(words[i], known) is None]
+        c.unexplained = [i for i in content if i not in optional and i not in aside
+                         and find_word(words[i], known) is None]
         # Shoppers name a product with or without its brand ("what brand is X" leaves it out by nature): the
         # brand's words in a title count neither for nor against it.
         named_by = (title - set(_product_words(product, "brand"))) or title
@@ -377,7 +381,11 @@ def lookup(question: str, products: Sequence[Mapping[str, Any]], resolver: Field
                                               alternatives[0])
     optional |= offered_values
     naming = _as_written(question, {i for i, w in enumerate(words) if i not in optional and not is_stopword(w)})
-    positions, taken = name_products(words, products, optional, vocabulary)
+    # Of a question in several clauses, the field is asked in the last one that asks for a thing named; the clauses
+    # before say why, of other things too ("would X go with a grey sofa? what colour is it").
+    clause = asking_clause(question)
+    reasons = set(range(min(clause))) if clause else set()
+    positions, taken = name_products(words, products, optional, vocabulary, reasons)
     offered = None
     if not positions and vocabulary is not None:
         positions, taken, offered = _named_with_offer(words, products, optional, offered_values, vocabulary,
@@ -395,6 +403,8 @@ def lookup(question: str, products: Sequence[Mapping[str, Any]], resolver: Field
     # the product ("how heavy is the eCraftIndia Lord Ganesha ...": the brand leads the name).
     naming_words = taken - related
     free = (set(range(len(words))) - taken) | {i for i in related if i > max(naming_words, default=len(words))}
+    if clause is not None and free & clause:
+        free &= clause
     values = vocabulary.attributes if vocabulary is not None else None
     mark = bool(_QUESTION_MARK.search(question))
     asked = _parsed_field(field) or offered or resolver.resolve(words, free, products[positions[0] - 1], attributes,
