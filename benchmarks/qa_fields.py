@@ -60,10 +60,11 @@ SPLITS = ("build", "heldout")
 # (2026-12-06, written before any change of the next session), "fresh9" after "fresh8" (2026-12-06, written by a
 # helper who read neither the question reader nor its wording data, before any change of that session), "fresh10"
 # after "fresh9" (2026-12-06, by another such helper, before any change: it reports that session's work, "fresh9"
-# was read as it tuned). Each is drawn
+# was read as it tuned), "fresh11" after "fresh10" (2026-12-06, by a third such helper, after that session's change:
+# it reports the next one). Each is drawn
 # after the splits before it (their questions stay as they were), about products none of them asks about, written to
 # <split>.jsonl and scored like the held-out half.
-LATER = ("fresh", "fresh2", "fresh3", "fresh4", "fresh5", "fresh6", "fresh7", "fresh8", "fresh9", "fresh10")
+LATER = ("fresh", "fresh2", "fresh3", "fresh4", "fresh5", "fresh6", "fresh7", "fresh8", "fresh9", "fresh10", "fresh11")
 PLACEHOLDERS = {"title", "title_lower", "short", "title_typo"}
 MAX_WORDS = 5  # a longer value ("A Set Of Sofa Slip Cover Comprises Of 6 Pcs. 1 Sofa ...") is no one answer
 GLUE = {"and", "the", "for", "with", "from", "of"}  # title words no shopper keeps in a short name
@@ -80,10 +81,10 @@ class QuestionSet:
 SETS = {
     "myntra": QuestionSet(DATA / "myntra_dev" / "products.jsonl",
                           {"build": 6, "heldout": 10, "fresh": 10, "fresh2": 10, "fresh3": 10, "fresh4": 10,
-                           "fresh5": 10, "fresh6": 10, "fresh7": 10, "fresh8": 10, "fresh9": 10, "fresh10": 10}),
+                           "fresh5": 10, "fresh6": 10, "fresh7": 10, "fresh8": 10, "fresh9": 10, "fresh10": 10, "fresh11": 10}),
     "flipkart": QuestionSet(DATA / "flipkart_1050" / "products.jsonl",
                             {"build": 3, "heldout": 5, "fresh": 5, "fresh2": 5, "fresh3": 5, "fresh4": 5, "fresh5": 5,
-                             "fresh6": 5, "fresh7": 5, "fresh8": 5, "fresh9": 5, "fresh10": 5},
+                             "fresh6": 5, "fresh7": 5, "fresh8": 5, "fresh9": 5, "fresh10": 5, "fresh11": 5},
                             frozenset({"Model Name"})),
 }
 
