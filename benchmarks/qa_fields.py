@@ -81,10 +81,11 @@ class QuestionSet:
 SETS = {
     "myntra": QuestionSet(DATA / "myntra_dev" / "products.jsonl",
                           {"build": 6, "heldout": 10, "fresh": 10, "fresh2": 10, "fresh3": 10, "fresh4": 10,
-                           "fresh5": 10, "fresh6": 10, "fresh7": 10, "fresh8": 10, "fresh9": 10, "fresh10": 10, "fresh11": 10}),
+                           "fresh5": 10, "fresh6": 10, "fresh7": 10, "fresh8": 10, "fresh9": 10, "fresh10": 10,
+                           "fresh11": 10}),
     "flipkart": QuestionSet(DATA / "flipkart_1050" / "products.jsonl",
                             {"build": 3, "heldout": 5, "fresh": 5, "fresh2": 5, "fresh3": 5, "fresh4": 5, "fresh5": 5,
-                             "fresh6": 5, "fresh7": 5, "fresh8": 5, "fresh9": 5, "fresh10": 5, "fresh11": 5},
+                             "fresh6": 5, "fresh7": 5, "fresh8": 5, "fresh9": 5, "fresh10": 5, "fresh11": 3},
                             frozenset({"Model Name"})),
 }
 
