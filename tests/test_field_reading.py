@@ -414,6 +414,8 @@ def test_the_asked_noun_is_the_run_of_content_words_after_a_determiner():
     ("Would the U.S. Polo Assn. Jacket keep me warm when it snows?", None),  # abbreviations end no sentence
     ("What colour will the Northwind Cotton - Stretch Leggings be when it arrives?", None),  # "when" heads no clause
     ("Is the Northwind Jacket 0 mostly one colour? Which one?", None),        # asks of the clause before
+    ("which season is the Northwind Jacket 0 for? I wonder how it fits", None),  # "how" heads no clause
+    ("is the Northwind Jacket 0 under 1,000? which model is it?", "which model is it"),  # a number's comma
     ("Is the Northwind Jacket 0 red, blue, or green?", None),                  # a list runs on commas
     ("buying a present for my brother, would the Northwind Jacket 0 work for him?", None),  # yes or no: the reason stays
     ("what colour is the Northwind Jacket 0? it must go with my sofa", None),  # asked first
@@ -436,7 +438,7 @@ def test_a_chinese_question_asks_in_its_last_clause_with_an_open_asking_word():
     # the reason names another field by its name ("fit"), the question a price by a synonym
     ("the fit matters to me, what does the Northwind Jacket 0 cost?", "price", "synonym", "100"),
     # the reason holds another value of the product's own season ("winter"), which alone would point at a twin
-    ("would the Northwind Jacket 0 go with my winter coat? which fit is it", "fit", "name", "Slim"),
+    ("to go with my winter coat - which fit is the Northwind Jacket 0?", "fit", "name", "Slim"),
 ])
 def test_the_reason_before_a_question_neither_names_the_field_nor_unnames_the_product(catalog, question, field, how,
                                                                                       value):
@@ -445,3 +447,13 @@ def test_the_reason_before_a_question_neither_names_the_field_nor_unnames_the_pr
     by_title, vocabulary = catalog
     look = lookup(question, [by_title["Northwind Jacket 0"]], FieldResolver(), vocabulary)
     assert (look.field.name, look.field.how, [f.value for f in look.facts]) == (field, how, [value])
+
+
+@pytest.mark.parametrize("question", ["need reviews for the Northwind Jacket 0, which fit is it?",
+                                      "would the Northwind Jacket 0 go with my winter coat? which fit is it"])
+def test_the_reason_that_names_the_product_must_name_it_whole(catalog, question):
+    """Named in the reason itself, the product is named as anywhere: "Northwind Kurta 3" shares only the brand with
+    "Northwind Jacket 0", so it is not the product asked about."""
+    by_title, vocabulary = catalog
+    look = lookup(question, [by_title["Northwind Kurta 3"]], FieldResolver(), vocabulary)
+    assert look.named == () and look.facts == ()

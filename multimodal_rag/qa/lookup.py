@@ -98,7 +98,8 @@ def name_products(words: Sequence[str], products: Sequence[Mapping[str, Any]], o
                   ) -> tuple[list[int], set[int]]:
     """(positions of the products ``words`` name, best first; the word positions their name took). ``optional``
     word positions (those naming a field) may match a product but need not; ``aside``: those of words said of
-    something else (the reason before a question: "would X go with a grey sofa?"), which may name it or not."""
+    something else (the reason before a question: "matching my grey trousers - what colour is X?"), which need not
+    be the product's when none of them names it."""
     content = [i for i, w in enumerate(words) if not is_stopword(w)]
     everything = [set(_product_words(p, "title", "brand", "category", "attributes")) for p in products]
     candidates = []
@@ -111,7 +112,9 @@ def name_products(words: Sequence[str], products: Sequence[Mapping[str, Any]], o
         title_words = tokens(str(product.get("title") or ""))
         c.whole_title = holds(words, title_words)
         c.typed_title = c.whole_title or holds(words, title_words, same_word)
-        c.unexplained = [i for i in content if i not in optional and i not in aside
+        # The reason's words need not be the product's when it is named in the clause that asks.
+        said_aside = aside if not c.matched & aside else set()
+        c.unexplained = [i for i in content if i not in optional and i not in said_aside
                          and find_word(words[i], known) is None]
         # Shoppers name a product with or without its brand ("what brand is X" leaves it out by nature): the
         # brand's words in a title count neither for nor against it.
@@ -394,8 +397,9 @@ def lookup(question: str, products: Sequence[Mapping[str, Any]], resolver: Field
     if not positions:
         # No product named: still say which field was asked (its name, or its values offered: "a winter piece or
         # a summer one?"), so that a second retrieval looks for the product and the answer can say it is missing.
+        asking = field_positions & clause if clause is not None and field_positions & clause else field_positions
         asked = _parsed_field(field) or (
-            resolver.resolve(words, field_positions, {}, attributes) if field_positions else None) or (
+            resolver.resolve(words, asking, {}, attributes) if asking else None) or (
             _offered_field(words, {}, alternatives, set(range(len(words)))))
         return Lookup(asked, naming=naming)
     # What a relation is said of reads the field even when the name holds the word too ("is the Reebok Micro
