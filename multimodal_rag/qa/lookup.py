@@ -397,9 +397,8 @@ def lookup(question: str, products: Sequence[Mapping[str, Any]], resolver: Field
     if not positions:
         # No product named: still say which field was asked (its name, or its values offered: "a winter piece or
         # a summer one?"), so that a second retrieval looks for the product and the answer can say it is missing.
-        asking = field_positions & clause if clause is not None and field_positions & clause else field_positions
         asked = _parsed_field(field) or (
-            resolver.resolve(words, asking, {}, attributes) if asking else None) or (
+            resolver.resolve(words, field_positions, {}, attributes) if field_positions else None) or (
             _offered_field(words, {}, alternatives, set(range(len(words)))))
         return Lookup(asked, naming=naming)
     # What a relation is said of reads the field even when the name holds the word too ("is the Reebok Micro
