@@ -417,7 +417,8 @@ def test_the_asked_noun_is_the_run_of_content_words_after_a_determiner():
     ("which season is the Northwind Jacket 0 for? I wonder how it fits", None),  # "how" heads no clause
     ("is the Northwind Jacket 0 under 1,000? which model is it?", "which model is it"),  # a number's comma
     ("Is the Northwind Jacket 0 red, blue, or green?", None),                  # a list runs on commas
-    ("buying a present for my brother, would the Northwind Jacket 0 work for him?", None),  # yes or no: the reason stays
+    # yes or no: the reason stays
+    ("buying a present for my brother, would the Northwind Jacket 0 work for him?", None),
     ("what colour is the Northwind Jacket 0? it must go with my sofa", None),  # asked first
     ("ok but what is the Northwind Jacket 0, a top? shoes? a bag?", None),     # later clauses offer answers
     ("Indian Art Villa 2.3\" X 6.9\" Bowl 0.7 L - 28 cm, which model is it?", "which model is it"),
@@ -430,8 +431,9 @@ def test_a_question_in_several_clauses_asks_in_the_last_that_asks_for_a_thing_na
 
 def test_a_chinese_question_asks_in_its_last_clause_with_an_open_asking_word():
     pytest.importorskip("jieba")
-    words = tokens("我想买给我哥哥，这个是什么颜色")
-    assert "".join(words[i] for i in sorted(asking_clause("我想买给我哥哥，这个是什么颜色"))) == "这个是什么颜色"
+    question = "我想买给我哥哥，这个是什么颜色"
+    words = tokens(question)
+    assert "".join(words[i] for i in sorted(asking_clause(question))) == "这个是什么颜色"
 
 
 @pytest.mark.parametrize("question, field, how, value", [

@@ -4,9 +4,9 @@ Shoppers say why before they ask: "would X go with a grey sofa? what colour is i
 which model exactly is it?", "I want to pair X with jeans - which shade is it?". The clauses before the question
 hold words of other fields ("grey", "reviews", "jeans") that read as the field asked. Where the question has
 several clauses, the last one that asks for a thing named (by an open asking word, one that wants a thing named,
-not a yes or no: question.toml's ``open_asking``) is where it asks, to the question's end (later clauses without one add offered
-answers: "what is X, a top? shoes?"). A yes-or-no question after a reason keeps the reason: "buying for my brother,
-would X work for him?" asks of him.
+not a yes or no: question.toml's ``open_asking``) is where it asks, to the question's end (later clauses without
+one add offered answers: "what is X, a top? shoes?"). A yes-or-no question after a reason keeps the reason:
+"buying for my brother, would X work for him?" asks of him.
 
 A clause asks for a thing named when an open asking word heads it, in a language that puts one first
 (``open_asking_leads``: English, "..., which model is it?", not "X - Stretch Leggings be when it arrives?" nor "I
@@ -26,10 +26,9 @@ from multimodal_rag.language.wordings import languages_with, wordings
 from multimodal_rag.words import is_stopword, tokens
 
 _QUESTION = [wordings(language).question for language in languages_with("question")]
-OPEN_ASKING = frozenset(w for q in _QUESTION for w in q.open_asking)
-# Those of languages that put one at the head of its clause, and of those that leave it in place.
+# The open asking words of languages that put one at the head of its clause, and of those that leave it in place.
 _LEADING = frozenset(w for q in _QUESTION if q.open_asking_leads for w in q.open_asking)
-_IN_PLACE = OPEN_ASKING - _LEADING
+_IN_PLACE = frozenset(w for q in _QUESTION if not q.open_asking_leads for w in q.open_asking)
 # Not the full stop: abbreviations hold one ("U.S. Polo Assn. Kids T-shirt").
 _SENTENCE_END = re.compile(r"[?!;？！；。]+")
 # Not the comma of a number ("under 1,000").
