@@ -359,6 +359,16 @@ def test_answers_offered_near_another_fields_values_overrule_a_phrase_of_relatio
     _assert_reads(question, field, how, _resolver(default_embedders))
 
 
+def test_answers_offered_overrule_what_a_relation_is_said_of_read_by_the_field_names(default_embedders):
+    # "months" is nearer to the name "year" than to "season", but the answers offered ("chilly", "the warmer
+    # months") are nearest to "Winter": the choice the question offers says what it asks.
+    rows = [dict(r, attributes={**r["attributes"], "year": str(2011 + i % 3)}) for i, r in enumerate(_catalog())]
+    question = "Is the Northwind Jacket 0 meant for layering up when it gets chilly, or for the warmer months?"
+    look = lookup(question, [rows[0]], _resolver(default_embedders), FacetVocabulary.from_products(rows))
+    assert (look.field.name, look.field.how, look.field.words) == ("season", "offered", ("chilly", "warmer months"))
+    assert [(f.product_id, f.value) for f in look.facts] == [("p0", "Summer")]
+
+
 @pytest.mark.parametrize("kind_field, question, field, value, catalog_asked", [
     # nothing said but the product: what it is, its kind attribute ("Garment Type" is a type), else its category
     (True, "What exactly is the Northwind Jacket 0?", "Garment Type", "Jacket", False),

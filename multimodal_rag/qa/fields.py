@@ -318,9 +318,13 @@ class FieldResolver:
 
     def _yields_to_offer(self, ruled: FieldQuestion) -> bool:
         """A reading the answers a question offers may overrule: a phrase of relation ("meant for", "suit": whom it
-        is for; ``relates``), or a one-word name that may be said in passing ("part of the year"). A field's own
-        phrase ("how much is the red or the blue one?" asks the price), a name of several words and the values
-        said word for word stand."""
+        is for; ``relates``), what such a phrase is said of read by the words' votes over the field names
+        ("meant for layering up when it gets chilly, or for the warmer months?": "months" is near "year", but the
+        answers offered are near "Winter"), or a one-word name that may be said in passing ("part of the year").
+        A field's own phrase ("how much is the red or the blue one?" asks the price), a name of several words and
+        the values said word for word stand."""
+        if ruled.how == "embedding":
+            return True
         if ruled.how == "synonym":
             return self.relates(ruled.name, ruled.words)
         return ruled.how == "name" and len(_name_words(ruled.name)) == 1
