@@ -62,8 +62,8 @@ SPLITS = ("build", "heldout")
 # helper who read neither the question reader nor its wording data, before any change of that session), "fresh10"
 # after "fresh9" (2026-12-06, by another such helper, before any change: it reports that session's work, "fresh9"
 # was read as it tuned), "fresh11" after "fresh10" (2026-12-06, by a third such helper, after that session's change:
-# it reports the next one), "fresh12" after "fresh11" (2026-12-06, by a fourth such helper, after the next session's
-# first change, before any it reports). Each is drawn
+# it reports the next one), "fresh12" after "fresh11" (2026-12-06, by a fourth such helper, after the change
+# "fresh11" reports: it reports the next one). Each is drawn
 # after the splits before it (their questions stay as they were), about products none of them asks about, written to
 # <split>.jsonl and scored like the held-out half.
 LATER = ("fresh", "fresh2", "fresh3", "fresh4", "fresh5", "fresh6", "fresh7", "fresh8", "fresh9", "fresh10", "fresh11",
