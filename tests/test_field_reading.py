@@ -369,6 +369,53 @@ def test_answers_offered_overrule_what_a_relation_is_said_of_read_by_the_field_n
     assert [(f.product_id, f.value) for f in look.facts] == [("p0", "Summer")]
 
 
+def test_a_yes_or_no_question_no_field_is_near_is_answered_with_its_nearest_fields(default_embedders):
+    """A need said by its meaning only ("to wear to the office") is near no one field's generated question (below
+    0.4): the yes-or-no question is answered with the field the word votes read (the gender: "office" is near a
+    gender's phrase) and the product's values of the three fields nearest to it, the asked one (usage) among them.
+    A question that asks for a thing named keeps its one field."""
+    import json
+
+    from langchain_core.documents import Document
+
+    from multimodal_rag.qa.parsing import ParsedQuestion
+    from multimodal_rag.qa.schema import QAInput
+    from multimodal_rag.qa.steps import Asked, Found
+    from tests.conftest import MYNTRA, require_shared_data
+
+    require_shared_data()
+    with open(MYNTRA / "products.jsonl", encoding="utf-8") as lines:
+        rows = [json.loads(line) for line in lines if line.strip()]
+    product = next(r for r in rows if r["id"] == "m7563")
+    resolver, vocabulary = _resolver(default_embedders), FacetVocabulary.from_products(rows)
+    question = "need something to wear to the office on monday, would nike men's as spher navy blue t-shirt do?"
+    look = lookup(question, [product], resolver, vocabulary)
+    assert (look.field.name, look.field.how, look.field.also) == (
+        "gender", "embedding", ("articleType", "baseColour", "usage"))
+    assert [(f.field, f.value) for f in (*look.facts, *look.also)] == [
+        ("gender", "Men"), ("articleType", "Tshirts"), ("baseColour", "Navy Blue"), ("usage", "Sports")]
+    asked = Asked(QAInput(question=question), ParsedQuestion(question=question, query=question, intent="field"))
+    fixed = Found(asked, [Document(page_content=product["title"], metadata=product)], look).fixed
+    assert (fixed.answer, fixed.positions, fixed.grounding) == (
+        "The catalog lists for Nike Men's As Spher Navy Blue T-shirt: gender Men; articletype Tshirts; basecolour "
+        "Navy Blue; usage Sports [1].", (1,), "lookup")
+    opened = lookup("what would nike men's as spher navy blue t-shirt do at the office on monday?", [product],
+                    resolver, vocabulary)
+    assert opened.field.how != "nearest" and not opened.also
+
+
+def test_a_yes_or_no_question_no_word_votes_for_is_read_as_its_nearest_fields(default_embedders):
+    """No word of "taking the kids camping" is near enough a field's name, value or phrase to vote: the nearest
+    generated question's field is read, how "nearest", and the next two nearest are answered besides."""
+    rows = [dict(r, attributes={**r["attributes"], "gender": ("Men", "Women")[i % 2]})
+            for i, r in enumerate(_catalog())]
+    look = lookup("Taking the kids camping, would the Northwind Jacket 0 do?", [rows[0]], _resolver(default_embedders),
+                  FacetVocabulary.from_products(rows))
+    assert (look.field.name, look.field.how, look.field.also) == ("season", "nearest", ("occasion", "usage"))
+    assert [(f.field, f.value) for f in (*look.facts, *look.also)] == [
+        ("season", "Summer"), ("occasion", "Wedding"), ("usage", "Casual")]
+
+
 @pytest.mark.parametrize("kind_field, question, field, value, catalog_asked", [
     # nothing said but the product: what it is, its kind attribute ("Garment Type" is a type), else its category
     (True, "What exactly is the Northwind Jacket 0?", "Garment Type", "Jacket", False),

@@ -234,6 +234,8 @@ class AnswerWordings(_Data):
 
     separator: str         # between listed products
     fact: Template
+    facts: Template        # several fields of one product: {title}, {values} (``facts_item``s joined), {n}
+    facts_item: Template
     not_listed: Template
     not_listed_value: str  # a value a product does not list, among several products' values
     ambiguous: Template

@@ -29,6 +29,14 @@ def fact_sentence(fact: FieldAnswer, language: str = "en") -> str:
     return template.format(field=say.field_name(fact.field), title=fact.title, value=fact.value, n=fact.position)
 
 
+def facts_sentence(facts: Sequence[FieldAnswer], language: str = "en") -> str:
+    """Several fields' values of one product, each field named, cited once: what answers a question the reader could
+    not tell between those fields ("would X do for the office?": its usage, kind and colour)."""
+    say = sentences(language)
+    values = say.separator.join(say.facts_item.format(field=say.field_name(f.field), value=f.value) for f in facts)
+    return say.facts.format(title=facts[0].title, values=values, n=facts[0].position)
+
+
 def ambiguous_sentence(facts: Sequence[FieldAnswer], language: str = "en") -> str:
     say = sentences(language)
     values = say.separator.join(

@@ -6,13 +6,14 @@ the languages' synonym sets (``language/data/<lang>/fields.toml``: "pay", "cost"
 "어디 제품" -> brand),
 an editable synonym table from the config (``[qa.synonyms]``), "who" questions (the brand when a verb of making
 is asked, else whom the product is for), and, when no word matches, the text embedder's similarity between the
-remaining words and the field names and synonym phrases.
+remaining words and the field names and synonym phrases. A yes-or-no question that none of these is sure of ("would
+X do for the office?") is answered with the values of its nearest fields besides.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
@@ -36,6 +37,11 @@ WEAK_PHRASES = frozenset(tuple(tokens(p)) for f in _EVERY for p in f.weak_phrase
 # Below it the nearest generated question names no field (the lowest of a field asked in the dev wordings was 0.43).
 FIELD_QUESTION_MIN_SIMILARITY = 0.4
 EMBEDDING_MIN_SIMILARITY = 0.5  # below it a question's word names no field
+# A yes-or-no question no rule and no generated question reads is answered with the values of this many fields
+# besides the word votes' one, those of the generated questions nearest to it: a need asked by meaning ("would X do
+# for the office?") is near no one field's question, but the asked one was among the three nearest in each of the 23
+# such questions of fresh9.
+NEAREST_FIELDS_ANSWERED = 3
 VALUES_PER_SHAPE = 3  # a field question shape is filled with this many of a field's commonest values (or sets)
 # Every language's field question shapes ("Is it {a} or {b}?"), generated for a catalog's fields.
 QUESTION_SHAPES = tuple(dict.fromkeys(q for f in _EVERY for q in f.questions))
@@ -58,6 +64,8 @@ OFFERING = frozenset(w for language in languages_with("question")
 # Words that ask which one of a kind ("what", "which", "什么"), of every language: the noun after one names what is
 # asked ("what activity is X suited for?").
 DETERMINERS = frozenset(w for language in languages_with("question") for w in wordings(language).question.determiners)
+# Asking words that want a thing named, not a yes or no, of every language: a question without one asks yes or no.
+OPEN_ASKING = frozenset(w for language in languages_with("question") for w in wordings(language).question.open_asking)
 # Words that ask a time, of every language; what answers them is a field whose values all read as years or dates.
 WHEN = frozenset(w for f in _EVERY for w in f.when)
 SHOPPERS_WORDS = shoppers_words()  # a shopper's word for a facet value -> the values it may name
@@ -70,12 +78,14 @@ class FieldQuestion:
     ``how`` says which rule found it: "name" (the attribute's own name), "synonym", "embedding", "offered"
     (the question offers catalog values of it, or answers near them: "for men or women?", "for daily use or for
     special occasions?"), "asked noun" (the noun a question asks for: "what activity is X suited for?"), "identity"
-    (the question says nothing but the product: "what is X?", its kind), or "parsed" (a question parser read it: a
-    chat model's structured output)."""
+    (the question says nothing but the product: "what is X?", its kind), "nearest" (a yes-or-no question nothing
+    else reads, no word voting either: the field of the nearest generated question, with the next nearest in
+    ``also``), or "parsed" (a question parser read it: a chat model's structured output)."""
 
     name: str
     how: str
     words: tuple[str, ...] = ()  # the question words that named it
+    also: tuple[str, ...] = ()  # fields answered besides: those the reader could not tell ``name`` from
 
 
 def offered_alternatives(words: Sequence[str]) -> list[tuple[tuple[int, ...], tuple[int, ...]]]:
@@ -524,8 +534,9 @@ class FieldResolver:
         each of the product's fields and of the core fields it holds, in the language's own question shapes, with the
         catalog's values ("What occasion is X for?" is nearest to "Is it for party or formal?": usage; "can I
         wear X in the cold months, or is it for warm weather?" to "Is it summer or winter?": season). None when a
-        question that asks the catalog is nearer ("what Diviniti showpieces do you stock?"); the word votes
-        (``_by_word_votes``) when no generated question is near enough."""
+        question that asks the catalog is nearer ("what Diviniti showpieces do you stock?"). When no generated
+        question is near enough, the word votes (``_by_word_votes``), a yes-or-no question's nearest fields
+        answered besides (``_with_nearest_fields``)."""
         nearest = self._nearest(words, free, attributes, values, core)
         if nearest is not None and nearest[1] in (CATALOG, OPINION):
             return None
@@ -535,8 +546,34 @@ class FieldResolver:
         if (timed := self._when(words, free, attributes, values)) is not None:
             return timed
         if nearest is None:
-            return self._by_word_votes(words, free, attributes, values, core)
+            voted = self._by_word_votes(words, free, attributes, values, core)
+            return self._with_nearest_fields(voted, words, free, attributes, values, core)
         return FieldQuestion(nearest[1], "embedding", tuple(words[i] for i in sorted(free)))
+
+    def _with_nearest_fields(self, voted: FieldQuestion | None, words: Sequence[str], free: set[int],
+                             attributes: Sequence[str], values: Mapping[str, Iterable[str]],
+                             core: Sequence[str]) -> FieldQuestion | None:
+        """A yes-or-no question (no open asking word or offering word among its free words) that names a need by
+        its meaning only ("need something for the office on monday, would X do?", "would X work for my brother?",
+        "could I gift X to my son?") asks whichever of the product's facts settles it, which no one reading is
+        sure of: the field the word votes read (``voted``: "son" is near the value "Boys"; "work" near the price's
+        "pay"), and besides it (``also``) the fields of the ``NEAREST_FIELDS_ANSWERED`` nearest generated
+        questions, all answered, a reader's n-best ("the office" is nearest to the kind's, colour's and usage's
+        questions); the nearest one is read, how "nearest", when no word votes. Not the description (prose, not a
+        fact to list), nor the questions that ask the catalog or an opinion: below ``FIELD_QUESTION_MIN_SIMILARITY``
+        they are no nearer in meaning than a field's ("would X work for my brother?" is nearest to an opinion's at
+        0.34, gender's at 0.28). A question that asks for a thing named, or offers answers to choose from ("X: for
+        him or for her?" of a catalog with no gender), keeps ``voted``."""
+        if {words[i] for i in free} & (OPEN_ASKING | OFFERING):
+            return voted
+        similarities = self._similarities(words, free, attributes, values, core)
+        nearest = sorted((f for f in similarities if f not in (CATALOG, OPINION, "description")),
+                         key=similarities.__getitem__, reverse=True)[:NEAREST_FIELDS_ANSWERED]
+        if voted is not None:
+            return replace(voted, also=tuple(f for f in nearest if f != voted.name))
+        if not nearest:
+            return None
+        return FieldQuestion(nearest[0], "nearest", tuple(words[i] for i in sorted(free)), tuple(nearest[1:]))
 
     def asks_the_catalog(self, words: Sequence[str], free: set[int], attributes: Sequence[str],
                          values: Mapping[str, Iterable[str]] | None = None,
@@ -590,7 +627,8 @@ class FieldResolver:
                        phrases: bool = True) -> FieldQuestion | None:
         """The free words against the product's field names, their catalog values (of a field whose values are
         categories, not free text) and every synonym phrase, by the text embedder: for a question no generated
-        question is near enough ("Could I gift X to my son?": "son" is near "Boys"). Each word, and the words
+        question is near enough ("Could I gift X to my son?": "son" is near "Boys"; a yes-or-no one is answered
+        with its nearest fields besides), and for what a phrase of relation is said of. Each word, and the words
         together, vote for the field of its nearest target (when at least ``EMBEDDING_MIN_SIMILARITY``) with
         that similarity; the field with the most wins. Values and phrases reach wordings no table lists
         ("assembled from" is near "built of", "cold" near "Winter"); the vote lets several weak words ("cold

@@ -56,10 +56,12 @@ class FieldAnswer:
 @dataclass(frozen=True)
 class Lookup:
     """What a question asks: the field (None: no field asked), the facts read for it (one per named product;
-    none when no retrieved product is the one named), and whether several products were named equally."""
+    none when no retrieved product is the one named), and whether several products were named equally. ``also``:
+    the first named product's values of the further fields answered (``FieldQuestion.also``), those it lists."""
 
     field: FieldQuestion | None
     facts: tuple[FieldAnswer, ...] = ()
+    also: tuple[FieldAnswer, ...] = ()
     named: tuple[int, ...] = ()  # positions of the products the question names, best first
     naming: str = ""  # the question's words that can name a product (neither phrasing nor field words)
     # No field asked, and the question reads as one that asks the catalog ("what X showpieces do you stock?")
@@ -426,9 +428,15 @@ def lookup(question: str, products: Sequence[Mapping[str, Any]], resolver: Field
         # Equally named twins may store the field under their own attribute name.
         name = asked.name if position == positions[0] or field else (
             resolver.resolve(words, free, product, attributes, values, mark) or asked).name
-        facts.append(FieldAnswer(position, str(product["id"]), str(product.get("title") or ""), name,
-                                 field_value(product, name)))
-    return Lookup(asked, tuple(facts), tuple(positions), naming)
+        facts.append(_fact(position, product, name))
+    first = products[positions[0] - 1]
+    also = tuple(fact for name in asked.also if (fact := _fact(positions[0], first, name)).value is not None)
+    return Lookup(asked, tuple(facts), also, tuple(positions), naming)
+
+
+def _fact(position: int, product: Mapping[str, Any], field: str) -> FieldAnswer:
+    return FieldAnswer(position, str(product["id"]), str(product.get("title") or ""), field,
+                       field_value(product, field))
 
 
 def _parsed_field(field: str | None) -> FieldQuestion | None:

@@ -24,8 +24,8 @@ from langchain_core.retrievers import BaseRetriever
 from langchain_core.runnables import Runnable, RunnableConfig, RunnableLambda
 
 from multimodal_rag.catalog.facets import FacetVocabulary
-from multimodal_rag.qa.answers import (CATALOG_SENTENCE_PRODUCTS, ambiguous_sentence, fact_sentence, no_match_sentence,
-                                       nothing_found_sentence, product_not_found_sentence)
+from multimodal_rag.qa.answers import (CATALOG_SENTENCE_PRODUCTS, ambiguous_sentence, fact_sentence, facts_sentence,
+                                       no_match_sentence, nothing_found_sentence, product_not_found_sentence)
 from multimodal_rag.qa.fields import FieldQuestion, FieldResolver
 from multimodal_rag.qa.lookup import FieldAnswer, Lookup, lookup
 from multimodal_rag.qa.parsing import ParsedQuestion, QuestionParser
@@ -83,7 +83,8 @@ class Found:
     @cached_property
     def fixed(self) -> Fixed | None:
         """The answer when no model call is needed: nothing found, the named product not found, several named with
-        different values, the field not listed, or no product satisfying a shopping question."""
+        different values, several fields answered, the field not listed, or no product satisfying a shopping
+        question."""
         look, products, language = self.look, self.products, self.asked.parsed.language
         if self.shopping is not None:
             if self.matched:
@@ -97,6 +98,11 @@ class Found:
             return Fixed(product_not_found_sentence(look.field.name, language), (), "not_found")
         if look.ambiguous:
             return Fixed(ambiguous_sentence(look.facts, language), tuple(f.position for f in look.facts), "ambiguous")
+        if look.also:
+            # Several fields answered (a yes-or-no question the reader could not tell between them): the chain
+            # states each value the product lists; a small model would state one, or garble them.
+            facts = [f for f in (look.facts[0], *look.also) if f.value is not None]
+            return Fixed(facts_sentence(facts, language), (facts[0].position,), "lookup")
         if look.facts and look.facts[0].value is None:
             return Fixed(fact_sentence(look.facts[0], language), (look.facts[0].position,), "not_listed")
         return None
