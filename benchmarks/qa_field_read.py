@@ -7,9 +7,10 @@
 ``benchmarks/qa_fields.py`` writes them) on the default config's store of the catalog (ingested first, as eval-qa
 does; the embedding cache makes it quick). A question is read right when the field looked up is its ``kind``
 (case aside), and its facts right when, besides, the first product they are read from is one of its
-``product_ids``. A yes-or-no question nothing else reads is answered with several fields' values (``FieldQuestion.
-also``): "answered" counts a question whose field is among those answered, its facts read from the product asked.
-Prints a table per set: all questions, by name form (title, lower, short, typo) and by wording.
+``product_ids``. A yes-or-no question nothing else reads is answered with several fields' values (``Lookup.also``):
+"answered" counts a question whose field's value is among those stated, read from the product asked, and "several"
+the questions answered with several fields. Prints a table per set: all questions, by name form (title, lower,
+short, typo) and by wording.
 What the model then writes is eval-qa's to score; this isolates the question reading, minutes instead of an hour.
 ``--misses`` lists every miss: only for sets that are read while building, never for a set that reports.
 """
@@ -49,7 +50,7 @@ def main() -> int:
     try:
         for path in args.sets:
             items = [json.loads(line) for line in open(path, encoding="utf-8") if line.strip()]
-            counts: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
+            counts: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0, 0])
             started = time.perf_counter()
             for item in items:
                 found = reading.invoke(item["question"])
@@ -57,24 +58,27 @@ def main() -> int:
                 field_right = field is not None and field.name.lower() == item["kind"].lower()
                 facts = [f.product_id for f in found.look.facts]
                 facts_right = field_right and bool(facts) and facts[0] in item["product_ids"]
-                answered = facts_right or (field is not None and bool(facts) and facts[0] in item["product_ids"]
-                                           and item["kind"].lower() in {f.lower() for f in field.also})
+                stated = {f.field.lower() for f in found.look.also}
+                answered = facts_right or (bool(facts) and facts[0] in item["product_ids"]
+                                           and item["kind"].lower() in stated)
                 for key in ("all", f"form {item.get('name_form', '-')}", item.get("wording", item["kind"])):
                     counts[key][0] += 1
                     counts[key][1] += field_right
                     counts[key][2] += facts_right
                     counts[key][3] += answered
+                    counts[key][4] += bool(found.look.also)
                 if args.misses and not facts_right:
                     print(f"miss {item.get('wording', item['kind'])}: {item['question']!r} -> "
                           f"{field and (field.name, field.how, field.also)} {facts[:3]}, "
                           f"asked {item['product_ids'][:3]}",
                           file=sys.stderr)
             print(f"\n{path}: {len(items)} questions, {time.perf_counter() - started:.0f} s")
-            print(f"| {'questions':<24} | n | field read | facts from the product asked | answered |")
-            print("|---|---|---|---|---|")
+            print(f"| {'questions':<24} | n | field read | facts from the product asked | answered | several |")
+            print("|---|---|---|---|---|---|")
             for key in sorted(counts, key=lambda k: (k != "all", not k.startswith("form "), k)):
-                n, field_right, facts_right, answered = counts[key]
-                print(f"| {key:<24} | {n} | {field_right / n:.3f} | {facts_right / n:.3f} | {answered / n:.3f} |")
+                n, field_right, facts_right, answered, several = counts[key]
+                print(f"| {key:<24} | {n} | {field_right / n:.3f} | {facts_right / n:.3f} | {answered / n:.3f} "
+                      f"| {several} |")
     finally:
         qa.retriever.close()
     return 0

@@ -401,12 +401,16 @@ def test_a_yes_or_no_question_no_field_is_near_is_answered_with_its_nearest_fiel
         "Navy Blue; usage Sports [1].", (1,), "lookup")
     opened = lookup("what would nike men's as spher navy blue t-shirt do at the office on monday?", [product],
                     resolver, vocabulary)
-    assert opened.field.how != "nearest" and not opened.also
+    assert (opened.field.how, opened.field.also, opened.also) == ("embedding", (), ())
 
 
 def test_a_yes_or_no_question_no_word_votes_for_is_read_as_its_nearest_fields(default_embedders):
     """No word of "taking the kids camping" is near enough a field's name, value or phrase to vote: the nearest
-    generated question's field is read, how "nearest", and the next two nearest are answered besides."""
+    generated question's field is read, how "nearest", and the next two nearest are answered besides; the question
+    names a product, so it does not ask the catalog."""
+    from multimodal_rag.qa.steps import asks_the_catalog
+    from multimodal_rag.retrieval.understanding import QueryUnderstanding
+
     rows = [dict(r, attributes={**r["attributes"], "gender": ("Men", "Women")[i % 2]})
             for i, r in enumerate(_catalog())]
     look = lookup("Taking the kids camping, would the Northwind Jacket 0 do?", [rows[0]], _resolver(default_embedders),
@@ -414,6 +418,8 @@ def test_a_yes_or_no_question_no_word_votes_for_is_read_as_its_nearest_fields(de
     assert (look.field.name, look.field.how, look.field.also) == ("season", "nearest", ("occasion", "usage"))
     assert [(f.field, f.value) for f in (*look.facts, *look.also)] == [
         ("season", "Summer"), ("occasion", "Wedding"), ("usage", "Casual")]
+    assert not asks_the_catalog(look, QueryUnderstanding(FacetVocabulary.from_products(rows), {}).understand(
+        "Taking the kids camping, would the Northwind Jacket 0 do?"))
 
 
 @pytest.mark.parametrize("kind_field, question, field, value, catalog_asked", [

@@ -567,10 +567,16 @@ class FieldResolver:
         if {words[i] for i in free} & (OPEN_ASKING | OFFERING):
             return voted
         similarities = self._similarities(words, free, attributes, values, core)
-        nearest = sorted((f for f in similarities if f not in (CATALOG, OPINION, "description")),
-                         key=similarities.__getitem__, reverse=True)[:NEAREST_FIELDS_ANSWERED]
+        # One field under two spellings (the core "brand" and Flipkart's attribute "Brand") is answered once.
+        spelled = {_spelling(voted.name)} if voted is not None else set()
+        nearest = []
+        for field in sorted(similarities, key=similarities.__getitem__, reverse=True):
+            if field not in (CATALOG, OPINION, "description") and _spelling(field) not in spelled:
+                spelled.add(_spelling(field))
+                nearest.append(field)
+        nearest = nearest[:NEAREST_FIELDS_ANSWERED]
         if voted is not None:
-            return replace(voted, also=tuple(f for f in nearest if f != voted.name))
+            return replace(voted, also=tuple(nearest))
         if not nearest:
             return None
         return FieldQuestion(nearest[0], "nearest", tuple(words[i] for i in sorted(free)), tuple(nearest[1:]))
@@ -704,6 +710,11 @@ def _answers_offered(words: Sequence[str], free: set[int]) -> list[str]:
         if len(kept) == 2:
             offered.extend(" ".join(words[i] for i in side) for side in kept)
     return offered
+
+
+def _spelling(field: str) -> str:
+    """A field's name as its words, case aside: "Brand" and "brand" are one field."""
+    return " ".join(tokens(field))
 
 
 def _as_written(a: str, b: str) -> bool:

@@ -57,7 +57,8 @@ class FieldAnswer:
 class Lookup:
     """What a question asks: the field (None: no field asked), the facts read for it (one per named product;
     none when no retrieved product is the one named), and whether several products were named equally. ``also``:
-    the first named product's values of the further fields answered (``FieldQuestion.also``), those it lists."""
+    the first named product's values of the further fields answered (``FieldQuestion.also``), those it lists and
+    every other product named lists alike."""
 
     field: FieldQuestion | None
     facts: tuple[FieldAnswer, ...] = ()
@@ -429,8 +430,10 @@ def lookup(question: str, products: Sequence[Mapping[str, Any]], resolver: Field
         name = asked.name if position == positions[0] or field else (
             resolver.resolve(words, free, product, attributes, values, mark) or asked).name
         facts.append(_fact(position, product, name))
-    first = products[positions[0] - 1]
-    also = tuple(fact for name in asked.also if (fact := _fact(positions[0], first, name)).value is not None)
+    # A further field is stated when the products named (twins) all list it alike; one value, one citation.
+    named = [products[p - 1] for p in positions]
+    also = tuple(fact for name in asked.also if (fact := _fact(positions[0], named[0], name)).value is not None
+                 and all(field_value(twin, name) == fact.value for twin in named[1:]))
     return Lookup(asked, tuple(facts), also, tuple(positions), naming)
 
 

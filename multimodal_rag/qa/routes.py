@@ -3,7 +3,7 @@
 ``routes`` lists them as data, tried in order, the first whose condition holds answering:
 
 - fixed: an answer that needs no model (``Found.fixed``: nothing found, the named product missing, several named
-  with different values, the field not listed, nothing satisfying a shopping question).
+  with different values, several fields answered, the field not listed, nothing satisfying a shopping question).
 - shopping: the products that satisfy every constraint, the catalog's list as the model's fact.
 - fact: a named product's field, its value as the model's fact.
 - open: any other question; the answer streams a checked sentence at a time.

@@ -40,13 +40,14 @@ class QAInput(BaseModel):
 class QAResult(BaseModel):
     """The answer, the ids it cites (all among ``products``), and the products the model was given, in order.
 
-    ``grounding``: "lookup" (a named product's field, stated by the model or by the chain), "shopping" (products
-    that satisfy every constraint the question names: a budget, a brand, a kind, cheapest first), "llm" (the model's
-    answer, every number and value found in the given cards, every cited product named), "catalog" (the model's
-    answer stated something no card holds, or cited nothing, and was finished with the catalog's sentence; or it
-    cited a product it did not name, and that sentence is the catalog's), "ambiguous" (the question names several
-    products equally; each one's value is given), "not_listed" (the named product lacks the field), "not_found" (no
-    retrieved product is the one named, or nothing was retrieved). ``parsed``: how the question was read."""
+    ``grounding``: "lookup" (a named product's field, or fields, stated by the model or by the chain), "shopping"
+    (products that satisfy every constraint the question names: a budget, a brand, a kind, cheapest first), "llm"
+    (the model's answer, every number and value found in the given cards, every cited product named), "catalog" (the
+    model's answer stated something no card holds, or cited nothing, and was finished with the catalog's sentence;
+    or it cited a product it did not name, and that sentence is the catalog's), "ambiguous" (the question names
+    several products equally; each one's value is given), "not_listed" (the named product lacks the field),
+    "not_found" (no retrieved product is the one named, or nothing was retrieved). ``parsed``: how the question was
+    read."""
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
 

@@ -98,10 +98,11 @@ class Found:
             return Fixed(product_not_found_sentence(look.field.name, language), (), "not_found")
         if look.ambiguous:
             return Fixed(ambiguous_sentence(look.facts, language), tuple(f.position for f in look.facts), "ambiguous")
-        if look.also:
+        if look.field is not None and look.field.also and (facts := [
+                f for f in (look.facts[0], *look.also) if f.value is not None]):
             # Several fields answered (a yes-or-no question the reader could not tell between them): the chain
-            # states each value the product lists; a small model would state one, or garble them.
-            facts = [f for f in (look.facts[0], *look.also) if f.value is not None]
+            # states each value the product lists, never that one of them, perhaps not asked, is missing; a small
+            # model would state one, or garble them.
             return Fixed(facts_sentence(facts, language), (facts[0].position,), "lookup")
         if look.facts and look.facts[0].value is None:
             return Fixed(fact_sentence(look.facts[0], language), (look.facts[0].position,), "not_listed")
@@ -229,7 +230,11 @@ def asks_the_catalog(look: Lookup, understood: Understanding | None, text_stems:
     "usb gadgets from the brand RRP", "Unique Design showpieces": unless one product is named, a field whose value
     the question states (or whose words are a facet value's) is not asked; nor one in a question that reads as asking
     the catalog ("what Diviniti showpieces do you stock?", ``Lookup.catalog``). Twins (products listed under one title)
-    are one product named: "Which colour is the Revv Men Steel Ring?" asks it of the seven rings of that title."""
+    are one product named: "Which colour is the Revv Men Steel Ring?" asks it of the seven rings of that title. The
+    nearest fields of a question nothing else reads (how "nearest") are no field asked: a yes-or-no question of facet
+    values may still ask the catalog."""
+    if look.field is not None and look.field.how == "nearest":
+        look = Lookup(None, named=look.named, naming=look.naming, catalog=look.catalog)
     one_named = len({" ".join(tokens(f.title)) for f in look.facts}) == 1
     stated = not one_named and _states_field(look.field, understood)
     asks = look.field is not None and not stated
