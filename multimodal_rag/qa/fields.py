@@ -524,8 +524,7 @@ class FieldResolver:
     @staticmethod
     def _stored_name(concept: str, attributes: Sequence[str]) -> str:
         """A user synonym's key as the product stores it (case and spacing may differ), else the key itself."""
-        wanted = " ".join(tokens(concept))
-        return next((a for a in attributes if " ".join(tokens(a)) == wanted), concept)
+        return next((a for a in attributes if _spelling(a) == _spelling(concept)), concept)
 
     def _by_embedding(self, words: Sequence[str], free: set[int], attributes: Sequence[str],
                       values: Mapping[str, Iterable[str]], core: Sequence[str] = CORE_FIELDS) -> FieldQuestion | None:
