@@ -522,3 +522,48 @@ def test_the_reason_that_names_the_product_must_name_it_whole(catalog, question)
     by_title, vocabulary = catalog
     look = lookup(question, [by_title["Northwind Kurta 3"]], FieldResolver(), vocabulary)
     assert look.named == () and look.facts == ()
+
+
+@pytest.mark.parametrize("question, named", [
+    # "party", another occasion of the jacket's, is said apart from its name (past a mark of punctuation, a
+    # function word): of something else
+    ("Which fit is the Northwind Jacket? want to wear it to a party", True),
+    ("Which fit is the Northwind Jacket I'd wear to a party?", True),
+    # said with its name (a short one: a title said whole names its product whatever else is said), in one run of
+    # words: the name of a party jacket the catalog does not have
+    ("Which fit is the party Northwind Jacket?", False),
+    ("Which fit is the Northwind Jacket party edition?", False),
+])
+def test_another_value_of_the_products_facet_said_apart_from_its_name_does_not_unname_it(catalog, question, named):
+    """A shopper's reason may hold another value of one of the product's own facets ("a gift for my niece" of a
+    catalog with the kind "Gift Set", "pair X with jeans"): it unnames the product only when said with its name."""
+    by_title, vocabulary = catalog
+    look = lookup(question, [by_title["Northwind Jacket 0"]], FieldResolver(), vocabulary)
+    assert look.field.name == "fit"
+    assert [(f.product_id, f.value) for f in look.facts] == ([("p0", "Slim")] if named else [])
+
+
+def test_a_leftover_word_said_apart_from_the_name_names_no_twin(catalog):
+    """The answers a question offers after its product, past a question mark ("casual, formal, or else?"), are no
+    twin's words: the product whose title the question holds whole is named, not the twin that holds "casual"."""
+    by_title, vocabulary = catalog
+    jacket, twin = by_title["Northwind Jacket 0"], dict(by_title["Northwind Jacket 0"], id="p0b",
+                                                        title="Northwind Casual Jacket", attributes={
+                                                            **by_title["Northwind Jacket 0"]["attributes"],
+                                                            "usage": "Formal"})
+    look = lookup("Which fit is the Northwind Jacket 0? casual, formal, something else?", [twin, jacket],
+                  FieldResolver(), vocabulary)
+    assert [(f.product_id, f.value) for f in look.facts] == [("p0", "Slim")]
+
+
+def test_a_clause_that_names_no_field_asks_of_the_clause_before(catalog):
+    """"Which one is it listed as?" names no field: the answers the clause before offers ("slim, or more of a loose
+    one?") say the field; a clause that names one ("what fit is it") reads it, whatever the clause before offers."""
+    by_title, vocabulary = catalog
+    jacket = by_title["Northwind Jacket 0"]
+    look = lookup("Is the Northwind Jacket 0 slim, or more of a loose one? Which one is it listed as?", [jacket],
+                  FieldResolver(), vocabulary)
+    assert (look.field.name, look.field.how, [f.value for f in look.facts]) == ("fit", "offered", ["Slim"])
+    look = lookup("Is the Northwind Jacket 0 for summer, or for winter? What fit is it?", [jacket], FieldResolver(),
+                  vocabulary)
+    assert (look.field.name, look.field.how, [f.value for f in look.facts]) == ("fit", "name", ["Slim"])

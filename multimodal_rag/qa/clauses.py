@@ -33,6 +33,7 @@ _IN_PLACE = frozenset(w for q in _QUESTION if not q.open_asking_leads for w in q
 _SENTENCE_END = re.compile(r"[?!;？！；。]+")
 # Not the comma of a number ("under 1,000").
 _CLAUSE_END = re.compile(r"((?<!\d),|,(?!\d)|[:，、：]|\s[-–—]+\s)")
+_PUNCTUATION = re.compile(f"(?:{_SENTENCE_END.pattern}|{_CLAUSE_END.pattern})")
 
 
 def _asks(words: list[str]) -> bool:
@@ -70,3 +71,13 @@ def asking_clause(question: str) -> set[int] | None:
         return None
     starts = list(accumulate(len(p) for p in parts))
     return set(range(starts[asking[-1] - 1], starts[-1]))
+
+
+def stretches(question: str) -> list[int]:
+    """Each token's stretch (in ``tokens(question)``): the words between two marks of punctuation (a sentence's or a
+    clause's end, a comma, a spaced dash), numbered from 0; all 0 where the words do not cut along them."""
+    parts = [tokens(p) for p in _PUNCTUATION.split(question) if p]
+    words = tokens(question)
+    if [w for p in parts for w in p] != words:
+        return [0] * len(words)
+    return [n for n, part in enumerate(p for p in parts if p) for _ in part]

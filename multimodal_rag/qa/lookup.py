@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
 from multimodal_rag.catalog.facets import FacetVocabulary
-from multimodal_rag.qa.clauses import asking_clause
+from multimodal_rag.qa.clauses import asking_clause, stretches
 from multimodal_rag.qa.fields import (
     JOINERS, MAX_VALUES, FieldQuestion, FieldResolver, held_core_fields, holds, is_question, named_value_words,
     offered_alternatives)
@@ -97,13 +97,15 @@ class _Candidate:
 
 
 def name_products(words: Sequence[str], products: Sequence[Mapping[str, Any]], optional: set[int] = frozenset(),
-                  vocabulary: FacetVocabulary | None = None, aside: set[int] = frozenset()
-                  ) -> tuple[list[int], set[int]]:
+                  vocabulary: FacetVocabulary | None = None, aside: set[int] = frozenset(),
+                  stretches: Sequence[int] | None = None) -> tuple[list[int], set[int]]:
     """(positions of the products ``words`` name, best first; the word positions their name took). ``optional``
     word positions (those naming a field) may match a product but need not; ``aside``: those of words said of
     something else (the reason before a question: "matching my grey trousers - what colour is X?"), which need not
-    be the product's when none of them names it."""
+    be the product's when none of them names it. ``stretches``: each word's stretch between marks of punctuation
+    (``clauses.stretches``; None: one stretch)."""
     content = [i for i, w in enumerate(words) if not is_stopword(w)]
+    runs = _runs(words, stretches)
     everything = [set(_product_words(p, "title", "brand", "category", "attributes")) for p in products]
     candidates = []
     for position, (product, known) in enumerate(zip(products, everything), start=1):
@@ -125,7 +127,7 @@ def name_products(words: Sequence[str], products: Sequence[Mapping[str, Any]], o
         held = {t for t in named_by if any(same_word(words[i], t) for i in c.matched)}
         c.title_coverage = len(held) / len(named_by) if named_by else 0.0
         candidates.append(c)
-    named = [c for c in candidates if c.matched - optional and _names(c, words, everything, vocabulary)]
+    named = [c for c in candidates if c.matched - optional and _names(c, words, everything, vocabulary, runs)]
     if not named:
         return [], set()
     best = max(len(c.matched) for c in named)
@@ -156,8 +158,23 @@ def _once_each(found: Mapping[int, str | None], name: Sequence[str]) -> set[int]
     return taken
 
 
+def _runs(words: Sequence[str], stretches: Sequence[int] | None) -> list[int | None]:
+    """Each word's run: content words said one after another, no function word or mark of punctuation between them
+    ("the blue X curtain", "X grey, or ..."); None for a function word."""
+    out: list[int | None] = []
+    run = 0
+    for i, word in enumerate(words):
+        if is_stopword(word):
+            out.append(None)
+            continue
+        if i and (out[-1] is None or (stretches is not None and stretches[i] != stretches[i - 1])):
+            run += 1
+        out.append(run)
+    return out
+
+
 def _names(c: _Candidate, words: Sequence[str], everything: Sequence[set[str]],
-           vocabulary: FacetVocabulary | None) -> bool:
+           vocabulary: FacetVocabulary | None, runs: Sequence[int | None]) -> bool:
     if not c.unexplained:
         return True
     # A leftover model code ("PMR1336") that no retrieved product holds names a product not retrieved.
@@ -171,15 +188,21 @@ def _names(c: _Candidate, words: Sequence[str], everything: Sequence[set[str]],
         return True
     if c.title_coverage < STRONG_NAME and not _partial_name(c, words):
         return False
+    # Only the leftover words said with the name, in a run of words that holds one of its words, may name another
+    # product: one said apart from it, past a function word or a mark of punctuation, is said of something else ("a
+    # gift for my niece", "pair X with jeans", "do I wear X or apply it on skin?", "X? casual, formal, or else?").
+    named_runs = {runs[i] for i in c.matched}
+    beside = [i for i in c.unexplained if runs[i] in named_runs]
     # A leftover word that a twin holds (another retrieved product that holds the words naming this one) names
     # that twin, not this one; another product's word ("design" of a print) names nothing here.
     others = [known for i, known in enumerate(everything, start=1) if i != c.position
               and all(find_word(words[j], known) is not None for j in c.matched)]
-    if any(find_word(words[i], known) is not None for i in c.unexplained for known in others):
+    if any(find_word(words[i], known) is not None for i in beside for known in others):
         return False
-    # So does another value of one of its own facets: "blue" of a brown curtain's colour.
+    # So does another value of one of its own facets: "blue" of a brown curtain's colour ("is the blue X curtain
+    # washable?"; "X grey, or ...": the answers offered, ``_named_with_offer``).
     rivals = _facet_words(c.product, vocabulary)
-    return not any(find_word(words[i], rivals) is not None for i in c.unexplained)
+    return not any(find_word(words[i], rivals) is not None for i in beside)
 
 
 def _named_with_offer(words: Sequence[str], products: Sequence[Mapping[str, Any]], optional: set[int],
@@ -391,7 +414,7 @@ def lookup(question: str, products: Sequence[Mapping[str, Any]], resolver: Field
     # before say why, of other things too ("would X go with a grey sofa? what colour is it").
     clause = asking_clause(question)
     reasons = set(range(min(clause))) if clause else set()
-    positions, taken = name_products(words, products, optional, vocabulary, reasons)
+    positions, taken = name_products(words, products, optional, vocabulary, reasons, stretches(question))
     offered = None
     if not positions and vocabulary is not None:
         positions, taken, offered = _named_with_offer(words, products, optional, offered_values, vocabulary,
@@ -409,17 +432,22 @@ def lookup(question: str, products: Sequence[Mapping[str, Any]], resolver: Field
     # the product ("how heavy is the eCraftIndia Lord Ganesha ...": the brand leads the name).
     naming_words = taken - related
     free = (set(range(len(words))) - taken) | {i for i in related if i > max(naming_words, default=len(words))}
-    if clause is not None and free & clause:
-        free &= clause
     values = vocabulary.attributes if vocabulary is not None else None
+    product = products[positions[0] - 1]
+    # The clause that asks reads the field, unless its words name none firmly and the clauses before offer answers
+    # (values of one field): it then asks of them, as a clause of asking words alone does ("Is X grey, or more of a
+    # black? Which one is it listed as?"). A reason's field ("need reviews for X, which model is it?") stays aside.
+    if clause is not None and free & clause and (
+            resolver.read_by_rules(words, free & clause, product, attributes, values) is not None
+            or getattr(resolver.read_by_rules(words, free, product, attributes, values), "how", None) != "offered"):
+        free &= clause
     mark = bool(_QUESTION_MARK.search(question))
-    asked = _parsed_field(field) or offered or resolver.resolve(words, free, products[positions[0] - 1], attributes,
-                                                                values, mark)
+    asked = _parsed_field(field) or offered or resolver.resolve(words, free, product, attributes, values, mark)
     if asked is None:
-        asked = _offered_field(words, products[positions[0] - 1], alternatives, free)
+        asked = _offered_field(words, product, alternatives, free)
     if asked is None:
         # A question (a question mark or an asking word) that names a product but no field may ask the catalog.
-        own = [str(k) for k in (products[positions[0] - 1].get("attributes") or {})]
+        own = [str(k) for k in (product.get("attributes") or {})]
         catalog = is_question(words, mark) and resolver.asks_the_catalog(
             words, free, own, values, held_core_fields(products[positions[0] - 1]))
         return Lookup(None, named=tuple(positions), naming=naming, catalog=catalog)
