@@ -98,14 +98,14 @@ class _Candidate:
 
 def name_products(words: Sequence[str], products: Sequence[Mapping[str, Any]], optional: set[int] = frozenset(),
                   vocabulary: FacetVocabulary | None = None, aside: set[int] = frozenset(),
-                  stretches: Sequence[int] | None = None) -> tuple[list[int], set[int]]:
+                  stretch_of: Sequence[int] | None = None) -> tuple[list[int], set[int]]:
     """(positions of the products ``words`` name, best first; the word positions their name took). ``optional``
     word positions (those naming a field) may match a product but need not; ``aside``: those of words said of
     something else (the reason before a question: "matching my grey trousers - what colour is X?"), which need not
-    be the product's when none of them names it. ``stretches``: each word's stretch between marks of punctuation
+    be the product's when none of them names it. ``stretch_of``: each word's stretch between marks of punctuation
     (``clauses.stretches``; None: one stretch)."""
     content = [i for i, w in enumerate(words) if not is_stopword(w)]
-    runs = _runs(words, stretches)
+    runs = _runs(words, stretch_of)
     everything = [set(_product_words(p, "title", "brand", "category", "attributes")) for p in products]
     candidates = []
     for position, (product, known) in enumerate(zip(products, everything), start=1):
@@ -158,7 +158,7 @@ def _once_each(found: Mapping[int, str | None], name: Sequence[str]) -> set[int]
     return taken
 
 
-def _runs(words: Sequence[str], stretches: Sequence[int] | None) -> list[int | None]:
+def _runs(words: Sequence[str], stretch_of: Sequence[int] | None) -> list[int | None]:
     """Each word's run: content words said one after another, no function word or mark of punctuation between them
     ("the blue X curtain", "X grey, or ..."); None for a function word."""
     out: list[int | None] = []
@@ -167,7 +167,7 @@ def _runs(words: Sequence[str], stretches: Sequence[int] | None) -> list[int | N
         if is_stopword(word):
             out.append(None)
             continue
-        if i and (out[-1] is None or (stretches is not None and stretches[i] != stretches[i - 1])):
+        if i and (out[-1] is None or (stretch_of is not None and stretch_of[i] != stretch_of[i - 1])):
             run += 1
         out.append(run)
     return out
@@ -437,10 +437,11 @@ def lookup(question: str, products: Sequence[Mapping[str, Any]], resolver: Field
     # The clause that asks reads the field, unless its words name none firmly and the clauses before offer answers
     # (values of one field): it then asks of them, as a clause of asking words alone does ("Is X grey, or more of a
     # black? Which one is it listed as?"). A reason's field ("need reviews for X, which model is it?") stays aside.
-    if clause is not None and free & clause and (
-            resolver.read_by_rules(words, free & clause, product, attributes, values) is not None
-            or getattr(resolver.read_by_rules(words, free, product, attributes, values), "how", None) != "offered"):
-        free &= clause
+    if clause is not None and free & clause:
+        whole = resolver.read_by_rules(words, free, product, attributes, values)
+        if whole is None or whole.how != "offered" or resolver.read_by_rules(
+                words, free & clause, product, attributes, values) is not None:
+            free &= clause
     mark = bool(_QUESTION_MARK.search(question))
     asked = _parsed_field(field) or offered or resolver.resolve(words, free, product, attributes, values, mark)
     if asked is None:
@@ -449,7 +450,7 @@ def lookup(question: str, products: Sequence[Mapping[str, Any]], resolver: Field
         # A question (a question mark or an asking word) that names a product but no field may ask the catalog.
         own = [str(k) for k in (product.get("attributes") or {})]
         catalog = is_question(words, mark) and resolver.asks_the_catalog(
-            words, free, own, values, held_core_fields(products[positions[0] - 1]))
+            words, free, own, values, held_core_fields(product))
         return Lookup(None, named=tuple(positions), naming=naming, catalog=catalog)
     facts = []
     for position in positions:
