@@ -373,7 +373,7 @@ def test_a_yes_or_no_question_no_field_is_near_is_answered_with_its_nearest_fiel
     """A need said by its meaning only ("to wear to the office") is near no one field's generated question (below
     0.4): the yes-or-no question is answered with the field the word votes read (the gender: "office" is near a
     gender's phrase) and the product's values of the three fields nearest to it, the asked one (usage) among them.
-    A question that asks for a thing named keeps its one field."""
+    A question that asks for a thing named is not answered with the nearest fields."""
     import json
 
     from langchain_core.documents import Document
@@ -401,7 +401,8 @@ def test_a_yes_or_no_question_no_field_is_near_is_answered_with_its_nearest_fiel
         "Navy Blue; usage Sports [1].", (1,), "lookup")
     opened = lookup("what would nike men's as spher navy blue t-shirt do at the office on monday?", [product],
                     resolver, vocabulary)
-    assert (opened.field.how, opened.field.also, opened.also) == ("embedding", (), ())
+    # no n-best for it: "office" is near a phrase of the brand, which no Myntra product lists, and no other field
+    assert (opened.field, opened.also) == (None, ())
 
 
 def test_a_yes_or_no_question_no_word_votes_for_is_read_as_its_nearest_fields(default_embedders):
@@ -456,6 +457,56 @@ def test_the_noun_a_question_asks_for_overrules_a_phrase_of_relation(default_emb
     _assert_reads(question, field, how, _resolver(default_embedders))
 
 
+@pytest.mark.parametrize("question, field, how", [
+    # "occasion" names no field, and no one value is near it ("Party" at most), but the usage values as a whole are
+    ("For what occasion is the Northwind Jacket 0 made?", "usage", "asked noun"),
+    ("What occasion is the Northwind Jacket 0 for?", "usage", "asked noun"),
+    ("What weather is the Northwind Jacket 0 made for?", "season", "asked noun"),
+    # no noun asked: the generated questions read it
+    ("What type is the Northwind Jacket 0?", "kind", "embedding"),
+])
+def test_a_noun_asked_names_the_field_whose_values_are_of_its_kind(default_embedders, question, field, how):
+    """A catalog with Myntra's usage values and no "occasion" field: the noun asked reads the field whose values,
+    taken together, are the kind of thing it names (before, "made" read the material the catalog does not hold)."""
+    rows = _fashion_catalog()
+    look = lookup(question, [rows[0]], _resolver(default_embedders), FacetVocabulary.from_products(rows))
+    assert (look.field.name, look.field.how) == (field, how)
+    assert [f.value for f in look.facts] == [rows[0]["attributes"][field]]
+
+
+def test_a_core_fields_phrase_votes_only_for_a_field_the_product_holds(default_embedders):
+    """No product of the catalog has a price: "work" is near a phrase of the price ("what will it set me back"),
+    but what no rule reads asks one of the fields the product holds, the nearest generated questions' (before, the
+    price was read and answered as not listed)."""
+    rows = _fashion_catalog()
+    look = lookup("buying a present for my brother, would the Northwind Jacket 0 work for him?", [rows[0]],
+                  _resolver(default_embedders), FacetVocabulary.from_products(rows))
+    assert (look.field.name, look.field.how, look.field.also) == ("gender", "nearest", ("usage", "kind"))
+    assert [f.value for f in look.facts] == ["Men"]
+
+
+def test_answers_offered_in_words_no_field_is_near_are_answered_with_the_nearest_fields(default_embedders):
+    """"appropriate" or "relaxed days" is near no field's values: a yes or no by its meaning, answered with the
+    fields of the nearest generated questions besides the word votes' one (before, the brand alone); answers of
+    function words only ("for him or for her?") keep the one reading."""
+    rows = _fashion_catalog()
+    resolver, vocabulary = _resolver(default_embedders), FacetVocabulary.from_products(rows)
+    look = lookup("I have a job interview on Friday. Would the Northwind Jacket 0 be appropriate, or is it more for "
+                  "relaxed days?", [rows[0]], resolver, vocabulary)
+    assert (look.field.name, look.field.also) == ("brand", ("usage", "season", "gender"))
+    assert [(f.field, f.value) for f in look.also] == [("usage", "Casual"), ("season", "Summer"), ("gender", "Men")]
+    look = lookup("Northwind Jacket 0: for him or for her?", [rows[0]], resolver, vocabulary)
+    assert (look.field.name, look.field.also) == ("gender", ())
+
+
+def _fashion_catalog() -> list[dict]:
+    """Myntra's usage values (no one of them near "occasion"), seasons, a gender and a kind; no price."""
+    usages = ["Casual", "Formal", "Sports", "Ethnic", "Party", "Smart Casual", "Travel"]
+    return [{"id": f"p{i}", "title": f"Northwind {KINDS[i % 6]} {i}", "brand": "Northwind", "category": "Apparel",
+             "attributes": {"gender": ("Men", "Women")[i % 2], "season": SEASONS[i % 4], "usage": usages[i % 7],
+                            "kind": KINDS[i % 6]}} for i in range(42)]
+
+
 def test_the_asked_noun_is_the_run_of_content_words_after_a_determiner():
     words = ["what", "sort", "of", "use", "is", "the", "x", "made", "for"]
     assert asked_noun(words, set(range(len(words))) - {6}) == (3,)
@@ -466,6 +517,24 @@ def test_the_asked_noun_is_the_run_of_content_words_after_a_determiner():
     assert asked_noun(words, {0, 1, 2, 3, 4}) == (1, 3)  # the function words between its words passed over
     words = ["what", "do", "i", "unpack", "from", "x"]
     assert asked_noun(words, {0, 1, 2, 3, 4}) == ()  # "what" is the thing asked itself here
+    words = ["which", "type", "would", "x", "be", "listed", "under"]
+    assert asked_noun(words, {0, 1, 2, 4, 5, 6}) == (1,)  # a loose word with nothing after it is the noun
+
+
+@pytest.mark.parametrize("question, field", [
+    ("Which item type would the Northwind Jacket 0 be listed under?", "Type"),
+    ("What type is the Northwind Jacket 0 listed under?", "Type"),
+    # no noun asked: the phrase's own field
+    ("Which section is the Northwind Jacket 0 listed under?", "category"),
+    ("Where is the Northwind Jacket 0 listed under?", "category"),
+])
+def test_the_noun_asked_overrules_a_phrase_said_of_it(question, field):
+    """A phrase of a field said of the noun asked ("listed under" is the category's) gives way to the field the
+    noun names itself (before, the category was read). No embedder."""
+    rows = [dict(r, attributes={**r["attributes"], "Type": KINDS[i % len(KINDS)]}) for i, r in enumerate(_catalog())]
+    look = lookup(question, [rows[0]], FieldResolver(), FacetVocabulary.from_products(rows))
+    assert look.field.name == field
+    assert [f.value for f in look.facts] == [rows[0]["attributes"].get(field, rows[0].get(field))]
 
 
 @pytest.mark.parametrize("question, asked", [

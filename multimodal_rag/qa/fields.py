@@ -37,6 +37,11 @@ WEAK_PHRASES = frozenset(tuple(tokens(p)) for f in _EVERY for p in f.weak_phrase
 # Below it the nearest generated question names no field (the lowest of a field asked in the dev wordings was 0.43).
 FIELD_QUESTION_MIN_SIMILARITY = 0.4
 EMBEDDING_MIN_SIMILARITY = 0.5  # below it a question's word names no field
+# A noun asked that no value or name is near names the field whose values' mean it is this near, by this margin
+# over the next field's (on myntra_dev's fields: "occasion" 0.50 to usage, 0.40 to season; "activity" 0.56 / 0.45;
+# "weather" 0.53 / 0.34; "purpose" 0.42 / 0.40, read as none).
+KIND_MIN_SIMILARITY = 0.45
+KIND_MARGIN = 0.08
 # A yes-or-no question no rule and no generated question reads is answered with the values of this many fields
 # besides the word votes' one, those of the generated questions nearest to it: a need asked by meaning ("would X do
 # for the office?") is near no one field's question, but the asked one was among the three nearest in each of the 23
@@ -113,11 +118,15 @@ def asked_noun(words: Sequence[str], free: set[int]) -> tuple[int, ...]:
     ``free``: the content words after the first such word, the function words and loose words ("sort of", "kind
     of": ``WEAK_PHRASES``) before them passed over, up to an asking word ("is", "does") or the product's name, the
     function words between them passed over ("what activity is X suited for?": activity; "what sort of use is X
-    made for?": use; "what style of use is X?": style, use). Empty when an asking word, the product's name or
-    nothing follows ("what do I unpack from X?": the word asks no kind)."""
+    made for?": use; "what style of use is X?": style, use); the loose words themselves when an asking word
+    follows them ("which item type would X be listed under?": type). Empty when an asking word, the product's name
+    or nothing follows ("what do I unpack from X?": the word asks no kind)."""
     for start in sorted(i for i in free if words[i] in DETERMINERS):
         i = start + 1
+        loose = []
         while i in free and words[i] not in ASKING and (is_stopword(words[i]) or (words[i],) in WEAK_PHRASES):
+            if not is_stopword(words[i]):
+                loose.append(i)
             i += 1
         run = []
         while i in free and words[i] not in ASKING:
@@ -126,6 +135,8 @@ def asked_noun(words: Sequence[str], free: set[int]) -> tuple[int, ...]:
             i += 1
         if run:
             return tuple(run)
+        if loose and i in free and words[i] in ASKING:
+            return tuple(loose)
     return ()
 
 
@@ -225,6 +236,11 @@ class FieldResolver:
                          or self._by_asked_noun(words, free, own, values or {}, core, ruled))
             if overruled is not None:
                 return overruled
+        elif ruled.how == "synonym" and (noun := self._by_asked_noun(words, free, own, values or {}, core, ruled,
+                                                                     by_meaning=False)) is not None:
+            # A phrase said of the noun asked, which names a field itself: "which item type would X be listed
+            # under?" asks the kind, not the category "listed under" names.
+            return noun
         if ruled is None:
             return self._what_it_is(words, free, own, values or {}, core) or self._by_embedding(
                 words, free, own, values or {}, core)
@@ -373,13 +389,14 @@ class FieldResolver:
 
     def _by_asked_noun(self, words: Sequence[str], free: set[int], own: Sequence[str],
                        values: Mapping[str, Iterable[str]], core: Sequence[str],
-                       ruled: FieldQuestion | None) -> FieldQuestion | None:
+                       ruled: FieldQuestion | None, by_meaning: bool = True) -> FieldQuestion | None:
         """The field the noun the question asks for (``asked_noun``) names, by the rules read over its words alone
         ("X - what shade?": a colour, though "made for" of X's name reads whom it is for), else the one it is nearest
         to by its name or its catalog values, each of its words and the whole a vote (``_votes``): what a phrase of
         relation is said of ("What activity is X suited for?": "activity" is near "Sports", usage, not whom it is
         for). None when no word is near enough, or it names or votes for the field the rules read, or the noun is
-        the word that read it ("what fabric is X?": a material)."""
+        the word that read it ("what fabric is X?": a material). ``by_meaning``: False reads the noun by the rules
+        alone."""
         positions = asked_noun(words, free)
         noun = [words[i] for i in positions]
         if not noun or ruled is not None and any(same_word(w, r) for w in noun for r in ruled.words):
@@ -387,8 +404,40 @@ class FieldResolver:
         read = self._same_field(ruled.name, own) if ruled is not None else set()
         if (named := self._by_rules(words, set(positions), own, (), values, core)) is not None:
             return None if named.name in read else named
-        return self._voted(noun + [" ".join(noun)] * (len(noun) > 1), self._vote_targets(own, values, core),
-                           "asked noun", read)
+        if not by_meaning:
+            return None
+        votes, voters = self._votes(noun + [" ".join(noun)] * (len(noun) > 1), self._vote_targets(own, values, core))
+        if votes:
+            return _chosen(votes, voters, "asked noun", read)
+        kind = self._kind_of(" ".join(noun), own, values)
+        return None if kind is None or kind in read else FieldQuestion(kind, "asked noun", tuple(noun))
+
+    def _kind_of(self, noun: str, own: Sequence[str], values: Mapping[str, Iterable[str]]) -> str | None:
+        """The product's attribute whose catalog values, taken together, are the kind of thing ``noun`` names: the
+        one whose values' mean embedding is nearest to it, by ``KIND_MARGIN`` over the next (a word for the kind is
+        near all the values a little, none of them much: "occasion" is at most 0.43 from any one value, "Party",
+        but nearer to the mean of "Casual", "Formal", "Ethnic", "Sports", "Party" than to any other field's mean).
+        None when no attribute's mean is ``KIND_MIN_SIMILARITY`` near, or two are about as near ("purpose"); only
+        attributes whose values are categories (``MAX_VALUES`` at most), numbers left out."""
+        if self.embed is None:
+            return None
+        means = {}
+        for name in own:
+            held = [str(v).lower() for v in values.get(name, ()) if not str(v).strip().isdigit()]
+            if not held or len(held) > MAX_VALUES:
+                continue
+            missing = [v for v in dict.fromkeys(held) if v not in self._vectors]
+            if missing:
+                self._vectors.update(zip(missing, self.embed(missing)))
+            mean = np.mean([self._vectors[v] for v in held], axis=0)
+            means[name] = mean / np.linalg.norm(mean)
+        if not means:
+            return None
+        similarity = self.embed([noun])[0] @ np.stack(list(means.values())).T
+        ranked = sorted(zip(similarity.tolist(), means), reverse=True)
+        best, field = ranked[0]
+        runner_up = ranked[1][0] if len(ranked) > 1 else -1.0
+        return field if best >= KIND_MIN_SIMILARITY and best - runner_up >= KIND_MARGIN else None
 
     def _same_field(self, name: str, own: Sequence[str]) -> set[str]:
         """``name`` and the product's attributes stored for the same concept ("Suitable For" beside "Ideal For")."""
@@ -561,9 +610,12 @@ class FieldResolver:
         questions); the nearest one is read, how "nearest", when no word votes. Not the description (prose, not a
         fact to list), nor the questions that ask the catalog or an opinion: below ``FIELD_QUESTION_MIN_SIMILARITY``
         they are no nearer in meaning than a field's ("would X work for my brother?" is nearest to an opinion's at
-        0.34, gender's at 0.28). A question that asks for a thing named, or offers answers to choose from ("X: for
-        him or for her?" of a catalog with no gender), keeps ``voted``."""
-        if {words[i] for i in free} & (OPEN_ASKING | OFFERING):
+        0.34, gender's at 0.28). So is one that offers answers in words no field's values are near, a need by
+        its meaning too ("I have a job interview on Friday. Would X be appropriate, or is it more for relaxed
+        days?"). A question that asks for a thing named, or offers answers of function words only ("X: for him or
+        for her?" of a catalog with no gender), keeps ``voted``."""
+        said = {words[i] for i in free}
+        if said & OPEN_ASKING or (said & OFFERING and not _answers_offered(words, free)):
             return voted
         similarities = self._similarities(words, free, attributes, values, core)
         # One field under two spellings (the core "brand" and Flipkart's attribute "Brand") is answered once.
@@ -643,8 +695,10 @@ class FieldResolver:
             return None
         queries = leftover + [" ".join(leftover)] * (len(leftover) > 1)
         targets = self._vote_targets(attributes, values, core)
+        # A core field's phrases vote only for a core field the product holds: what no rule reads asks one of the
+        # fields it has ("job" is near a phrase of the brand, which no Myntra product lists).
         targets += [(" ".join(phrase), self._concept_field(concept, attributes, words, free, phrase))
-                    for phrase, concept in self.phrases if phrases]
+                    for phrase, concept in self.phrases if phrases and (concept not in CORE_FIELDS or concept in core)]
         return self._voted(queries, targets, "embedding")
 
     @staticmethod
@@ -661,11 +715,7 @@ class FieldResolver:
                read: set[str] = frozenset()) -> FieldQuestion | None:
         """The field with the most votes (``_votes``), read ``how``; None when none has a vote, or one voted for
         is among ``read`` (the field the rules read stands)."""
-        votes, voters = self._votes(queries, targets)
-        if not votes or votes.keys() & read:
-            return None
-        field = max(votes, key=votes.__getitem__)
-        return FieldQuestion(field, how, tuple(voters[field]))
+        return _chosen(*self._votes(queries, targets), how, read)
 
     def _votes(self, queries: Sequence[str], targets: Sequence[tuple[str, str | None]]
                ) -> tuple[dict[str, float], dict[str, list[str]]]:
@@ -687,6 +737,16 @@ class FieldResolver:
                 votes[field] = votes.get(field, 0.0) + float(row[best])
                 voters.setdefault(field, []).append(query)
         return votes, voters
+
+
+def _chosen(votes: Mapping[str, float], voters: Mapping[str, Sequence[str]], how: str,
+            read: set[str]) -> FieldQuestion | None:
+    """The field with the most votes (``FieldResolver._votes``), read ``how``; None when none has a vote, or one
+    voted for is among ``read``."""
+    if not votes or votes.keys() & read:
+        return None
+    field = max(votes, key=votes.__getitem__)
+    return FieldQuestion(field, how, tuple(voters[field]))
 
 
 def named_value_words(word: str) -> list[str]:
