@@ -173,7 +173,7 @@ class FieldResolver:
         # names the product, though a product's name may hold them too.
         self.phrasing = frozenset(w for phrase, _ in self.phrases for w in phrase) | MAKING
         self.embed = embed
-        self._vectors: dict[str, np.ndarray] = {}  # field names' and phrases' embeddings
+        self._vectors: dict[str, np.ndarray] = {}  # embeddings of field names, phrases, values, generated questions
         self._last_similarities: tuple[tuple, dict[str, float]] | None = None  # the last question's _similarities
 
     # -- the words ----------------------------------------------------------------------------------------------
@@ -421,18 +421,13 @@ class FieldResolver:
         attributes whose values are categories (``MAX_VALUES`` at most), numbers left out."""
         if self.embed is None:
             return None
-        means = {}
-        for name in own:
-            held = [str(v).lower() for v in values.get(name, ()) if not str(v).strip().isdigit()]
-            if not held or len(held) > MAX_VALUES:
-                continue
-            missing = [v for v in dict.fromkeys(held) if v not in self._vectors]
-            if missing:
-                self._vectors.update(zip(missing, self.embed(missing)))
-            mean = np.mean([self._vectors[v] for v in held], axis=0)
-            means[name] = mean / np.linalg.norm(mean)
-        if not means:
+        held: dict[str, list[str]] = {}
+        for text, name in self._value_targets(own, values):
+            held.setdefault(name, []).append(text)
+        if not held:
             return None
+        means = {name: (mean := self._embedded(texts).mean(axis=0)) / np.linalg.norm(mean)
+                 for name, texts in held.items()}
         similarity = self.embed([noun])[0] @ np.stack(list(means.values())).T
         ranked = sorted(zip(similarity.tolist(), means), reverse=True)
         best, field = ranked[0]
@@ -669,10 +664,7 @@ class FieldResolver:
                    for question in field_questions(field, values.get(field, ()))]
         targets += [(question, CATALOG) for question in CATALOG_QUESTIONS]
         targets += [(question, OPINION) for question in OPINION_QUESTIONS]
-        missing = list(dict.fromkeys(t for t, _ in targets if t not in self._vectors))
-        if missing:
-            self._vectors.update(zip(missing, self.embed(missing)))
-        similarity = self.embed([asked])[0] @ np.stack([self._vectors[t] for t, _ in targets]).T
+        similarity = self.embed([asked])[0] @ self._embedded([t for t, _ in targets]).T
         best: dict[str, float] = {}
         for (_, field), value in zip(targets, similarity.tolist()):
             best[field] = max(best.get(field, -1.0), value)
@@ -706,10 +698,23 @@ class FieldResolver:
                       core: Sequence[str]) -> list[tuple[str, str | None]]:
         """(text, field) pairs a question's words are compared with: the fields' names and the catalog values of
         the attributes whose values are categories (``MAX_VALUES`` at most), numbers left out."""
-        targets: list[tuple[str, str | None]] = [(n.lower(), n) for n in dict.fromkeys([*core, *attributes])]
-        targets += [(str(v).lower(), a) for a in attributes if len(held := list(values.get(a, ()))) <= MAX_VALUES
-                    for v in held if not str(v).isdigit()]
-        return targets
+        names: list[tuple[str, str | None]] = [(n.lower(), n) for n in dict.fromkeys([*core, *attributes])]
+        return names + FieldResolver._value_targets(attributes, values)
+
+    @staticmethod
+    def _value_targets(attributes: Sequence[str], values: Mapping[str, Iterable[str]]) -> list[tuple[str, str]]:
+        """(value, attribute) pairs: the catalog values of the attributes whose values are categories
+        (``MAX_VALUES`` at most), lower-cased, numbers left out."""
+        return [(str(v).lower(), a) for a in attributes if len(held := list(values.get(a, ()))) <= MAX_VALUES
+                for v in held if not str(v).isdigit()]
+
+    def _embedded(self, texts: Sequence[str]) -> np.ndarray:
+        """The texts' embeddings, one row each, from the cache of field names, phrases, values and generated
+        questions (those not yet embedded are, in one batch)."""
+        missing = list(dict.fromkeys(t for t in texts if t not in self._vectors))
+        if missing:
+            self._vectors.update(zip(missing, self.embed(missing)))
+        return np.stack([self._vectors[t] for t in texts])
 
     def _voted(self, queries: Sequence[str], targets: Sequence[tuple[str, str | None]], how: str,
                read: set[str] = frozenset()) -> FieldQuestion | None:
@@ -726,10 +731,7 @@ class FieldResolver:
         voters: dict[str, list[str]] = {}
         if self.embed is None or not queries or not targets:
             return votes, voters
-        missing = list(dict.fromkeys(t for t, _ in targets if t not in self._vectors))
-        if missing:
-            self._vectors.update(zip(missing, self.embed(missing)))
-        similarity = self.embed(list(queries)) @ np.stack([self._vectors[t] for t, _ in targets]).T
+        similarity = self.embed(list(queries)) @ self._embedded([t for t, _ in targets]).T
         for query, row in zip(queries, similarity):
             best = int(np.argmax(row))
             if row[best] >= EMBEDDING_MIN_SIMILARITY and targets[best][1] is not None:
