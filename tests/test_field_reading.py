@@ -546,13 +546,22 @@ def test_the_noun_asked_overrules_a_phrase_said_of_it(question, field):
     ("Would the U.S. Polo Assn. Jacket keep me warm when it snows?", None),  # abbreviations end no sentence
     ("What colour will the Northwind Cotton - Stretch Leggings be when it arrives?", None),  # "when" heads no clause
     ("Is the Northwind Jacket 0 mostly one colour? Which one?", None),        # asks of the clause before
-    ("which season is the Northwind Jacket 0 for? I wonder how it fits", None),  # "how" heads no clause
+    # "how" heads no clause: a statement after the question says why
+    ("which season is the Northwind Jacket 0 for? I wonder how it fits", "which season is the northwind jacket 0 for"),
     ("is the Northwind Jacket 0 under 1,000? which model is it?", "which model is it"),  # a number's comma
     ("Is the Northwind Jacket 0 red, blue, or green?", None),                  # a list runs on commas
     # yes or no: the reason stays
     ("buying a present for my brother, would the Northwind Jacket 0 work for him?", None),
-    ("what colour is the Northwind Jacket 0? it must go with my sofa", None),  # asked first
+    ("what colour is the Northwind Jacket 0? it must go with my sofa", "what colour is the northwind jacket 0"),
+    ("what is the Northwind Jacket 0 made of? want something that lasts", "what is the northwind jacket 0 made of"),
     ("ok but what is the Northwind Jacket 0, a top? shoes? a bag?", None),     # later clauses offer answers
+    ("what is the Northwind Jacket 0, a top? shoes? it must be warm", "what is the northwind jacket 0 a top shoes"),
+    # a request asks for a thing named as an open asking word does
+    ("is the Northwind Jacket 0 a top or a coat? kindly mention the exact type.", "kindly mention the exact type"),
+    ("photos look off - could you confirm the colour of the Northwind Jacket 0?",
+     "could you confirm the colour of the northwind jacket 0"),
+    ("is the Northwind Jacket 0 under 500 or above? want to know the exact amount", "want to know the exact amount"),
+    ("pls tell me the colour of the Northwind Jacket 0, want it to go with my shoes", None),  # no verb of telling
     ("Indian Art Villa 2.3\" X 6.9\" Bowl 0.7 L - 28 cm, which model is it?", "which model is it"),
 ])
 def test_a_question_in_several_clauses_asks_in_the_last_that_asks_for_a_thing_named(question, asked):
@@ -578,6 +587,22 @@ def test_the_reason_before_a_question_neither_names_the_field_nor_unnames_the_pr
                                                                                       value):
     """A shopper says why before asking: the field is read in the clause that asks, and the words of the reason,
     said of other things, need not be the product's. No embedder."""
+    by_title, vocabulary = catalog
+    look = lookup(question, [by_title["Northwind Jacket 0"]], FieldResolver(), vocabulary)
+    assert (look.field.name, look.field.how, [f.value for f in look.facts]) == (field, how, [value])
+
+
+@pytest.mark.parametrize("question, field, how, value", [
+    # a request after a question asks in its stead: not the season the first sentence names or offers
+    ("Is the Northwind Jacket 0's season right for my trip? Kindly mention its fit.", "fit", "name", "Slim"),
+    ("Is the Northwind Jacket 0 a winter or a summer piece? Kindly mention its fit.", "fit", "name", "Slim"),
+    ("Is the Northwind Jacket 0 casual or formal? could you confirm the season", "season", "name", "Summer"),
+    # a statement after the question says why, of another field
+    ("What does the Northwind Jacket 0 cost? the fit matters to me", "price", "synonym", "100"),
+])
+def test_a_request_asks_and_a_statement_after_the_question_says_why(catalog, question, field, how, value):
+    """Where a shopper asks is the last clause an open asking word or a verb of telling leads; a sentence after it
+    that states (no question mark) is a reason, as one before is. No embedder."""
     by_title, vocabulary = catalog
     look = lookup(question, [by_title["Northwind Jacket 0"]], FieldResolver(), vocabulary)
     assert (look.field.name, look.field.how, [f.value for f in look.facts]) == (field, how, [value])

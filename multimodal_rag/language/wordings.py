@@ -66,6 +66,7 @@ class QuestionWordings(_Data):
     determiners: Words    # words that ask which one of a kind: the noun after one names what is asked
     open_asking: Words    # asking words that want a thing named, not a yes or no ("what", "when")
     open_asking_leads: bool = False  # one heads its clause (English), rather than stands where the thing asked does
+    requesting: Words = ()  # verbs that ask to be told a thing, in a request: "kindly mention the type"
     alternatives: Alternatives
 
     @property

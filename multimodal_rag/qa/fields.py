@@ -19,6 +19,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 import numpy as np
 
 from multimodal_rag.language.wordings import languages_with, merged, shoppers_words, wordings
+from multimodal_rag.qa.clauses import REQUESTING
 from multimodal_rag.words import designates, inflection_base, is_stopword, same_word, stem, tokens
 
 CORE_FIELDS = ("price", "brand", "category", "rating", "description")
@@ -54,7 +55,9 @@ CATALOG_QUESTIONS = tuple(dict.fromkeys(q for f in _EVERY for q in f.catalog_que
 OPINION_QUESTIONS = tuple(dict.fromkeys(q for f in _EVERY for q in f.opinion_questions))
 CATALOG, OPINION = "<catalog>", "<opinion>"  # what a question nearest to one of those asks: no field
 MAX_VALUES = 200  # the values of an attribute with more (each held by a few products) are names, not categories
-ASKING = frozenset(w for language in languages_with("question") for w in wordings(language).question.asking)
+# A request is a question ("Kindly mention the item type of X."), its verb an asking word.
+ASKING = frozenset(w for language in languages_with("question")
+                   for w in wordings(language).question.asking) | REQUESTING
 # "Who ..." asks who makes a product when one of these verbs says so ("who made", "who sells", "who is behind"),
 # else whom it is for ("who would it suit", "who can wear it").
 MAKING = _WORDINGS.who.making
