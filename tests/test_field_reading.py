@@ -560,7 +560,13 @@ def test_the_noun_asked_overrules_a_phrase_said_of_it(question, field):
     ("is the Northwind Jacket 0 a top or a coat? kindly mention the exact type.", "kindly mention the exact type"),
     ("photos look off - could you confirm the colour of the Northwind Jacket 0?",
      "could you confirm the colour of the northwind jacket 0"),
-    ("is the Northwind Jacket 0 under 500 or above? want to know the exact amount", "want to know the exact amount"),
+    ("is the Northwind Jacket 0 under 500 or above? please state the exact amount", "please state the exact amount"),
+    # an open asking word outranks a request, and "know" tells nothing: a reason after the question
+    ("What's the weight of the Northwind Jacket 0? Kindly confirm, it is for shipping abroad.",
+     "what's the weight of the northwind jacket 0"),
+    ("What's the weight of the Northwind Jacket 0? Need to know for shipping abroad.",
+     "what's the weight of the northwind jacket 0"),
+    ("Is the Northwind Jacket 0 heavy? Need to know for shipping abroad.", None),  # a yes or no keeps its reason
     ("pls tell me the colour of the Northwind Jacket 0, want it to go with my shoes", None),  # no verb of telling
     ("Indian Art Villa 2.3\" X 6.9\" Bowl 0.7 L - 28 cm, which model is it?", "which model is it"),
 ])

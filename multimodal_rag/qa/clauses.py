@@ -2,11 +2,11 @@
 
 Shoppers say why before they ask: "would X go with a grey sofa? what colour is it", "need to look up reviews for X,
 which model exactly is it?", "I want to pair X with jeans - which shade is it?". The clauses before the question
-hold words of other fields ("grey", "reviews", "jeans") that read as the field asked. Where the question has
-several clauses, the last one that asks for a thing named (by an open asking word, one that wants a thing named,
-not a yes or no: question.toml's ``open_asking``; or a request: "kindly mention the exact item type") is where it
-asks, to its sentence's end; later sentences that end with a question mark add offered answers ("what is X, a top?
-shoes?"), and those that state say why, as a reason before does ("what's X made out of? want something that
+hold words of other fields ("grey", "reviews", "jeans") that read as the field asked. Where the question has several
+clauses, the last one that asks for a thing named (by an open asking word, one that wants a thing named, not a yes
+or no: question.toml's ``open_asking``; where none does, a request: "kindly mention the exact item type") is where
+it asks, to its sentence's end; later sentences that end with a question mark add offered answers ("what is X, a
+top? shoes?"), and those that state say why, as a reason before does ("what's X made out of? want something that
 lasts"). A yes-or-no question after a reason keeps the reason: "buying for my brother, would X work for him?" asks
 of him.
 
@@ -44,10 +44,15 @@ _PUNCTUATION = re.compile(f"(?:{_SENTENCE_END.pattern}|{_CLAUSE_END.pattern})")
 
 
 def _asks(words: list[str]) -> bool:
-    """True when a clause asks for a thing named: an open asking word heads it, or stands anywhere in it in a
-    language that leaves the word in place ("I wonder how it fits" after a question asks nothing), or it is a
-    request (``requests``)."""
-    return bool(words) and (words[0] in _LEADING or bool(_IN_PLACE & set(words)) or requests(words))
+    """True when a clause asks for a thing named: by an open asking word (``_asks_openly``) or as a request
+    (``requests``)."""
+    return _asks_openly(words) or requests(words)
+
+
+def _asks_openly(words: list[str]) -> bool:
+    """True when an open asking word heads the clause, or stands anywhere in it in a language that leaves the word
+    in place ("I wonder how it fits" after a question asks nothing)."""
+    return bool(words) and (words[0] in _LEADING or bool(_IN_PLACE & set(words)))
 
 
 def requests(words: list[str]) -> bool:
@@ -82,7 +87,7 @@ def clauses(question: str) -> list[Clause]:
 
 def asking_clause(question: str) -> set[int] | None:
     """The positions (in ``tokens(question)``) of where the question asks: from the last clause that asks for a
-    thing named to its sentence's end, and the later sentences that end with a question mark (they offer answers:
+    thing named (by an open asking word; by a request where none does) to its sentence's end, and the later sentences that end with a question mark (they offer answers:
     "what is X, a top? shoes?"); a later sentence that states ("what's X made of? want something that lasts") says
     why, as a clause before does. None when that is the whole question, when no clause asks for a thing named, or
     when the words do not cut along the clauses (a Chinese stretch jieba cuts otherwise)."""
@@ -90,7 +95,10 @@ def asking_clause(question: str) -> set[int] | None:
     words = [tokens(c.text) for c in parts]
     if len(parts) < 2 or [w for p in words for w in p] != tokens(question):
         return None
-    asking = [i for i, p in enumerate(words) if _asks(p)]
+    # An open asking word says what is asked more surely than a verb of telling, which may lead a reason too ("What's
+    # the weight of X? Kindly confirm, it is for shipping."): a request is where it asks only where none is.
+    asking = ([i for i, p in enumerate(words) if _asks_openly(p)]
+              or [i for i, p in enumerate(words) if requests(p)])
     # A clause of asking words alone ("Is X mostly one colour? Which one?") asks of the one before.
     if not asking or all(is_stopword(w) for w in words[asking[-1]]) and asking[-1] > 0:
         return None
