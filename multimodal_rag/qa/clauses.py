@@ -57,8 +57,8 @@ def _asks_openly(words: list[str]) -> bool:
 
 def requests(words: list[str]) -> bool:
     """True when a verb that asks to be told a thing (question.toml's ``requesting``) is the clause's first word
-    that is not a function word: "kindly mention the exact item type", "could you confirm the colour of X", "want to
-    know the exact amount"; not "I want it to go with my shoes"."""
+    that is not a function word: "kindly mention the exact item type", "could you confirm the colour of X"; not "I
+    want it to go with my shoes"."""
     first = next((w for w in words if w in REQUESTING or not is_stopword(w)), None)
     return first in REQUESTING
 
@@ -87,20 +87,21 @@ def clauses(question: str) -> list[Clause]:
 
 def asking_clause(question: str) -> set[int] | None:
     """The positions (in ``tokens(question)``) of where the question asks: from the last clause that asks for a
-    thing named (by an open asking word; by a request where none does) to its sentence's end, and the later sentences that end with a question mark (they offer answers:
-    "what is X, a top? shoes?"); a later sentence that states ("what's X made of? want something that lasts") says
-    why, as a clause before does. None when that is the whole question, when no clause asks for a thing named, or
-    when the words do not cut along the clauses (a Chinese stretch jieba cuts otherwise)."""
+    thing named (by an open asking word; by a request where none does) to its sentence's end, and the later
+    sentences that end with a question mark (they offer answers: "what is X, a top? shoes?"); a later sentence that
+    states ("what's X made of? want something that lasts") says why, as a clause before does. None when that is the
+    whole question, when no clause asks for a thing named, or when the words do not cut along the clauses (a Chinese
+    stretch jieba cuts otherwise)."""
     parts = clauses(question)
-    words = [tokens(c.text) for c in parts]
-    if len(parts) < 2 or [w for p in words for w in p] != tokens(question):
+    words = _cut(question, [c.text for c in parts])
+    if len(parts) < 2 or words is None:
         return None
     # An open asking word says what is asked more surely than a verb of telling, which may lead a reason too ("What's
     # the weight of X? Kindly confirm, it is for shipping."): a request is where it asks only where none is.
     asking = ([i for i, p in enumerate(words) if _asks_openly(p)]
               or [i for i, p in enumerate(words) if requests(p)])
     # A clause of asking words alone ("Is X mostly one colour? Which one?") asks of the one before.
-    if not asking or all(is_stopword(w) for w in words[asking[-1]]) and asking[-1] > 0:
+    if not asking or (asking[-1] > 0 and all(is_stopword(w) for w in words[asking[-1]])):
         return None
     last = asking[-1]
     kept = [i for i in range(last, len(parts)) if parts[i].sentence == parts[last].sentence or parts[i].marked]
@@ -113,8 +114,14 @@ def asking_clause(question: str) -> set[int] | None:
 def stretches(question: str) -> list[int]:
     """Each token's stretch (in ``tokens(question)``): the words between two marks of punctuation (a sentence's or a
     clause's end, a comma, a spaced dash), numbered from 0; all 0 where the words do not cut along them."""
-    parts = [tokens(p) for p in _PUNCTUATION.split(question) if p]
-    words = tokens(question)
-    if [w for p in parts for w in p] != words:
-        return [0] * len(words)
+    parts = _cut(question, [p for p in _PUNCTUATION.split(question) if p])
+    if parts is None:
+        return [0] * len(tokens(question))
     return [n for n, part in enumerate(p for p in parts if p) for _ in part]
+
+
+def _cut(question: str, pieces: list[str]) -> list[list[str]] | None:
+    """The words of each piece of ``question``, when together they are the question's words (a Chinese stretch
+    jieba cuts otherwise), else None."""
+    words = [tokens(p) for p in pieces]
+    return words if [w for p in words for w in p] == tokens(question) else None
