@@ -108,6 +108,33 @@ def test_retrieve_reads_what_the_catalog_has_instead_when_a_budget_leaves_nothin
     assert found.fixed.grounding == "shopping" and found.fixed.answer.startswith("No product matches")
 
 
+@pytest.mark.parametrize("question, product_id, price", [
+    ("Is the Prestige Deluxe Plus 10 L Pressure Cooker under 2000 or above that?", None, "2,345 INR"),
+    ("my budget is under 1000 rs, does Recon SuperChef Kadhai fit in it?", None, "715 INR"),
+    ("Kettlewell Steel Electric Kettle for less than 1500?", INJECTED_ID, "1,899 INR"),
+])
+def test_a_price_bound_said_of_one_product_named_asks_its_price(steps, question, product_id, price):
+    """The bound is said of the product named, not of the catalog: its price is the fact, not a shopping list."""
+    found = found_for(steps, question)
+    assert found.asked.parsed.intent == "budget"  # the parser cannot know a product is named: retrieve reads it
+    assert found.shopping is None and found.fact.field == "price" and found.fact.value == price
+    assert found.fact.title.split()[0] in question and found.fact.position == 1
+    if product_id is not None:
+        assert found.fact.product_id == product_id
+
+
+@pytest.mark.parametrize("question", ["Prestige pressure cookers under 3000", "ceramic mugs under 300",
+                                      "is there a kadhai for less than 1000?",
+                                      "I can spend at most ₹2,500 on pressure cookers",
+                                      "anything by Elegance in door curtains under 1000?"])
+def test_a_price_bound_on_facet_values_alone_stays_a_shopping_question(steps, question):
+    """A brand and a kind, or a kind alone, name what the catalog is asked for even where one product's title is
+    nearly those words ("Prestige Deluxe Plus 10 L Pressure Cooker", "Recon SuperChef Kadhai")."""
+    found = found_for(steps, question)
+    assert found.shopping is not None and found.fact is None
+    assert found.products and all(d.metadata["price"] < found.asked.parsed.price_high for d in found.products)
+
+
 def test_a_price_order_in_a_catalog_without_prices_lists_by_relevance_and_says_so(tmp_path, default_embedders):
     """No product has a price: "the cheapest light bulb" lists the bulbs found, as a match, and names no order."""
     titles = ["Philips 60-Watt A19 Incandescent Light Bulb", "Cree 60W Equivalent Soft White LED Light Bulb",
@@ -306,7 +333,7 @@ def test_the_retry_names_the_product_the_parser_read_typos_corrected(steps):
                             mentions=("Sathiyas Coton Bath Towel",))
     missed = Found(Asked(QAInput(question="q"), parsed), [], Lookup(FieldQuestion("Color", "parsed"), naming="it"))
     assert steps["retrieve"].func.naming_query(missed, "q") == "Sathiyas cotton Bath Towel"
-    rules = Found(Asked(QAInput(question="q"), parsed.model_copy(update={"mentions": ()})), [], missed.look)
+    rules = Found(Asked(QAInput(question="q"), parsed.model_copy(update={"mentions": None})), [], missed.look)
     assert steps["retrieve"].func.naming_query(rules, "q") == "it"
 
 
@@ -320,6 +347,17 @@ def test_the_constraints_a_chat_model_reads_choose_the_products(qa_retriever, ca
     assert result.grounding == "shopping" and result.products
     assert all(d.metadata["brand"] == "Elegance" and d.metadata["price"] <= 1000 for d in result.products)
     assert [c.label for c in result.understood.constraints] == ["brand=Elegance", "price<=1000"]
+
+
+def test_a_budget_a_chat_model_reads_of_a_product_it_names_asks_that_products_price(qa_retriever, catalog):
+    """The model read a bound and the product it is said of: the product's price is the fact, as with the rules."""
+    llm = tool_calling(lambda prompt, tool: {
+        "intent": "budget", "query": "Recon SuperChef Kadhai under 1000", "price_high": 1000,
+        "products": ["Recon SuperChef Kadhai"]}, reply=lambda prompt: "Recon SuperChef Kadhai costs 715 INR [1].")
+    result = ProductQA(qa_retriever, llm, catalog=catalog, vocabulary=catalog.facets()).invoke(
+        "would the superchef kadhai from recon stay under a thousand?")
+    assert (result.grounding, result.field) == ("lookup", "price")
+    assert result.products[0].metadata["title"] == "Recon SuperChef Kadhai" and "715 INR [1]" in result.answer
 
 
 # -- the chain: every call style from one definition -------------------------------------------------------------------

@@ -55,8 +55,9 @@ class ParsedQuestion(BaseModel):
     filters: dict[str, Any] = Field(default_factory=dict, description="filters a follow-up adds ('a cheaper one')")
     field: str | None = Field(default=None, description=(
         "the product field asked, as the catalog stores it (None: read after retrieval from the product named)"))
-    mentions: tuple[str, ...] = Field(default=(), description=(
-        "the products the question names, as written (empty: read after retrieval from the products found)"))
+    mentions: tuple[str, ...] | None = Field(default=None, description=(
+        "the products the question names, as written (empty: none; None: not read before retrieval, the products "
+        "named are read from those found)"))
     price_low: float | None = None
     price_high: float | None = None
     sort: Literal["asc", "desc"] | None = None

@@ -3,7 +3,7 @@
 - ``parse``: the question (and the conversation) read by a ``QuestionParser`` into a ``ParsedQuestion``.
 - ``plan``: what to retrieve: the standalone query with its filters and, for a question that names constraints,
   the strict request (every understood constraint a filter). A price bound or order ("under 300", "the cheapest")
-  makes a shopping question at once.
+  makes a shopping question, a bound unless it is said of one product the question names (retrieve reads that).
 - ``retrieve``: the products, and which of them the question names and what field it asks (``lookup``, from the
   products found); again by the product's name when the first retrieval missed it; strictly by the constraints for
   a shopping question. One that names a brand ("do you have Sonata watches?") is one when it asks no field of a
@@ -56,7 +56,7 @@ class Plan:
     asked: Asked
     request: ProductQuery | str
     strict: ProductQuery | None = None
-    shopping: bool = False  # a price bound or order: the strict request at once
+    shopping: bool = False  # a price bound or order: the strict request (a bound: unless one product is named)
 
 
 @dataclass(frozen=True)
@@ -164,18 +164,27 @@ class Retrieve:
         self.text_stems = frozenset(stem(w) for w in catalog.words()) if catalog is not None else frozenset()
 
     def __call__(self, plan: Plan, config: RunnableConfig | None = None) -> Found:
-        understood = plan.asked.parsed.understood
+        parsed = plan.asked.parsed
+        understood = parsed.understood
         if not plan.shopping:
             found = self.named(plan.asked, self.retriever.invoke(plan.request, config=config))
             if (retry := self.naming_query(found, plan.request)) is not None:
                 found = self.named(plan.asked, self.retriever.invoke(retry, config=config))
             if plan.strict is None or not asks_the_catalog(found.look, understood, self.text_stems):
                 return found
+        elif parsed.sort is None and parsed.field in (None, "price") and parsed.mentions != ():
+            # A price bound may be said of one product the question names ("is X under 500?", "my budget is 2000,
+            # does X fit?"): it then asks that product's price, not the catalog's products under the bound. (A
+            # parser that read the question to name no product, a chat model's, has said so: ``mentions`` empty.)
+            found = self.named(plan.asked, self.retriever.invoke(plan.request, config=config), "price")
+            if names_one_product(found):
+                return found
         return self.satisfying(plan.asked, self.retriever.invoke(plan.strict, config=config), understood)
 
-    def named(self, asked: Asked, docs: Sequence[Document]) -> Found:
-        """The products with those the question names first (the first the model reads), the rest in their order."""
-        docs, query, field = list(docs), asked.parsed.query, asked.parsed.field
+    def named(self, asked: Asked, docs: Sequence[Document], field: str | None = None) -> Found:
+        """The products with those the question names first (the first the model reads), the rest in their order.
+        ``field``: the field asked, when the plan knows it (else the parser's, else read from the question)."""
+        docs, query, field = list(docs), asked.parsed.query, field or asked.parsed.field
         look = lookup(query, [d.metadata for d in docs], self.resolver, self.vocabulary, field)
         named = set(look.named)
         products = [d for i, d in enumerate(docs, start=1) if i in named] + [
@@ -245,6 +254,33 @@ def asks_the_catalog(look: Lookup, understood: Understanding | None, text_stems:
     # flats?"): the products that have them, not the ones whose words are nearest.
     unnamed = not look.named and look.field is None and _said_by(look.naming, understood, text_stems)
     return not answered and (branded or faceted or stated or unnamed or look.catalog)
+
+
+def names_one_product(found: Found) -> bool:
+    """True when the question names one product (twins listed under one title are one) by more than the facet
+    values it asks for: a word of its title that is no understood facet value, and its whole title or words that no
+    other product found holds together. "Is S C Handicrafts Carved Showpiece under 500?" names a product; "Prestige
+    pressure cookers under 3000" (a brand and a kind), "I can spend at most 1,000 on vanity boxes", "anything by
+    Elegance in door curtains under 1000" ask the catalog, though one product's title may be nearly those words
+    ("Prestige Deluxe Plus ... Pressure Cooker"). The bound's own words ("under 300") are said of the price, not of
+    a product that holds them ("300 ml")."""
+    look, understood = found.look, found.asked.parsed.understood
+    if len({" ".join(tokens(f.title)) for f in look.facts}) != 1:
+        return False
+    bound = {w for c in (understood.constraints if understood else ()) if c.facet == "price"
+             for w in tokens(" ".join(c.words))}
+    asked = {stem(w) for w in tokens(found.asked.parsed.query) if w not in bound and not is_stopword(w)}
+    title = look.facts[0].title
+
+    def name_stems(text: str) -> set[str]:
+        return {stem(w) for w in tokens(text) if not is_stopword(w)}
+
+    said = asked & name_stems(title)
+    if not said - _facet_words(understood):
+        return False
+    others = [name_stems(f"{d.metadata.get('title') or ''} {d.metadata.get('brand') or ''}") for d in found.products
+              if " ".join(tokens(str(d.metadata.get("title") or ""))) != " ".join(tokens(title))]
+    return name_stems(title) <= asked or not any(said <= other for other in others)
 
 
 def _states_field(field: FieldQuestion | None, understood: Understanding | None) -> bool:
