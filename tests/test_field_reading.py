@@ -499,6 +499,24 @@ def test_answers_offered_in_words_no_field_is_near_are_answered_with_the_nearest
     assert (look.field.name, look.field.also) == ("gender", ())
 
 
+@pytest.mark.parametrize("question, answers", [
+    ("I have a friend's wedding to attend next week. Is the Northwind Jacket 0 suitable for that kind of occasion, or "
+     "is it more for everyday wear?", ("occasion", "everyday wear")),
+    ("Is the Northwind Jacket 0 more for a wedding or festival kind of thing, or for daily wear?",
+     ("wedding", "festival kind", "daily wear")),
+])
+def test_answers_offered_of_which_one_alone_is_near_a_field_are_read_by_the_whole_question(default_embedders,
+                                                                                          question, answers):
+    """"everyday wear" is nearer to the kind "Dresses" than to any usage, and "occasion" near no value: one answer
+    alone is thin evidence of what the answers offered together ask, so the generated question nearest to the whole
+    question reads it (usage; before, the kind)."""
+    rows = [dict(r, attributes={**r["attributes"], "kind": [*KINDS, "Dresses", "Nightwear"][i % 8]})
+            for i, r in enumerate(_fashion_catalog())]
+    look = lookup(question, [rows[0]], _resolver(default_embedders), FacetVocabulary.from_products(rows))
+    assert (look.field.name, look.field.how, look.field.words) == ("usage", "embedding", answers)
+    assert [(f.product_id, f.value) for f in look.facts] == [("p0", "Casual")]
+
+
 def _fashion_catalog() -> list[dict]:
     """Myntra's usage values (no one of them near "occasion"), seasons, a gender and a kind; no price."""
     usages = ["Casual", "Formal", "Sports", "Ethnic", "Party", "Smart Casual", "Travel"]
@@ -544,6 +562,12 @@ def test_the_noun_asked_overrules_a_phrase_said_of_it(question, field):
      "what fit is the northwind jacket 0 actually"),
     ("is the Northwind Jacket 0 an old design? when did it first show up", "when did it first show up"),
     ("Would the U.S. Polo Assn. Jacket keep me warm when it snows?", None),  # abbreviations end no sentence
+    # a full stop ends a clause before one that asks for a thing named, not after an abbreviation
+    ("need something to go with my navy trousers.. what colour is the Northwind Jacket 0 exactly?",
+     "what colour is the northwind jacket 0 exactly"),
+    ("I got the U.S. Polo Assn. Jacket. Which fit is it?", "which fit is it"),
+    ("Is the U.S. Polo Assn. Kids Jacket red?", None),
+    ("I have a wedding next week. Is the Northwind Jacket 0 formal enough?", None),  # a yes or no keeps its reason
     ("What colour will the Northwind Cotton - Stretch Leggings be when it arrives?", None),  # "when" heads no clause
     ("Is the Northwind Jacket 0 mostly one colour? Which one?", None),        # asks of the clause before
     # "how" heads no clause: a statement after the question says why

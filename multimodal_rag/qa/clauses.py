@@ -16,9 +16,10 @@ wonder how it fits"), or holds one anywhere, in a language that leaves it in pla
 or when it is a request: a verb that asks to be told a thing is its first word but function words ("Is X a product I
 wear or apply on skin? Kindly mention the exact item type.", "Photos look off - could you confirm the colour of X?").
 A sentence ends at ``?``, ``!`` or ``;`` (not at a full stop, which abbreviations hold: "U.S. Polo Assn. Kids"); a
-comma (not a number's), colon or spaced dash ends a clause only before one that asks for a thing named, since a
-list runs on commas too ("is it red, blue, or green?"). A clause of asking words alone asks of the one before
-("Is X mostly one colour? Which one?").
+comma (not a number's), colon, spaced dash or full stop ends a clause only before one that asks for a thing named,
+since a list runs on commas too ("is it red, blue, or green?") and no asking word follows an abbreviation's stop
+("need something to go with my navy trousers.. what colour is X?" asks in its last clause). A clause of asking
+words alone asks of the one before ("Is X mostly one colour? Which one?").
 """
 
 from __future__ import annotations
@@ -40,6 +41,9 @@ _SENTENCE_END = re.compile(r"([?!;？！；。]+)")
 _QUESTION_MARK = re.compile(r"[?？]")
 # Not the comma of a number ("under 1,000").
 _CLAUSE_END = re.compile(r"((?<!\d),|,(?!\d)|[:，、：]|\s[-–—]+\s)")
+# A full stop before a space, as a comma: not a stretch's end (``stretches``), since a product's name holds
+# abbreviations.
+_CLAUSE_OR_STOP_END = re.compile(f"({_CLAUSE_END.pattern[1:-1]}|\\.+(?=\\s))")
 _PUNCTUATION = re.compile(f"(?:{_SENTENCE_END.pattern}|{_CLAUSE_END.pattern})")
 
 
@@ -74,7 +78,7 @@ def clauses(question: str) -> list[Clause]:
     out = []
     pieces = _SENTENCE_END.split(question)  # sentence, end, sentence, end, ...
     for number, (sentence, end) in enumerate(zip(pieces[::2], [*pieces[1::2], ""])):
-        parts = _CLAUSE_END.split(sentence)  # text, end, text, end, ...
+        parts = _CLAUSE_OR_STOP_END.split(sentence)  # text, end, text, end, ...
         kept = [parts[0]]
         for mark, part in zip(parts[1::2], parts[2::2]):
             if _asks(tokens(part)):

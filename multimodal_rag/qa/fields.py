@@ -366,9 +366,10 @@ class FieldResolver:
         they say word for word ("casual wear or something dressier?": "Casual"), else the field whose values (or
         name) they are nearest to by the text embedder, each answer a vote (``_votes``): "Is X for daily use or
         for special occasions?" ("daily use" is near "usage"), "would X suit the gym or the beach?" ("gym" is near
-        "Sports"), though "for" and "suit" read whom it is for. None when none is near enough, or when one is
-        said of, or votes for, the field the rules read. Without the text embedder, only values said word for
-        word are read."""
+        "Sports"), though "for" and "suit" read whom it is for. Where no two answers are near one field, the
+        generated question nearest to the whole question reads them when it is another field's. None when none is
+        near enough, or when one is said of, or votes for, the field the rules read. Without the text embedder,
+        only values said word for word are read."""
         offered = _answers_offered(words, free)
         if not offered:
             return None
@@ -380,7 +381,17 @@ class FieldResolver:
             return None
         if len(said) == 1:
             return _offered_field(said)
-        return self._voted(list(dict.fromkeys(offered)), self._vote_targets(own, values, core), "offered", read)
+        answers = list(dict.fromkeys(offered))
+        votes, voters = self._votes(answers, self._vote_targets(own, values, core))
+        if len(answers) > 1 and votes and max(map(len, voters.values())) == 1:
+            # The answers offered are one field's values: a field no two of them are near is thin evidence ("for
+            # daily wear or for some function?": "daily wear" is near the kind "Dresses", "function" near none),
+            # and the whole question, nearest to a generated question of another field, reads what they offer
+            # together (usage's "Is it for casual or party?").
+            nearest = self._nearest(words, free, own, values, core)
+            if nearest is not None and nearest[1] not in (CATALOG, OPINION, "description", *votes):
+                return FieldQuestion(nearest[1], "embedding", tuple(answers))
+        return _chosen(votes, voters, "offered", read)
 
     def _values_in(self, offered: Sequence[str], own: Sequence[str],
                    values: Mapping[str, Iterable[str]]) -> dict[str, list[tuple[str, ...]]]:

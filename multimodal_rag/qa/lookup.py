@@ -437,7 +437,9 @@ def lookup(question: str, products: Sequence[Mapping[str, Any]], resolver: Field
     # The clause that asks reads the field, unless its words name none firmly and the clauses before offer answers
     # (values of one field): it then asks of them, as a clause of asking words alone does ("Is X grey, or more of a
     # black? Which one is it listed as?"). A reason's field ("need reviews for X, which model is it?") stays aside.
-    if clause is not None and free & clause:
+    # A clause that begins inside the product's name is cut by the name's own punctuation ("What is the type of
+    # Prithish I'm A Mom. What'S Your Superpower? Multicoloured Bubbles Black Ceramic Mug?"): it asks nowhere else.
+    if clause is not None and free & clause and not (taken and min(taken) < min(clause) <= max(taken)):
         whole = resolver.read_by_rules(words, free, product, attributes, values)
         if whole is None or whole.how != "offered" or resolver.read_by_rules(
                 words, free & clause, product, attributes, values) is not None:

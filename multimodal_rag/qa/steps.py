@@ -244,7 +244,7 @@ def asks_the_catalog(look: Lookup, understood: Understanding | None, text_stems:
     values may still ask the catalog."""
     if look.field is not None and look.field.how == "nearest":
         look = Lookup(None, named=look.named, naming=look.naming, catalog=look.catalog)
-    one_named = len({" ".join(tokens(f.title)) for f in look.facts}) == 1
+    one_named = len({_title_key(f.title) for f in look.facts}) == 1
     stated = not one_named and _states_field(look.field, understood)
     asks = look.field is not None and not stated
     faceted = not asks and bool(look.named) and _said_by(look.naming, understood, text_stems)
@@ -265,22 +265,28 @@ def names_one_product(found: Found) -> bool:
     ("Prestige Deluxe Plus ... Pressure Cooker"). The bound's own words ("under 300") are said of the price, not of
     a product that holds them ("300 ml")."""
     look, understood = found.look, found.asked.parsed.understood
-    if len({" ".join(tokens(f.title)) for f in look.facts}) != 1:
+    if len({_title_key(f.title) for f in look.facts}) != 1:
         return False
     bound = {w for c in (understood.constraints if understood else ()) if c.facet == "price"
              for w in tokens(" ".join(c.words))}
     asked = {stem(w) for w in tokens(found.asked.parsed.query) if w not in bound and not is_stopword(w)}
     title = look.facts[0].title
-
-    def name_stems(text: str) -> set[str]:
-        return {stem(w) for w in tokens(text) if not is_stopword(w)}
-
-    said = asked & name_stems(title)
+    said = asked & _name_stems(title)
     if not said - _facet_words(understood):
         return False
-    others = [name_stems(f"{d.metadata.get('title') or ''} {d.metadata.get('brand') or ''}") for d in found.products
-              if " ".join(tokens(str(d.metadata.get("title") or ""))) != " ".join(tokens(title))]
-    return name_stems(title) <= asked or not any(said <= other for other in others)
+    others = [_name_stems(f"{d.metadata.get('title') or ''} {d.metadata.get('brand') or ''}") for d in found.products
+              if _title_key(str(d.metadata.get("title") or "")) != _title_key(title)]
+    return _name_stems(title) <= asked or not any(said <= other for other in others)
+
+
+def _title_key(title: str) -> str:
+    """A title as its words: twins listed under one title with other case or punctuation are one product."""
+    return " ".join(tokens(title))
+
+
+def _name_stems(text: str) -> set[str]:
+    """The stems of a name's words that can name it (stop words cannot)."""
+    return {stem(w) for w in tokens(text) if not is_stopword(w)}
 
 
 def _states_field(field: FieldQuestion | None, understood: Understanding | None) -> bool:
