@@ -52,28 +52,30 @@ ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
 WORDINGS = ROOT / "benchmarks" / "data" / "qa"
 SPLITS = ("build", "heldout")
-# Wordings written after the splits before were scored and their misses read, in the order written: "fresh" after
-# the held-out half (2026-12-05), "fresh2" after "fresh" (2026-12-05, before the learned field reader), "fresh3"
-# after "fresh2" (2026-12-05, before the chat-model parser; only its per-wording scores were read), "fresh4" after
-# "fresh3" (2026-12-06, before the short-name work; nothing tuned on it), "fresh5" after "fresh4" (2026-12-06, before
-# the work it reports; the first Flipkart set written later), "fresh6" after "fresh5" (2026-12-06, before the work it
-# reports), "fresh7" after "fresh6" (2026-12-06, written before any change of that session), "fresh8" after "fresh7"
-# (2026-12-06, written before any change of the next session), "fresh9" after "fresh8" (2026-12-06, written by a
-# helper who read neither the question reader nor its wording data, before any change of that session), "fresh10"
-# after "fresh9" (2026-12-06, by another such helper, before any change: it reports that session's work, "fresh9"
-# was read as it tuned), "fresh11" after "fresh10" (2026-12-06, by a third such helper, after that session's change:
-# it reports the next one), "fresh12" after "fresh11" (2026-12-06, by a fourth such helper, after the change
-# "fresh11" reports: it reports the next one), "fresh13" after "fresh12" (2026-12-07, by a fifth such helper, after
-# the change "fresh12" reports: it reports the next one), "fresh14" after "fresh13" (2026-12-07, by a sixth such helper,
-# while the change "fresh13" reports was measured: it reports the next one), "fresh15" after "fresh14" (2026-12-07, by a
-# seventh such helper, after the change "fresh14" reports was built: it reports the next one), "fresh16" after
-# "fresh15" (2026-12-07, by an eighth such helper, after the change "fresh15" reports was committed: it reports the
-# next one), "fresh17" after "fresh16" (2026-12-07, by a ninth such helper, while the change it reports was built:
-# a part of "fresh16"'s wordings was seen by mistake before that change, so "fresh17" reports it), "fresh18" after
-# "fresh17" (2026-12-07, by a tenth such helper, before any change of that session: it reports them). Each is drawn after the splits before it (their questions stay as they were), about products none of
-# them asks about, written to <split>.jsonl and scored like the held-out half.
+# Wordings written after the splits before were scored and their misses read, in the order written: "fresh" after the
+# held-out half (2026-12-05), "fresh2" after "fresh" (2026-12-05, before the learned field reader), "fresh3" after
+# "fresh2" (2026-12-05, before the chat-model parser; only its per-wording scores were read), "fresh4" after "fresh3"
+# (2026-12-06, before the short-name work; nothing tuned on it), "fresh5" after "fresh4" (2026-12-06, before the work it
+# reports; the first Flipkart set written later), "fresh6" after "fresh5" (2026-12-06, before the work it reports),
+# "fresh7" after "fresh6" (2026-12-06, written before any change of that session), "fresh8" after "fresh7" (2026-12-06,
+# written before any change of the next session), "fresh9" after "fresh8" (2026-12-06, written by a helper who read
+# neither the question reader nor its wording data, before any change of that session), "fresh10" after "fresh9"
+# (2026-12-06, by another such helper, before any change: it reports that session's work, "fresh9" was read as it
+# tuned), "fresh11" after "fresh10" (2026-12-06, by a third such helper, after that session's change: it reports the
+# next one), "fresh12" after "fresh11" (2026-12-06, by a fourth such helper, after the change "fresh11" reports: it
+# reports the next one), "fresh13" after "fresh12" (2026-12-07, by a fifth such helper, after the change "fresh12"
+# reports: it reports the next one), "fresh14" after "fresh13" (2026-12-07, by a sixth such helper, while the change
+# "fresh13" reports was measured: it reports the next one), "fresh15" after "fresh14" (2026-12-07, by a seventh such
+# helper, after the change "fresh14" reports was built: it reports the next one), "fresh16" after "fresh15" (2026-12-07,
+# by an eighth such helper, after the change "fresh15" reports was committed: it reports the next one), "fresh17" after
+# "fresh16" (2026-12-07, by a ninth such helper, while the change it reports was built: a part of "fresh16"'s wordings
+# was seen by mistake before that change, so "fresh17" reports it), "fresh18" after "fresh17" (2026-12-07, by a tenth
+# such helper, before any change of that session: it reports them), "fresh19" after "fresh18" (2026-12-07, by an
+# eleventh such helper, before any change of the next session: it reports them). Each is drawn after the splits before
+# it (their questions stay as they were), about products none of them asks about, written to <split>.jsonl and scored
+# like the held-out half.
 LATER = ("fresh", "fresh2", "fresh3", "fresh4", "fresh5", "fresh6", "fresh7", "fresh8", "fresh9", "fresh10", "fresh11",
-         "fresh12", "fresh13", "fresh14", "fresh15", "fresh16", "fresh17", "fresh18")
+         "fresh12", "fresh13", "fresh14", "fresh15", "fresh16", "fresh17", "fresh18", "fresh19")
 PLACEHOLDERS = {"title", "title_lower", "short", "title_typo"}
 MAX_WORDS = 5  # a longer value ("A Set Of Sofa Slip Cover Comprises Of 6 Pcs. 1 Sofa ...") is no one answer
 GLUE = {"and", "the", "for", "with", "from", "of"}  # title words no shopper keeps in a short name
@@ -92,12 +94,12 @@ SETS = {
                           {"build": 6, "heldout": 10, "fresh": 10, "fresh2": 10, "fresh3": 10, "fresh4": 10,
                            "fresh5": 10, "fresh6": 10, "fresh7": 10, "fresh8": 10, "fresh9": 10, "fresh10": 10,
                            "fresh11": 10, "fresh12": 10, "fresh13": 10, "fresh14": 10, "fresh15": 10,
-                           "fresh16": 10, "fresh17": 10, "fresh18": 10}),
+                           "fresh16": 10, "fresh17": 10, "fresh18": 10, "fresh19": 10}),
     "flipkart": QuestionSet(DATA / "flipkart_1050" / "products.jsonl",
                             {"build": 3, "heldout": 5, "fresh": 5, "fresh2": 5, "fresh3": 5, "fresh4": 5, "fresh5": 5,
                              "fresh6": 5, "fresh7": 5, "fresh8": 5, "fresh9": 5, "fresh10": 5, "fresh11": 3,
                              "fresh12": 5, "fresh13": 5, "fresh14": 5, "fresh15": 5, "fresh16": 5,
-                             "fresh17": 5, "fresh18": 5},
+                             "fresh17": 5, "fresh18": 5, "fresh19": 5},
                             frozenset({"Model Name"})),
 }
 
