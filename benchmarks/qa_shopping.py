@@ -43,8 +43,6 @@ class Wordings:
     colour_budget: list[str]
 
 
-
-
 def read_wordings(path: Path = WORDINGS) -> dict[str, tuple[list[str], Wordings]]:
     """The wordings file's sets by name, in file order: the splits each set's questions alternate between, and its
     wordings."""

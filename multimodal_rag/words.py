@@ -33,6 +33,12 @@ def tokens(text: str) -> list[str]:
     return [w for piece in text.split() for w in _piece_tokens(piece)]
 
 
+def spelling(text: str) -> str:
+    """A text as its words, case and punctuation aside: the fields "Brand" and "brand", or the titles "Mug - Red"
+    and "mug red", are spelled alike."""
+    return " ".join(tokens(text))
+
+
 @lru_cache(maxsize=65536)
 def _piece_tokens(piece: str) -> tuple[str, ...]:
     language = "zh" if _HAN.search(piece) else "ko" if _HANGUL.search(piece) else None
@@ -155,8 +161,8 @@ def correct(words: Iterable[str], vocabulary: set[str]) -> list[str]:
 def designates(name: str, attribute: str) -> bool:
     """True when an attribute key is named by one of a concept's names ("Strap Color" by "color", "baseColour" by
     "basecolour", "Ideal For" by "ideal for")."""
-    key = " ".join(tokens(attribute))
+    key = spelling(attribute)
     compact = key.replace(" ", "")
-    name = " ".join(tokens(name))
+    name = spelling(name)
     return f" {name} " in f" {key} " or compact == name.replace(" ", "") or (
         " " not in name and compact.endswith(name) and len(compact) > len(name))

@@ -40,10 +40,12 @@ REQUESTING = frozenset(w for q in _QUESTION for w in q.requesting)
 _SENTENCE_END = re.compile(r"([?!;？！；。]+)")
 _QUESTION_MARK = re.compile(r"[?？]")
 # Not the comma of a number ("under 1,000").
-_CLAUSE_END = re.compile(r"((?<!\d),|,(?!\d)|[:，、：]|\s[-–—]+\s)")
-# A full stop before a space, as a comma: not a stretch's end (``stretches``), since a product's name holds
-# abbreviations.
-_CLAUSE_OR_STOP_END = re.compile(f"({_CLAUSE_END.pattern[1:-1]}|\\.+(?=\\s))")
+_CLAUSE_MARK = r"(?<!\d),|,(?!\d)|[:，、：]|\s[-–—]+\s"
+# A full stop before a space ends a clause as a comma does, not a stretch (``stretches``), since a product's name
+# holds abbreviations.
+_STOP_MARK = r"\.+(?=\s)"
+_CLAUSE_END = re.compile(f"({_CLAUSE_MARK})")
+_CLAUSE_OR_STOP_END = re.compile(f"({_CLAUSE_MARK}|{_STOP_MARK})")
 _PUNCTUATION = re.compile(f"(?:{_SENTENCE_END.pattern}|{_CLAUSE_END.pattern})")
 
 

@@ -20,7 +20,7 @@ import numpy as np
 
 from multimodal_rag.language.wordings import languages_with, merged, shoppers_words, wordings
 from multimodal_rag.qa.clauses import REQUESTING
-from multimodal_rag.words import designates, inflection_base, is_stopword, same_word, stem, tokens
+from multimodal_rag.words import designates, inflection_base, is_stopword, same_word, spelling, stem, tokens
 
 CORE_FIELDS = ("price", "brand", "category", "rating", "description")
 
@@ -170,7 +170,7 @@ class FieldResolver:
         for key, phrases in (synonyms or {}).items():
             if isinstance(phrases, str):
                 phrases = [phrases]
-            merged.setdefault(" ".join(tokens(key)) if key.lower() in BUILTIN_SYNONYMS else key, []).extend(phrases)
+            merged.setdefault(spelling(key) if key.lower() in BUILTIN_SYNONYMS else key, []).extend(phrases)
         self.phrases = _phrases(merged)
         # Words of the field vocabulary ("intended", "box", "weigh", "behind"): a question's phrasing, never what
         # names the product, though a product's name may hold them too.
@@ -582,7 +582,7 @@ class FieldResolver:
     @staticmethod
     def _stored_name(concept: str, attributes: Sequence[str]) -> str:
         """A user synonym's key as the product stores it (case and spacing may differ), else the key itself."""
-        return next((a for a in attributes if _spelling(a) == _spelling(concept)), concept)
+        return next((a for a in attributes if spelling(a) == spelling(concept)), concept)
 
     def _by_embedding(self, words: Sequence[str], free: set[int], attributes: Sequence[str],
                       values: Mapping[str, Iterable[str]], core: Sequence[str] = CORE_FIELDS) -> FieldQuestion | None:
@@ -628,11 +628,11 @@ class FieldResolver:
             return voted
         similarities = self._similarities(words, free, attributes, values, core)
         # One field under two spellings (the core "brand" and Flipkart's attribute "Brand") is answered once.
-        spelled = {_spelling(voted.name)} if voted is not None else set()
+        spelled = {spelling(voted.name)} if voted is not None else set()
         nearest = []
         for field in sorted(similarities, key=similarities.__getitem__, reverse=True):
-            if field not in (CATALOG, OPINION, "description") and _spelling(field) not in spelled:
-                spelled.add(_spelling(field))
+            if field not in (CATALOG, OPINION, "description") and spelling(field) not in spelled:
+                spelled.add(spelling(field))
                 nearest.append(field)
         nearest = nearest[:NEAREST_FIELDS_ANSWERED]
         if voted is not None:
@@ -785,11 +785,6 @@ def _answers_offered(words: Sequence[str], free: set[int]) -> list[str]:
         if len(kept) == 2:
             offered.extend(" ".join(words[i] for i in side) for side in kept)
     return offered
-
-
-def _spelling(field: str) -> str:
-    """A field's name as its words, case aside: "Brand" and "brand" are one field."""
-    return " ".join(tokens(field))
 
 
 def _as_written(a: str, b: str) -> bool:

@@ -29,7 +29,7 @@ from multimodal_rag.qa.clauses import asking_clause, stretches
 from multimodal_rag.qa.fields import (
     JOINERS, MAX_VALUES, FieldQuestion, FieldResolver, held_core_fields, holds, is_question, named_value_words,
     offered_alternatives)
-from multimodal_rag.words import has_digit, is_stopword, find_word, same_word, stem, tokens
+from multimodal_rag.words import has_digit, is_stopword, find_word, same_word, spelling, stem, tokens
 
 _NUMBER = re.compile(r"\d[\d,]*(?:\.\d+)?")
 _QUESTION_MARK = re.compile(r"[?？]")
@@ -515,9 +515,9 @@ def field_value(product: Mapping[str, Any], field: str) -> str | None:
 
 
 def _attribute(product: Mapping[str, Any], field: str) -> str | None:
-    wanted = " ".join(tokens(field))
+    wanted = spelling(field)
     for key, value in (product.get("attributes") or {}).items():
-        if " ".join(tokens(key)) == wanted and str(value).strip():
+        if spelling(key) == wanted and str(value).strip():
             return str(value).strip()
     return None
 

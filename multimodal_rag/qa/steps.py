@@ -33,7 +33,7 @@ from multimodal_rag.qa.schema import Grounding, QAInput
 from multimodal_rag.retrieval.catalog import CatalogReader
 from multimodal_rag.retrieval.retriever import ProductQuery, ProductRetriever
 from multimodal_rag.retrieval.understanding import Understanding
-from multimodal_rag.words import correct, is_stopword, stem, tokens
+from multimodal_rag.words import correct, is_stopword, spelling, stem, tokens
 
 # How deep the retry by a product's name looks: fusion ranks the product a model code names ("29923LPGY", first by
 # BM25 by far) below the first few when the embedder prefers its twins, as RRF counts ranks, not margins.
@@ -244,7 +244,7 @@ def asks_the_catalog(look: Lookup, understood: Understanding | None, text_stems:
     values may still ask the catalog."""
     if look.field is not None and look.field.how == "nearest":
         look = Lookup(None, named=look.named, naming=look.naming, catalog=look.catalog)
-    one_named = len({_title_key(f.title) for f in look.facts}) == 1
+    one_named = len({spelling(f.title) for f in look.facts}) == 1
     stated = not one_named and _states_field(look.field, understood)
     asks = look.field is not None and not stated
     faceted = not asks and bool(look.named) and _said_by(look.naming, understood, text_stems)
@@ -265,7 +265,7 @@ def names_one_product(found: Found) -> bool:
     ("Prestige Deluxe Plus ... Pressure Cooker"). The bound's own words ("under 300") are said of the price, not of
     a product that holds them ("300 ml")."""
     look, understood = found.look, found.asked.parsed.understood
-    if len({_title_key(f.title) for f in look.facts}) != 1:
+    if len({spelling(f.title) for f in look.facts}) != 1:
         return False
     bound = {w for c in (understood.constraints if understood else ()) if c.facet == "price"
              for w in tokens(" ".join(c.words))}
@@ -275,13 +275,8 @@ def names_one_product(found: Found) -> bool:
     if not said - _facet_words(understood):
         return False
     others = [_name_stems(f"{d.metadata.get('title') or ''} {d.metadata.get('brand') or ''}") for d in found.products
-              if _title_key(str(d.metadata.get("title") or "")) != _title_key(title)]
+              if spelling(str(d.metadata.get("title") or "")) != spelling(title)]
     return _name_stems(title) <= asked or not any(said <= other for other in others)
-
-
-def _title_key(title: str) -> str:
-    """A title as its words: twins listed under one title with other case or punctuation are one product."""
-    return " ".join(tokens(title))
 
 
 def _name_stems(text: str) -> set[str]:
