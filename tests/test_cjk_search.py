@@ -42,6 +42,7 @@ def test_a_text_model_is_checked_against_the_catalog_language():
     ("ko", "6만원 넘지 않는 원피스", "price<=60000"), ("ko", "2만원 초과하지 않는 컵", "price<=20000"),
     ("ko", "3만원 넘는 베개", "price>30000"),
     ("en", "mugs not more than 500", "price<=500"), ("en", "kettles not under 300 rs", "price>=300"),
+    ("en", "baby bath towels not exceeding 500", "price<=500"), ("en", "routers exceeding 2100", "price>2100"),
 ])
 def test_price_bounds_in_the_shops_language(language, text, bound):
     price, sort, _ = PricePhrases.for_language(language).read(text)

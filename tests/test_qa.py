@@ -327,9 +327,14 @@ def test_rewrite_rules_and_llm_rewrite():
     # "less costly", "more affordable": a comparative composed of more / less and a word of a price's direction
     for wording in ("is there a lower priced one?", "is there a less costly one?", "is there a more affordable one?"):
         assert rewrite_with_rules(wording, history).filters == cheaper.filters, wording
+    # ... or of a word of paying and more / less
+    assert rewrite_with_rules("one that costs less?", history).filters == cheaper.filters
     pricier = {"price": {"gt": 1500.0}, "category": {"prefix": "Bags > Backpacks"}}
-    for wording in ("is there a more expensive one?", "a less affordable one"):
+    for wording in ("is there a more expensive one?", "a less affordable one", "is there one that costs more?"):
         assert rewrite_with_rules(wording, history).filters == pricier, wording
+    # A comparative a price bound holds compares with the amount, not with the product before.
+    for wording in ("is it priced more than 2000?", "is there one cheaper than 1000?"):
+        assert rewrite_with_rules(wording, history).filters == {}, wording
     assert rewrite_with_rules("red mugs under 300", history).text == "red mugs under 300"
     assert rewrite_with_rules("is it waterproof?", []).text == "is it waterproof?"
     model = scripted(lambda prompt: '"Is the Wildcraft Trailblazer Backpack waterproof?"\nextra')

@@ -189,6 +189,7 @@ class FollowupWordings(_Data):
     # "more affordable", "更实惠", "보다 저렴한"), ``less`` reversing it ("less expensive").
     more: Phrases = ()
     less: Phrases = ()
+    paying: Phrases = ()  # words of paying before ``more`` / ``less`` ("costs less") compose one as well
     possessive_form: str = "{title}'s"  # what a possessive reference becomes: "its colour" -> "X's colour"
 
 

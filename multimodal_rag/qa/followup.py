@@ -16,7 +16,7 @@ from typing import Any, Callable, Mapping, Sequence
 from langchain_core.language_models import BaseChatModel
 
 from multimodal_rag.language.wordings import bounded, phrase_pattern, word_edges, wordings
-from multimodal_rag.retrieval.understanding import Constraint, Understanding
+from multimodal_rag.retrieval.understanding import Constraint, PricePhrases, Understanding
 
 class FollowupPhrases:
     """A language's follow-up wordings (``language/data/<lang>/followup.toml``) compiled: references to the product
@@ -30,19 +30,30 @@ class FollowupPhrases:
         left, right = word_edges(spaced)
         space = r"\s+" if spaced else r"\s*"
 
-        def comparative(listed: Sequence[str], up: Sequence[str], down: Sequence[str]) -> re.Pattern:
+        def comparative(listed: Sequence[str], up: Sequence[str], down: Sequence[str],
+                        paid: Sequence[str]) -> re.Pattern:
             """A comparative listed, or ``more`` before a word of its direction (``up``), or ``less`` before one of
-            the other (``down``)."""
+            the other (``down``), or a word of paying before ``paid`` (``less`` for cheaper: "costs less")."""
             alternatives = [phrase_pattern(listed)] + [
-                f"{phrase_pattern(marker)}{space}{phrase_pattern(words)}"
-                for marker, words in ((self.words.more, up), (self.words.less, down)) if marker and words]
+                f"{phrase_pattern(first)}{space}{phrase_pattern(then)}"
+                for first, then in ((self.words.more, up), (self.words.less, down), (self.words.paying, paid))
+                if first and then]
             return re.compile(f"({left}(?:{'|'.join(alternatives)}){right})", re.I)
 
-        self.cheaper = comparative(self.words.cheaper, order.cheap, order.dear)
-        self.pricier = comparative(self.words.pricier, order.dear, order.cheap)
+        self.cheaper = comparative(self.words.cheaper, order.cheap, order.dear, self.words.less)
+        self.pricier = comparative(self.words.pricier, order.dear, order.cheap, self.words.more)
         # The comparative's words say nothing of what is sought either.
         self.left_out = frozenset(w.lower() for w in (*self.words.left_out, *self.words.more, *self.words.less,
-                                                      *order.cheap, *order.dear))
+                                                      *self.words.paying, *order.cheap, *order.dear))
+        self.prices = PricePhrases.for_language(language)
+
+    def compared(self, question: str) -> list[tuple[str, re.Match]]:
+        """The price operators of the comparatives ``question`` says of the product the conversation is about ("a
+        cheaper one": "lt", "one that costs more": "gt"), with their matches; not of one a price bound holds
+        ("cheaper than 500", "priced more than 2000": an amount, not that product's price)."""
+        _, _, unbounded = self.prices.read(question)
+        return [(op, match) for pattern, op in ((self.cheaper, "lt"), (self.pricier, "gt"))
+                if pattern.search(unbounded) and (match := pattern.search(question))]
 
     @classmethod
     @lru_cache(maxsize=None)
@@ -85,8 +96,8 @@ def rewrite_with_rules(question: str, history: Sequence[Turn],
         return StandaloneQuery(question)
     title = str(subject.get("title") or "")
     price, category = subject.get("price"), subject.get("category")
-    for pattern, operator in ((phrases.cheaper, "lt"), (phrases.pricier, "gt")):
-        if pattern.search(question) and price is not None:
+    for operator, match in phrases.compared(question):
+        if price is not None:
             filters: dict[str, Any] = {"price": {operator: price}}
             what = title
             if category:
@@ -95,8 +106,8 @@ def rewrite_with_rules(question: str, history: Sequence[Turn],
                 path = [part.strip() for part in str(category).split(">") if part.strip()]
                 filters["category"] = {"prefix": " > ".join(path[:2])}
                 what = path[min(1, len(path) - 1)]
-            return StandaloneQuery(f"{what} {phrases.reference.sub(' ', pattern.sub(' ', question))}".strip(),
-                                   filters)
+            unsaid = question[:match.start()] + " " + question[match.end():]
+            return StandaloneQuery(f"{what} {phrases.reference.sub(' ', unsaid)}".strip(), filters)
     possessive = phrases.words.possessive_form.format(title=title)
     resolved = phrases.reference.sub(lambda m: possessive if m.group(1).lower() in phrases.words.possessive
                                      else title, question, count=1)
@@ -129,8 +140,7 @@ def _shopping_follow_up(question: str, history: Sequence[Turn], understand: Call
         if not before:
             return None
     subject = last.products[0] if last.products else {}
-    compared = [(op, match) for pattern, op in ((phrases.cheaper, "lt"), (phrases.pricier, "gt"))
-                if (match := pattern.search(question))]
+    compared = phrases.compared(question)
     for op, match in compared:
         if subject.get("price") is not None:
             price = Constraint.price_bound(op, float(subject["price"]), (match.group(),))
