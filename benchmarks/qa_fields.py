@@ -71,11 +71,14 @@ SPLITS = ("build", "heldout")
 # "fresh16" (2026-12-07, by a ninth such helper, while the change it reports was built: a part of "fresh16"'s wordings
 # was seen by mistake before that change, so "fresh17" reports it), "fresh18" after "fresh17" (2026-12-07, by a tenth
 # such helper, before any change of that session: it reports them), "fresh19" after "fresh18" (2026-12-07, by an
-# eleventh such helper, before any change of the next session: it reports them). Each is drawn after the splits before
-# it (their questions stay as they were), about products none of them asks about, written to <split>.jsonl and scored
-# like the held-out half.
+# eleventh such helper, before any change of the next session: it reports them), "fresh20" after "fresh19" (2026-12-07,
+# by a twelfth such helper, after that session's changes, none of which reads a field; 7 of its 40 wordings repeated
+# earlier sets' texts word for word and were written again by another such helper: it reports the next change). Each is
+# drawn after the splits before it (their questions stay as they were), about products none of them asks about, written
+# to <split>.jsonl and scored like the held-out half.
 LATER = ("fresh", "fresh2", "fresh3", "fresh4", "fresh5", "fresh6", "fresh7", "fresh8", "fresh9", "fresh10", "fresh11",
-         "fresh12", "fresh13", "fresh14", "fresh15", "fresh16", "fresh17", "fresh18", "fresh19")
+         "fresh12", "fresh13", "fresh14", "fresh15", "fresh16", "fresh17", "fresh18", "fresh19",
+         "fresh20")
 PLACEHOLDERS = {"title", "title_lower", "short", "title_typo"}
 MAX_WORDS = 5  # a longer value ("A Set Of Sofa Slip Cover Comprises Of 6 Pcs. 1 Sofa ...") is no one answer
 GLUE = {"and", "the", "for", "with", "from", "of"}  # title words no shopper keeps in a short name
@@ -94,12 +97,13 @@ SETS = {
                           {"build": 6, "heldout": 10, "fresh": 10, "fresh2": 10, "fresh3": 10, "fresh4": 10,
                            "fresh5": 10, "fresh6": 10, "fresh7": 10, "fresh8": 10, "fresh9": 10, "fresh10": 10,
                            "fresh11": 10, "fresh12": 10, "fresh13": 10, "fresh14": 10, "fresh15": 10,
-                           "fresh16": 10, "fresh17": 10, "fresh18": 10, "fresh19": 10}),
+                           "fresh16": 10, "fresh17": 10, "fresh18": 10, "fresh19": 10,
+                           "fresh20": 10}),
     "flipkart": QuestionSet(DATA / "flipkart_1050" / "products.jsonl",
                             {"build": 3, "heldout": 5, "fresh": 5, "fresh2": 5, "fresh3": 5, "fresh4": 5, "fresh5": 5,
                              "fresh6": 5, "fresh7": 5, "fresh8": 5, "fresh9": 5, "fresh10": 5, "fresh11": 3,
                              "fresh12": 5, "fresh13": 5, "fresh14": 5, "fresh15": 5, "fresh16": 5,
-                             "fresh17": 5, "fresh18": 5, "fresh19": 5},
+                             "fresh17": 5, "fresh18": 5, "fresh19": 5, "fresh20": 5},
                             frozenset({"Model Name"})),
 }
 
