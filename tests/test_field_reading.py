@@ -306,6 +306,23 @@ def test_the_core_fields_keep_their_wordings(catalog):
     assert (look.field.name, [f.value for f in look.facts]) == ("price", ["101"])
 
 
+def test_the_words_after_a_name_an_inverted_verb_leads_are_the_predicates():
+    """"does X fall under": the verb before the subject makes the words after the product's name the question's
+    verb, so "fall", a season besides, names no twin of another season (the name said whole among as many other
+    words does not name the product alone). Before the name, or after it where "is" leads, it does."""
+    rows = _catalog()
+    product, vocabulary = rows[0], FacetVocabulary.from_products(rows)
+    assert product["attributes"]["season"] == "Summer"
+    look = lookup("Sorry if this is obvious, but what category does the Northwind Jacket 0 fall under?", [product],
+                  FieldResolver(), vocabulary)
+    assert (look.named, look.field.name, [f.value for f in look.facts]) == ((1,), "category", ["Apparel"])
+    # before the name, or after it where "is" leads (no verb follows its subject), a twin's word
+    for question in ("Sorry if this is obvious, but what category does the fall Northwind Jacket 0 come under?",
+                     "Sorry if this is obvious, but what category is the Northwind Jacket 0 fall edition under?"):
+        look = lookup(question, [product], FieldResolver(), vocabulary)
+        assert (look.named, look.facts) == ((), ()), question
+
+
 def test_twins_are_one_product_named_though_their_title_states_the_asked_value():
     """Products listed under one title ("Revv Men Steel Ring", seven of them) are one product named: the question
     asks their field, though the title states its value, rather than what the catalog has of that value."""

@@ -335,6 +335,10 @@ def test_rewrite_rules_and_llm_rewrite():
     # A comparative a price bound holds compares with the amount, not with the product before.
     for wording in ("is it priced more than 2000?", "is there one cheaper than 1000?"):
         assert rewrite_with_rules(wording, history).filters == {}, wording
+    # Said both inside a bound and outside it, the one outside compares, and it is the one the rewrite cuts out.
+    both = rewrite_with_rules("cheaper than 1000, or a cheaper one?", history)
+    assert (both.filters, both.text.split()) == (cheaper.filters, ["Backpacks", "cheaper", "than", "1000,", "or", "a",
+                                                                   "?"])
     assert rewrite_with_rules("red mugs under 300", history).text == "red mugs under 300"
     assert rewrite_with_rules("is it waterproof?", []).text == "is it waterproof?"
     model = scripted(lambda prompt: '"Is the Wildcraft Trailblazer Backpack waterproof?"\nextra')

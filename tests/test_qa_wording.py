@@ -30,6 +30,8 @@ TWIN_FAMILIES = ("Maxima ", "Printland ", "Wallmantra ")  # every product of the
 KALASH = {"85fe188e1ee8237b70df0d475907bf24", "72cbc043d14ee578c789c9fab3c43cdd"}  # Kadhai 11.5 L / 3.5 L, Cookware
 PURPLEDIP = "5b378b0925d5409b5d84ceb416fc2afc"  # Purpledip Showpiece - 12 cm, category leaf "Purpledip Showpieces"
 LED = "9a9402ad55d079c86c302521816b7b0e"        # RRP Alpha X002 USB Led Light: Color Pink, Light Color White
+# The brand's other two USB gadgets (category leaf "RRP USB Gadgets"), so the brand's kind is three products.
+RRP = {LED, "812bfd40e47dfde2ff5326e899b42577", "146b0d570d5ab4e27629d48533b7680d"}
 BONSAI = "3589e80e8f7f3f3a5b65447389b90c2e"     # Miracle Retail Bonsai ... with Pot: Color Yellow, Pot Color Brown
 BLANKET = "83b7c331ebdd018bea7cecb6171eda96"    # Home Originals ... Double Blanket: Sales Package, Number of Contents
 GARNIER = "17582ae953860b5320683768b8e97d3a"    # Garnier Nutrisse Haircolor Hair Color, Ideal For Women
@@ -42,14 +44,14 @@ SILENT = scripted(lambda prompt: "")  # says nothing: the chain states the catal
 
 @pytest.fixture(scope="module")
 def config(tmp_path_factory):
-    """The first 60 Flipkart products, the eleven the questions are about and three families of near twins (model
-    codes, plurals), in a Lite collection."""
+    """The first 60 Flipkart products, the eleven the questions are about (and the LED light's two brand mates), and
+    three families of near twins (model codes, plurals), in a Lite collection."""
     require_shared_data()
     with open(FLIPKART / "products.jsonl", encoding="utf-8") as lines:
         products = {p["id"]: p for p in map(json.loads, lines)}
     twins = [pid for pid, p in products.items() if p["title"].startswith(TWIN_FAMILIES)]
-    chosen = dict.fromkeys([*list(products)[:60], BIANCA, BERGNER, NAMMA, PRESTIGE, MUG, LED, BONSAI, BLANKET,
-                            GARNIER, ELEPHANT, TOFFY, *twins, *sorted(KALASH), PURPLEDIP])
+    chosen = dict.fromkeys([*list(products)[:60], BIANCA, BERGNER, NAMMA, PRESTIGE, MUG, *sorted(RRP), BONSAI,
+                            BLANKET, GARNIER, ELEPHANT, TOFFY, *twins, *sorted(KALASH), PURPLEDIP])
     folder = tmp_path_factory.mktemp("wording")
     path = folder / "catalog.jsonl"
     path.write_text("".join(json.dumps({**products[pid], "image": None}) + "\n" for pid in chosen))
@@ -244,11 +246,15 @@ def test_an_answer_that_names_a_product_cites_it(config):
         result = chain.invoke("a kadhai for my kitchen")
         position = [d.metadata["id"] for d in result.products].index(BERGNER) + 1
         assert result.answer == f"The Bergner Kadhai NA L is a good pick. [{position}]"
-        assert result.cited_ids == [BERGNER] and result.grounding == "llm"
+        # "kadhai" is a Type value and "kitchen" no word of a kadhai's name: the question asks for the catalog's
+        # kadhais, and the model's answer about one of them stands.
+        assert (result.cited_ids, result.grounding, result.written_by) == ([BERGNER], "shopping", "model")
         # An answer that uses no product at all gets the catalog's own sentence, cited.
         chain.llm.reply = lambda p: "I am not sure."
         result = chain.invoke("a kadhai for my kitchen")
-        assert result.grounding == "catalog" and len(result.cited_ids) == 3
+        assert result.answer == ("Products that match (Type=Kadhai): Bergner Kadhai NA L at 1,499 INR [1]; Kalash "
+                                 "Kadhai 11.5 L at 1,584 INR [2]; Kalash Kadhai 3.5 L at 549 INR [3].")
+        assert result.cited_ids == [BERGNER, *sorted(KALASH, reverse=True)] and result.written_by == "chain"
     finally:
         chain.retriever.close()
 
@@ -269,6 +275,10 @@ def test_a_question_naming_only_facet_values_asks_what_the_catalog_has_of_them(s
     assert result.grounding == "shopping" and set(result.cited_ids) == KALASH
     result = silent_qa.invoke("do you have Purpledip showpieces?")
     assert result.grounding == "shopping" and result.cited_ids == [PURPLEDIP]
+    # A word of the catalog's text that is no word of the named products' names (titles, brands) names none of them:
+    # "display" is in descriptions, not in "RRP Alpha X002 USB Led Light"; the brand's three gadgets are asked for.
+    result = silent_qa.invoke("display usb gadgets by RRP")
+    assert result.grounding == "shopping" and set(result.cited_ids) == RRP
     # A field whose value the question states ("made by Kalash", "the brand Kalash") is not asked.
     for question in ("I'm looking for cookware made by Kalash", "cookware from the brand Kalash"):
         result = silent_qa.invoke(question)

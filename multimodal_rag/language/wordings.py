@@ -63,6 +63,7 @@ class QuestionWordings(_Data):
     function_words: Words
     shopper_words: Words  # what shoppers wrap a question in: "buy", "wondering", "hello"
     asking: Words         # words that make a sentence a question
+    inverting: Words = ()  # verbs that go before the subject in a question: "does X fall under ...?"
     determiners: Words    # words that ask which one of a kind: the noun after one names what is asked
     open_asking: Words    # asking words that want a thing named, not a yes or no ("what", "when")
     open_asking_leads: bool = False  # one heads its clause (English), rather than stands where the thing asked does

@@ -69,6 +69,8 @@ JOINERS = frozenset(w for language in languages_with("question")
                     for w in wordings(language).question.alternatives.joiners)
 OFFERING = frozenset(w for language in languages_with("question")
                      for w in wordings(language).question.alternatives.offering)
+# Verbs that go before the subject in a question, of every language: what follows the subject is the predicate's.
+INVERTING = frozenset(w for language in languages_with("question") for w in wordings(language).question.inverting)
 # Words that ask which one of a kind ("what", "which", "什么"), of every language: the noun after one names what is
 # asked ("what activity is X suited for?").
 DETERMINERS = frozenset(w for language in languages_with("question") for w in wordings(language).question.determiners)

@@ -50,10 +50,15 @@ class FollowupPhrases:
     def compared(self, question: str) -> list[tuple[str, re.Match]]:
         """The price operators of the comparatives ``question`` says of the product the conversation is about ("a
         cheaper one": "lt", "one that costs more": "gt"), with their matches; not of one a price bound holds
-        ("cheaper than 500", "priced more than 2000": an amount, not that product's price)."""
-        _, _, unbounded = self.prices.read(question)
+        ("cheaper than 500", "priced more than 2000": an amount, not that product's price). The bound's words are
+        blanked where they stand, so a match's place is the question's ("cheaper than 1000, or a cheaper one?": the
+        second)."""
+        bound, _, _ = self.prices.read(question)
+        unbounded = question
+        for said in bound.words if bound is not None else ():
+            unbounded = unbounded.replace(said, " " * len(said), 1)
         return [(op, match) for pattern, op in ((self.cheaper, "lt"), (self.pricier, "gt"))
-                if pattern.search(unbounded) and (match := pattern.search(question))]
+                if (match := pattern.search(unbounded))]
 
     @classmethod
     @lru_cache(maxsize=None)

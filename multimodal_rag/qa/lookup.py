@@ -27,8 +27,8 @@ from typing import Any, Mapping, Sequence
 from multimodal_rag.catalog.facets import FacetVocabulary
 from multimodal_rag.qa.clauses import asking_clause, stretches
 from multimodal_rag.qa.fields import (
-    JOINERS, MAX_VALUES, FieldQuestion, FieldResolver, held_core_fields, holds, is_question, named_value_words,
-    offered_alternatives)
+    INVERTING, JOINERS, MAX_VALUES, FieldQuestion, FieldResolver, held_core_fields, holds, is_question,
+    named_value_words, offered_alternatives)
 from multimodal_rag.words import has_digit, is_stopword, find_word, same_word, spelling, stem, tokens
 
 _NUMBER = re.compile(r"\d[\d,]*(?:\.\d+)?")
@@ -192,7 +192,8 @@ def _names(c: _Candidate, words: Sequence[str], everything: Sequence[set[str]],
     # product: one said apart from it, past a function word or a mark of punctuation, is said of something else ("a
     # gift for my niece", "pair X with jeans", "do I wear X or apply it on skin?", "X? casual, formal, or else?").
     named_runs = {runs[i] for i in c.matched}
-    beside = [i for i in c.unexplained if runs[i] in named_runs]
+    predicate = _predicate(words, c.matched)
+    beside = [i for i in c.unexplained if runs[i] in named_runs and i not in predicate]
     # A leftover word that a twin holds (another retrieved product that holds the words naming this one) names
     # that twin, not this one; another product's word ("design" of a print) names nothing here.
     others = [known for i, known in enumerate(everything, start=1) if i != c.position
@@ -203,6 +204,20 @@ def _names(c: _Candidate, words: Sequence[str], everything: Sequence[set[str]],
     # washable?"; "X grey, or ...": the answers offered, ``_named_with_offer``).
     rivals = _facet_words(c.product, vocabulary)
     return not any(find_word(words[i], rivals) is not None for i in beside)
+
+
+def _predicate(words: Sequence[str], matched: set[int]) -> set[int]:
+    """The question's verb, where a verb that goes before the subject stands before the name (``matched``), only
+    function words between, and one content word follows the name before a function word or the end ("what category
+    does X fall under?", "would the X suit him?"): it names no twin ("fall" is a season too, "suit" a kind). Several
+    content words after the name run on with it ("does your shop carry Rajasthan Crafts bed linen?")."""
+    i = min(matched) - 1
+    while i >= 0 and words[i] not in INVERTING and is_stopword(words[i]):
+        i -= 1
+    verb = max(matched) + 1
+    if i < 0 or words[i] not in INVERTING or verb >= len(words) or is_stopword(words[verb]):
+        return set()
+    return {verb} if verb + 1 == len(words) or is_stopword(words[verb + 1]) else set()
 
 
 def _named_with_offer(words: Sequence[str], products: Sequence[Mapping[str, Any]], optional: set[int],

@@ -170,7 +170,8 @@ class Retrieve:
             found = self.named(plan.asked, self.retriever.invoke(plan.request, config=config))
             if (retry := self.naming_query(found, plan.request)) is not None:
                 found = self.named(plan.asked, self.retriever.invoke(retry, config=config))
-            if plan.strict is None or not asks_the_catalog(found.look, understood, self.text_stems):
+            if plan.strict is None or not asks_the_catalog(found.look, understood, self.text_stems,
+                                                           _named_products_stems(found)):
                 return found
         elif parsed.sort is None and parsed.field in (None, "price") and parsed.mentions != ():
             # A price bound may be said of one product the question names ("is X under 500?", "my budget is 2000,
@@ -229,10 +230,14 @@ class Retrieve:
         return self.catalog.cheapest(understood.filters(others), 1, descending=prices[0].op in ("gt", "gte"))
 
 
-def asks_the_catalog(look: Lookup, understood: Understanding | None, text_stems: frozenset[str] = frozenset()) -> bool:
+def asks_the_catalog(look: Lookup, understood: Understanding | None, text_stems: frozenset[str] = frozenset(),
+                     name_stems: frozenset[str] = frozenset()) -> bool:
     """True when a question asks what the catalog has of the constraints it names, not about a product.
     ``text_stems``: the stems of the catalog's words (empty: unknown); a question word outside them names no
     product, whatever the language calls it ("분홍색 유리컵을 사고 싶어요": "사고", to buy, is in no product).
+    ``name_stems``: the stems of the names (titles, brands) of the products the lookup read as named; where given, a
+    word outside them names none of those products, though the catalog's text holds it ("list" in a description:
+    "list usb gadgets from RRP" asks for the brand's gadgets), so no language's request verbs need a list.
 
     "do you have Purpledip showpieces?" names a product only through facet values (a brand and a kind): it asks
     what the catalog has of them, not about the one product whose title is those words. "routers made by Tenda",
@@ -247,7 +252,7 @@ def asks_the_catalog(look: Lookup, understood: Understanding | None, text_stems:
     one_named = len({spelling(f.title) for f in look.facts}) == 1
     stated = not one_named and _states_field(look.field, understood)
     asks = look.field is not None and not stated
-    faceted = not asks and bool(look.named) and _said_by(look.naming, understood, text_stems)
+    faceted = not asks and bool(look.named) and _said_by(look.naming, understood, name_stems or text_stems)
     answered = not stated and not look.catalog and (bool(look.facts) or asks or (bool(look.named) and not faceted))
     branded = bool(understood) and any(c.facet == "brand" for c in understood.constraints)
     # Nothing named and no field asked, and every word a facet value ("想要一个灰色的枕头", "do you have beige
@@ -274,7 +279,7 @@ def names_one_product(found: Found) -> bool:
     said = asked & _name_stems(title)
     if not said - _facet_words(understood):
         return False
-    others = [_name_stems(f"{d.metadata.get('title') or ''} {d.metadata.get('brand') or ''}") for d in found.products
+    others = [_product_name_stems(d.metadata) for d in found.products
               if spelling(str(d.metadata.get("title") or "")) != spelling(title)]
     return _name_stems(title) <= asked or not any(said <= other for other in others)
 
@@ -282,6 +287,17 @@ def names_one_product(found: Found) -> bool:
 def _name_stems(text: str) -> set[str]:
     """The stems of a name's words that can name it (stop words cannot)."""
     return {stem(w) for w in tokens(text) if not is_stopword(w)}
+
+
+def _product_name_stems(product: dict) -> set[str]:
+    """The stems of the words a product is named by: its title's and its brand's."""
+    return _name_stems(f"{product.get('title') or ''} {product.get('brand') or ''}")
+
+
+def _named_products_stems(found: Found) -> frozenset[str]:
+    """The stems of the names of the products the question was read to name."""
+    return frozenset(s for i in found.look.named if 0 < i <= len(found.products)
+                     for s in _product_name_stems(found.products[i - 1].metadata))
 
 
 def _states_field(field: FieldQuestion | None, understood: Understanding | None) -> bool:
