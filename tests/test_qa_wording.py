@@ -254,7 +254,8 @@ def test_an_answer_that_names_a_product_cites_it(config):
         result = chain.invoke("a kadhai for my kitchen")
         assert result.answer == ("Products that match (Type=Kadhai): Bergner Kadhai NA L at 1,499 INR [1]; Kalash "
                                  "Kadhai 11.5 L at 1,584 INR [2]; Kalash Kadhai 3.5 L at 549 INR [3].")
-        assert result.cited_ids == [BERGNER, *sorted(KALASH, reverse=True)] and result.written_by == "chain"
+        assert result.cited_ids == [BERGNER, "85fe188e1ee8237b70df0d475907bf24", "72cbc043d14ee578c789c9fab3c43cdd"]
+        assert result.written_by == "chain"
     finally:
         chain.retriever.close()
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
@@ -289,7 +289,7 @@ def _name_stems(text: str) -> set[str]:
     return {stem(w) for w in tokens(text) if not is_stopword(w)}
 
 
-def _product_name_stems(product: dict) -> set[str]:
+def _product_name_stems(product: Mapping[str, Any]) -> set[str]:
     """The stems of the words a product is named by: its title's and its brand's."""
     return _name_stems(f"{product.get('title') or ''} {product.get('brand') or ''}")
 
